@@ -1,0 +1,167 @@
+/**
+ * Backend selection: WebGPU first, then announced fallbacks.
+ *
+ *   browser: webgpu -> webgl -> cpu
+ *   Node:    webgpu (Dawn, the `webgpu` package) -> cpu
+ *
+ * A fallback is never silent: the returned BackendInfo carries `fallbacks`, one line per
+ * backend that was tried and refused, and `onFallback` is called for each.
+ *
+ * @example
+ *   const info = await initBackend();
+ *   console.log(info.backend, info.adapter?.description);  // 'webgpu' 'llvmpipe (LLVM 19.1.7, 256 bits)'
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type BackendName = 'webgpu' | 'webgl' | 'cpu';
+
+/** What a GPU adapter says about itself (GPUAdapterInfo, copied to a plain object). */
+export interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for software adapters (lavapipe, SwiftShader): their timings say little about a GPU. */
+  isSoftware: boolean;
+}
+
+export interface BackendInfo {
+  backend: BackendName;
+  adapter?: AdapterInfo;
+  /** One message per backend that was tried before this one and failed, in order. */
+  fallbacks: string[];
+  /** Maximum storage-buffer binding size of the device, where known (WebGPU). */
+  limits?: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+}
+
+export interface InitBackendOptions {
+  /** Start the chain here (e.g. 'cpu' to force the CPU). Default 'webgpu'. */
+  prefer?: BackendName;
+  /** Called once for every fallback, with the reason. Default: console.warn. */
+  onFallback?: (message: string) => void;
+  /** Fail instead of falling back (tests and benchmarks that need a particular backend). */
+  strict?: boolean;
+}
+
+export const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
+
+let current: BackendInfo | undefined;
+
+/** The backend chosen by the last initBackend() call, if any. */
+export function backendInfo(): BackendInfo | undefined {
+  return current;
+}
+
+const HOW_TO_GET_AN_ADAPTER =
+  'On Linux without a GPU install a software Vulkan driver: ' +
+  '`sudo bash test/system/install-deps.sh` (Mesa lavapipe from bookworm-backports), ' +
+  'or point VK_ICD_FILENAMES at an ICD json (e.g. /usr/share/vulkan/icd.d/lvp_icd.json).';
+
+/** Installs Dawn's WebGPU into Node's globals, once. Must run before tfjs-backend-webgpu is imported. */
+async function installNodeWebGPU(): Promise<void> {
+  const g = globalThis as any;
+  if (g.navigator?.gpu) return;
+  // A default software driver when none is chosen and lavapipe is installed.
+  if (!process.env.VK_ICD_FILENAMES) {
+    const fs = await import('node:fs');
+    const lvp = '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json';
+    const lvp2 = '/usr/share/vulkan/icd.d/lvp_icd.json';
+    const hasHardware = fs.existsSync('/usr/share/vulkan/icd.d/nvidia_icd.json') || fs.existsSync('/etc/vulkan/icd.d/nvidia_icd.json');
+    if (!hasHardware) {
+      if (fs.existsSync(lvp)) process.env.VK_ICD_FILENAMES = lvp;
+      else if (fs.existsSync(lvp2)) process.env.VK_ICD_FILENAMES = lvp2;
+    }
+  }
+  const webgpu: any = await import('webgpu');
+  Object.assign(globalThis, webgpu.globals);
+  const gpu = webgpu.create([]);
+  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  else g.navigator = { gpu };
+}
+
+function adapterInfoOf(info: any): AdapterInfo {
+  const vendor = String(info?.vendor ?? '');
+  const architecture = String(info?.architecture ?? '');
+  const device = String(info?.device ?? '');
+  const description = String(info?.description ?? '');
+  const all = `${vendor} ${architecture} ${device} ${description}`.toLowerCase();
+  return {
+    vendor, architecture, device, description,
+    isSoftware: /llvmpipe|lavapipe|swiftshader|software|cpu/.test(all),
+  };
+}
+
+async function tryWebGPU(): Promise<BackendInfo> {
+  if (isNode) await installNodeWebGPU();
+  const gpu = (globalThis as any).navigator?.gpu as GPU | undefined;
+  if (!gpu) throw new Error('navigator.gpu is not available (this browser has no WebGPU).');
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error(`navigator.gpu.requestAdapter() returned null: no WebGPU adapter. ${isNode ? HOW_TO_GET_AN_ADAPTER : ''}`.trim());
+  const info = adapterInfoOf((adapter as any).info ?? {});
+  await import('@tensorflow/tfjs-backend-webgpu');
+  const ok = await tf.setBackend('webgpu');
+  if (!ok) throw new Error('tfjs could not initialise its webgpu backend.');
+  await tf.ready();
+  const device: GPUDevice | undefined = (tf.backend() as any).device;
+  return {
+    backend: 'webgpu',
+    adapter: info,
+    fallbacks: [],
+    limits: device ? { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize } : undefined,
+  };
+}
+
+async function tryWebGL(): Promise<BackendInfo> {
+  if (isNode) throw new Error('WebGL is not available in Node.');
+  const ok = await tf.setBackend('webgl');
+  if (!ok) throw new Error('WebGL could not be initialised.');
+  await tf.ready();
+  return { backend: 'webgl', fallbacks: [] };
+}
+
+async function tryCPU(): Promise<BackendInfo> {
+  await tf.setBackend('cpu');
+  await tf.ready();
+  return { backend: 'cpu', fallbacks: [] };
+}
+
+const COST: Record<BackendName, string> = {
+  webgpu: '',
+  webgl: 'WebGL trains with the stock tfjs kernels, typically several times slower than WebGPU',
+  cpu: 'the CPU backend is one to two orders of magnitude slower than a GPU; use the nano preset',
+};
+
+/** Chooses and initialises a tfjs backend, announcing every fallback. */
+export async function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
+  const chain: BackendName[] = isNode ? ['webgpu', 'cpu'] : ['webgpu', 'webgl', 'cpu'];
+  const start = chain.indexOf(opts.prefer ?? 'webgpu');
+  if (start < 0) throw new Error(`Backend '${opts.prefer}' is not available here; choose one of ${chain.join(', ')}.`);
+  const onFallback = opts.onFallback ?? ((m: string) => console.warn(m));
+  const tried: BackendName[] = chain.slice(start);
+  const fallbacks: string[] = [];
+  for (let i = 0; i < tried.length; i++) {
+    const name = tried[i];
+    try {
+      const info = name === 'webgpu' ? await tryWebGPU() : name === 'webgl' ? await tryWebGL() : await tryCPU();
+      info.fallbacks = fallbacks;
+      current = info;
+      return info;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const next = tried[i + 1];
+      if (opts.strict || !next) throw new Error(`Backend '${name}' failed: ${reason}`);
+      const msg = `WebTune: backend '${name}' unavailable (${reason}); falling back to '${next}'. ${COST[next]}.`;
+      fallbacks.push(msg);
+      onFallback(msg);
+    }
+  }
+  throw new Error('unreachable');
+}
+
+/** One line naming the backend and adapter, for logs and benchmark tables. */
+export function describeBackend(info: BackendInfo): string {
+  if (!info.adapter) return info.backend;
+  const a = info.adapter;
+  const name = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ');
+  return `${info.backend} on ${name}${a.isSoftware ? ' (software adapter)' : ''}`;
+}

@@ -1,0 +1,22 @@
+/// <reference types="vitest/config" />
+import { defineConfig } from 'vite';
+
+// One config for the demo (vite dev/build, rooted at demo/) and the test suite (vitest).
+export default defineConfig({
+  root: 'demo',
+  base: './', // relative asset URLs: the built site works from any static host and sub-path
+  publicDir: 'public',
+  build: { outDir: '../dist', emptyOutDir: true, target: 'es2022' },
+  worker: { format: 'es' },
+  server: { fs: { allow: ['..'] } },
+  test: {
+    root: '.',
+    include: ['test/**/*.test.ts'],
+    // Dawn (WebGPU in Node) holds native state per process: run files in separate processes.
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    reporters: ['default'],
+  },
+});
