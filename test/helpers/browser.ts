@@ -1,0 +1,50 @@
+/**
+ * End-to-end harness: the demo served by Vite on loopback, driven in the system's headless
+ * Chromium (playwright-core, executablePath /usr/bin/chromium) with WebGPU on SwiftShader.
+ * A missing browser FAILS with the command that installs it; nothing is skipped.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+
+export const CHROMIUM = process.env.WEBTUNE_CHROMIUM ?? '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox',
+  '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
+  // Without these Chromium keeps trying to reach the network from a closed machine.
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run', '--disable-quic',
+];
+
+export async function launchChromium(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`No Chromium at ${CHROMIUM}. Install it with \`sudo bash test/system/install-deps.sh\` ` +
+      `(or \`sudo apt-get install chromium\`), or set WEBTUNE_CHROMIUM to a Chromium binary.`);
+  }
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Starts the demo's Vite dev server on a free loopback port; returns its URL and a closer. */
+export async function startDemoServer(): Promise<{ url: string; close: () => Promise<void> }> {
+  const { createServer } = await import('vite');
+  const server = await createServer({
+    configFile: path.resolve('vite.config.ts'),
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false },
+    logLevel: 'warn',
+  });
+  await server.listen();
+  const addr = server.httpServer?.address();
+  if (!addr || typeof addr === 'string') throw new Error('Vite did not report a port.');
+  return { url: `http://127.0.0.1:${addr.port}/`, close: () => server.close() };
+}
+
+/** Saves a screenshot under test-artifacts/ (kept by CI as an artifact of the run). */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const dir = path.resolve('test-artifacts');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
