@@ -1,0 +1,242 @@
+/**
+ * CausalLM: one class over both families (GPT-2, Llama) with Hugging Face parameter names.
+ *
+ * @example
+ *   const model = CausalLM.create(presetConfig('nano'), { seed: 0 });
+ *   const logits = model.forward(tf.tensor2d([[1, 2, 3]], [1, 3], 'int32'));   // [1, 3, 1024]
+ *   model.numParams();   // 182016
+ *
+ * Tensor ownership: forward returns a new tensor the caller disposes; everything else it makes
+ * is freed by tf.tidy. The model owns its variables until dispose().
+ */
+import * as tf from '@tensorflow/tfjs';
+import { buildAttentionMask, normalVariable, constantVariable, deriveSeed, sameShape, type Linear, type LayerKV } from '../src/nn/index.js';
+import { countParams, type ModelConfig } from './config.js';
+import type { Net, NetContext, ParamSpec } from './spec.js';
+import { gpt2ParamSpecs, buildGPT2, isGPT2Buffer } from './gpt2.js';
+import { llamaParamSpecs, buildLlama, isLlamaBuffer } from './llama.js';
+
+export interface ForwardOptions {
+  /**
+   * int32 [B, T]: 0 = padding, otherwise a SEGMENT ID. Query i attends key j iff j <= i,
+   * seg[j] == seg[i] and seg[i] != 0. A Hugging Face 0/1 mask is the one-segment case; packed
+   * rows use 1, 2, 3, ... per example. Default: all ones.
+   */
+  attentionMask?: tf.Tensor2D;
+  /** int32 [B, T]. Default 0..T-1 (offset by the cache length with a KV cache); packed rows restart at 0 per segment. */
+  positionIds?: tf.Tensor2D;
+  /** Turns on LoRA dropout (and NEFTune). Base-model dropout is never applied. */
+  training?: boolean;
+  /** Seed for training-time randomness (LoRA dropout); derive it from (run seed, step) so a resumed run is exact. */
+  seed?: number;
+  /** Incremental decoding: keys/values of earlier positions are read from it and this call's are appended. */
+  cache?: KVCache;
+}
+
+/**
+ * Keys and values per layer for incremental decoding, plus the segments of the cached positions.
+ * Owned by the caller: dispose() it when generation ends.
+ *
+ * @example
+ *   const cache = createKVCache(model, 1);
+ *   model.forward(prompt, { cache }).dispose();          // prompt [1, T]: fills positions 0..T-1
+ *   const next = model.forward(tok, { cache });           // tok [1, 1]: position T, reads the cache
+ */
+export class KVCache {
+  /** Per layer: K and V [B, Hkv, length, D]; undefined before the first forward. */
+  layers: Array<LayerKV | undefined>;
+  /** int32 [B, length] segment ids of the cached positions (present once a mask was given). */
+  segments?: tf.Tensor2D;
+  /** Number of cached positions. */
+  length = 0;
+
+  constructor(readonly numLayers: number, readonly batchSize: number, readonly maxLength: number) {
+    this.layers = new Array(numLayers).fill(undefined);
+  }
+
+  dispose(): void {
+    for (const kv of this.layers) if (kv) { kv.k.dispose(); kv.v.dispose(); }
+    this.layers.fill(undefined);
+    this.segments?.dispose();
+    this.segments = undefined;
+    this.length = 0;
+  }
+}
+
+/** An empty cache for `batchSize` rows of `model`. */
+export function createKVCache(model: CausalLM, batchSize: number): KVCache {
+  const c = model.config;
+  return c.model_type === 'gpt2'
+    ? new KVCache(c.n_layer, batchSize, c.n_positions)
+    : new KVCache(c.num_hidden_layers, batchSize, Infinity);
+}
+
+/** The parameter list of a config: names, HF shapes, HF init. */
+export function paramSpecs(config: ModelConfig): ParamSpec[] {
+  return config.model_type === 'gpt2' ? gpt2ParamSpecs(config) : llamaParamSpecs(config);
+}
+
+function architecture(config: ModelConfig): string {
+  return config.model_type === 'gpt2' ? 'GPT2LMHeadModel' : 'LlamaForCausalLM';
+}
+
+export class CausalLM {
+  private readonly net: Net;
+  private disposed = false;
+
+  private constructor(
+    readonly config: ModelConfig,
+    /** Every parameter by its HF name, HF layout; a tied lm_head is not duplicated (it reads the embedding). */
+    readonly params: Map<string, tf.Variable>,
+  ) {
+    this.net = config.model_type === 'gpt2' ? buildGPT2(config, params) : buildLlama(config, params);
+  }
+
+  /** A freshly initialised model, as transformers' _init_weights does it; the same seed gives the same weights on every backend. */
+  static create(config: ModelConfig, opts: { seed?: number } = {}): CausalLM {
+    const seed = opts.seed ?? 0;
+    const params = new Map<string, tf.Variable>();
+    for (const s of paramSpecs(config)) {
+      const v = s.init.kind === 'normal' ? normalVariable(s.shape, s.init.std, deriveSeed(seed, s.name))
+        : constantVariable(s.shape, s.init.kind === 'ones' ? 1 : 0);
+      params.set(s.name, v);
+    }
+    return new CausalLM(config, params);
+  }
+
+  /**
+   * A model over given tensors (a loaded checkpoint). Checks every name and shape against the
+   * config; errors name `source`, the key and expected vs got. Accepts original GPT-2 keys
+   * (without `transformer.`), ignores buffers (attn.bias, attn.masked_bias, rotary inv_freq),
+   * and with tie_word_embeddings ignores a stored lm_head.weight as transformers does.
+   * Tensors are converted to float32 variables; the caller may dispose its map afterwards.
+   */
+  static fromTensors(config: ModelConfig, tensors: Map<string, tf.Tensor>, source = 'checkpoint'): CausalLM {
+    const specs = new Map(paramSpecs(config).map((s) => [s.name, s]));
+    const arch = architecture(config);
+    const found = new Map<string, { key: string; tensor: tf.Tensor }>();
+    for (const [key, tensor] of tensors) {
+      let name = key;
+      if (config.model_type === 'gpt2') {
+        if (isGPT2Buffer(key)) continue;
+        if (!key.startsWith('transformer.') && key !== 'lm_head.weight') name = `transformer.${key}`;
+      } else if (isLlamaBuffer(key)) continue;
+      if (name === 'lm_head.weight' && config.tie_word_embeddings) continue;   // transformers ties it to the embedding anyway
+      const spec = specs.get(name);
+      if (!spec) {
+        const hint = name === 'lm_head.weight' ? ' (config.json has tie_word_embeddings: false? then it is expected; otherwise check the checkpoint family)' : '';
+        throw new Error(`${source}: unexpected tensor '${key}': not a parameter of ${arch} with this config.json${hint}.`);
+      }
+      if (found.has(name)) throw new Error(`${source}: tensor '${key}' given twice (also as '${found.get(name)!.key}').`);
+      if (!sameShape(tensor.shape, spec.shape)) {
+        throw new Error(`${source}: tensor '${key}': expected shape [${spec.shape.join(', ')}] (from config.json), got [${tensor.shape.join(', ')}].`);
+      }
+      found.set(name, { key, tensor });
+    }
+    const missing = [...specs.keys()].filter((n) => !found.has(n));
+    if (missing.length > 0) {
+      const more = missing.length > 1 ? ` and ${missing.length - 1} more` : '';
+      throw new Error(`${source}: missing tensor '${missing[0]}'${more} required by ${arch} with this config.json.`);
+    }
+    const params = new Map<string, tf.Variable>();
+    for (const name of specs.keys()) {
+      const t = found.get(name)!.tensor;
+      params.set(name, tf.tidy(() => tf.variable(t.dtype === 'float32' ? t : tf.cast(t, 'float32'), true)));
+    }
+    return new CausalLM(config, params);
+  }
+
+  /**
+   * inputIds int32 [B, T] -> logits float32 [B, T, V]. Ids must lie in [0, vocab_size): the
+   * data pipeline guarantees it (a GPU gather does not check).
+   */
+  forward(inputIds: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
+    if (this.disposed) throw new Error('CausalLM.forward: the model was disposed.');
+    if (inputIds.rank !== 2) throw new Error(`CausalLM.forward: inputIds must be [B, T], got shape [${inputIds.shape}].`);
+    if (inputIds.dtype !== 'int32') throw new Error(`CausalLM.forward: inputIds must be int32, got ${inputIds.dtype}.`);
+    const [B, T] = inputIds.shape;
+    for (const [field, t] of [['attentionMask', opts.attentionMask], ['positionIds', opts.positionIds]] as const) {
+      if (t && (!sameShape(t.shape, [B, T]) || t.dtype !== 'int32')) throw new Error(`CausalLM.forward: ${field} must be int32 [${B}, ${T}] like inputIds, got ${t.dtype} [${t.shape}].`);
+    }
+    const cache = opts.cache;
+    const offset = cache?.length ?? 0;
+    if (cache) {
+      if (cache.batchSize !== B) throw new Error(`CausalLM.forward: the KV cache holds ${cache.batchSize} rows, inputIds has ${B}.`);
+      const layers = this.config.model_type === 'gpt2' ? this.config.n_layer : this.config.num_hidden_layers;
+      if (cache.numLayers !== layers) throw new Error(`CausalLM.forward: the KV cache has ${cache.numLayers} layers, the model ${layers}.`);
+    }
+    const maxPositions = this.config.model_type === 'gpt2' ? this.config.n_positions : Infinity;
+    if (!opts.positionIds && offset + T > maxPositions) {
+      throw new Error(`CausalLM.forward: ${offset + T} positions exceed n_positions (${maxPositions}) of this GPT-2; use shorter sequences.`);
+    }
+    const S = offset + T;
+
+    let newSegments: tf.Tensor2D | undefined;
+    type Result = { logits: tf.Tensor3D; kvs: LayerKV[] };
+    const result = tf.tidy((): tf.TensorContainer => {
+      const positionIds = opts.positionIds ?? (tf.tile(tf.reshape(tf.range(offset, S, 1, 'int32'), [1, T]), [B, 1]) as tf.Tensor2D);
+      // Segments of all S keys: the cached ones, then this call's. Without any mask: causal only.
+      let segQ: tf.Tensor2D | null = null, segK: tf.Tensor2D | null = null;
+      if (opts.attentionMask || cache?.segments) {
+        segQ = opts.attentionMask ?? tf.ones([B, T], 'int32');
+        const past = cache ? (cache.segments ?? (offset > 0 ? tf.ones([B, offset], 'int32') as tf.Tensor2D : undefined)) : undefined;
+        segK = past ? tf.concat([past, segQ], 1) : segQ;
+        if (cache) newSegments = tf.keep(segK.clone());
+      }
+      const mask = buildAttentionMask(segQ, segK, offset, T, S);        // [B or 1, 1, T, S]
+      const ctx: NetContext = { positionIds, mask, pasts: cache?.layers, training: opts.training ?? false, seed: opts.seed };
+      const { logits, kvs } = this.net.forward(inputIds, ctx);
+      if (cache) kvs.forEach((kv) => { tf.keep(kv.k); tf.keep(kv.v); });
+      return { logits, kvs } as unknown as tf.TensorContainer;
+    }) as unknown as Result;
+    if (cache) {
+      cache.dispose();                      // the old K/V are contained in the new ones
+      cache.layers = result.kvs;
+      cache.segments = newSegments;
+      cache.length = S;
+    }
+    return result.logits;
+  }
+
+  /** Every Linear by HF module path ('transformer.h.0.attn.c_attn', 'model.layers.0.self_attn.q_proj', 'lm_head'). */
+  linearModules(): Map<string, Linear> {
+    return this.net.linears;
+  }
+
+  /**
+   * Variables with trainable === true: base parameters under their HF names, and LoRA weights
+   * as '<module path>.lora_A.weight' / '.lora_B.weight' (PEFT's names without 'base_model.model.').
+   */
+  trainableParams(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    for (const [name, v] of this.params) if (v.trainable) out.set(name, v);
+    for (const [name, lin] of this.net.linears) {
+      if (!lin.lora) continue;
+      if (lin.lora.A.trainable) out.set(`${name}.lora_A.weight`, lin.lora.A);
+      if (lin.lora.B.trainable) out.set(`${name}.lora_B.weight`, lin.lora.B);
+    }
+    return out;
+  }
+
+  /** Number of base-model parameters (a tied lm_head counted once; LoRA weights not included). */
+  numParams(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  /** Expected numParams() from the config alone. */
+  static countParams(config: ModelConfig): number {
+    return countParams(config);
+  }
+
+  /** Frees every variable, LoRA ones included. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const lin of this.net.linears.values()) {
+      if (lin.lora) { lin.lora.A.dispose(); lin.lora.B.dispose(); }
+    }
+    for (const v of this.params.values()) v.dispose();
+  }
+}

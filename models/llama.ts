@@ -1,0 +1,96 @@
+/**
+ * Llama (transformers LlamaForCausalLM), top to bottom:
+ *   Block: x = x + attn(input_layernorm(x)); x = x + mlp(post_attention_layernorm(x))
+ *   attn:  q, k, v projections, RoPE (rotate-half) on q and k, grouped-query attention, o_proj
+ *   mlp:   down_proj(silu(gate_proj(x)) * up_proj(x))
+ *   Llama: x = embed_tokens[ids] -> blocks -> norm -> lm_head (tied when tie_word_embeddings)
+ * nn.Linear weights are [out, in].
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Linear, Embedding, RMSNorm, LlamaAttention, LlamaMLP, ropeTables, type LayerKV } from '../src/nn/index.js';
+import type { LlamaConfig } from './config.js';
+import type { ParamSpec, Net, NetContext } from './spec.js';
+
+/** Every parameter of LlamaForCausalLM with its shape and HF init. */
+export function llamaParamSpecs(c: LlamaConfig): ParamSpec[] {
+  const C = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
+  const q = c.num_attention_heads * D, kv = c.num_key_value_heads * D;
+  const normal = { kind: 'normal', std: c.initializer_range } as const;
+  const zeros = { kind: 'zeros' } as const, ones = { kind: 'ones' } as const;
+  const specs: ParamSpec[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocab_size, C], init: normal }];
+  const lin = (name: string, out: number, inF: number, bias: boolean) => {
+    specs.push({ name: `${name}.weight`, shape: [out, inF], init: normal });
+    if (bias) specs.push({ name: `${name}.bias`, shape: [out], init: zeros });
+  };
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    specs.push({ name: `${p}.input_layernorm.weight`, shape: [C], init: ones });
+    lin(`${p}.self_attn.q_proj`, q, C, c.attention_bias);
+    lin(`${p}.self_attn.k_proj`, kv, C, c.attention_bias);
+    lin(`${p}.self_attn.v_proj`, kv, C, c.attention_bias);
+    lin(`${p}.self_attn.o_proj`, C, q, c.attention_bias);
+    specs.push({ name: `${p}.post_attention_layernorm.weight`, shape: [C], init: ones });
+    lin(`${p}.mlp.gate_proj`, I, C, c.mlp_bias);
+    lin(`${p}.mlp.up_proj`, I, C, c.mlp_bias);
+    lin(`${p}.mlp.down_proj`, C, I, c.mlp_bias);
+  }
+  specs.push({ name: 'model.norm.weight', shape: [C], init: ones });
+  if (!c.tie_word_embeddings) specs.push({ name: 'lm_head.weight', shape: [c.vocab_size, C], init: normal });
+  return specs;
+}
+
+/** Buffers older Llama checkpoints carry (rotary inverse frequencies), ignored on load: they are recomputed from rope_theta. */
+export function isLlamaBuffer(key: string): boolean {
+  return /\.rotary_emb\.inv_freq$/.test(key);
+}
+
+interface Block { norm1: RMSNorm; attn: LlamaAttention; norm2: RMSNorm; mlp: LlamaMLP }
+
+export function buildLlama(c: LlamaConfig, params: Map<string, tf.Variable>): Net {
+  const C = c.hidden_size, I = c.intermediate_size, D = c.head_dim, eps = c.rms_norm_eps;
+  const q = c.num_attention_heads * D, kv = c.num_key_value_heads * D;
+  const get = (name: string) => params.get(name)!;
+  const linears = new Map<string, Linear>();
+  const linear = (name: string, inF: number, outF: number, bias: boolean) => {
+    const l = new Linear({ name, inFeatures: inF, outFeatures: outF, layout: 'out_in', weight: get(`${name}.weight`), bias: bias ? get(`${name}.bias`) : undefined });
+    linears.set(name, l);
+    return l;
+  };
+  const embed = new Embedding('model.embed_tokens', c.vocab_size, C, get('model.embed_tokens.weight'));
+  const blocks: Block[] = [];
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    const ab = c.attention_bias, mb = c.mlp_bias;
+    blocks.push({
+      norm1: new RMSNorm(`${p}.input_layernorm`, get(`${p}.input_layernorm.weight`), eps),
+      attn: new LlamaAttention(
+        linear(`${p}.self_attn.q_proj`, C, q, ab), linear(`${p}.self_attn.k_proj`, C, kv, ab),
+        linear(`${p}.self_attn.v_proj`, C, kv, ab), linear(`${p}.self_attn.o_proj`, q, C, ab),
+        c.num_attention_heads, c.num_key_value_heads, D),
+      norm2: new RMSNorm(`${p}.post_attention_layernorm`, get(`${p}.post_attention_layernorm.weight`), eps),
+      mlp: new LlamaMLP(linear(`${p}.mlp.gate_proj`, C, I, mb), linear(`${p}.mlp.up_proj`, C, I, mb), linear(`${p}.mlp.down_proj`, I, C, mb)),
+    });
+  }
+  const norm = new RMSNorm('model.norm', get('model.norm.weight'), eps);
+  const lmHead = new Linear({ name: 'lm_head', inFeatures: C, outFeatures: c.vocab_size, layout: 'out_in',
+    weight: c.tie_word_embeddings ? embed.weight : get('lm_head.weight') });
+  linears.set('lm_head', lmHead);
+
+  return {
+    linears,
+    forward(inputIds: tf.Tensor2D, ctx: NetContext) {
+      let x = embed.apply(inputIds) as tf.Tensor3D;                        // [B, T, C]
+      if (ctx.onTokenEmbeddings) x = ctx.onTokenEmbeddings(x);
+      const rope = ropeTables(ctx.positionIds, D, c.rope_theta);           // cos, sin [B, 1, T, D], shared by all layers
+      const kvs: LayerKV[] = [];
+      blocks.forEach((b, i) => {
+        const { out, kv: layerKV } = b.attn.apply(b.norm1.apply(x) as tf.Tensor3D, { mask: ctx.mask, rope, past: ctx.pasts?.[i], training: ctx.training, seed: ctx.seed });
+        x = tf.add(x, out);
+        x = tf.add(x, b.mlp.apply(b.norm2.apply(x), ctx.training, ctx.seed));
+        kvs.push(layerKV);
+      });
+      const logits = lmHead.apply(norm.apply(x), ctx.training, ctx.seed) as tf.Tensor3D;   // [B, T, V]
+      return { logits, kvs };
+    },
+  };
+}

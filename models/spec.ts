@@ -1,0 +1,33 @@
+/** What a model family tells CausalLM: its parameters (name, shape, init) and how to run them. */
+import type * as tf from '@tensorflow/tfjs';
+import type { Linear, LayerKV, Rope } from '../src/nn/index.js';
+
+/** How a parameter is initialised by CausalLM.create (as Hugging Face's _init_weights does). */
+export type Init = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' };
+
+export interface ParamSpec {
+  name: string;        // HF state-dict key
+  shape: number[];     // HF layout
+  init: Init;
+}
+
+/** Everything a network reads besides the token ids, computed once per forward by CausalLM. */
+export interface NetContext {
+  positionIds: tf.Tensor2D;      // int32 [B, T]
+  mask: tf.Tensor4D;             // additive [B or 1, 1, T, S]
+  pasts?: Array<LayerKV | undefined>;  // per layer, with a KV cache
+  training: boolean;
+  seed?: number;
+  /** Applied to the token embeddings before anything else reads them (NEFTune noise hooks in here). */
+  onTokenEmbeddings?: (e: tf.Tensor3D) => tf.Tensor3D;
+}
+
+/** A built network over a set of variables. */
+export interface Net {
+  /** ids int32 [B, T] -> logits [B, T, V] and each layer's keys/values (past included). */
+  forward(inputIds: tf.Tensor2D, ctx: NetContext): { logits: tf.Tensor3D; kvs: LayerKV[] };
+  /** Every Linear by HF module path, lm_head included. */
+  linears: Map<string, Linear>;
+}
+
+export type { Rope };

@@ -1,0 +1,8 @@
+/** Layers of the model, each from the primitive ops table (ops.ts) up. */
+export * from './ops.js';
+export * from './init.js';
+export * from './linear.js';
+export * from './embedding.js';
+export * from './norm.js';
+export * from './attention.js';
+export * from './mlp.js';

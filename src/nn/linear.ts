@@ -1,0 +1,94 @@
+/**
+ * A linear layer that knows its Hugging Face module path and weight layout, with an optional
+ * LoRA branch.
+ *
+ *   y = x·W (+ b)                                         GPT-2 Conv1D, weight [in, out]  ('in_out')
+ *   y = x·Wᵀ (+ b)                                        nn.Linear,    weight [out, in]  ('out_in')
+ *   y += scaling · dropout(x)·Aᵀ·Bᵀ                       when `lora` is set (A [r, in], B [out, r])
+ *
+ * @example
+ *   const lin = new Linear({ name: 'lm_head', inFeatures: 4, outFeatures: 2, layout: 'out_in', weight: tf.variable(tf.ones([2, 4])) });
+ *   lin.apply(tf.ones([1, 4])).print();   // [[4, 4]]
+ */
+import * as tf from '@tensorflow/tfjs';
+import { deriveSeed } from './init.js';
+
+export type LinearLayout = 'in_out' | 'out_in';
+
+/** A LoRA adapter on one Linear (PEFT layout and scaling). */
+export interface LoraWeights {
+  A: tf.Variable;       // [r, in]  (PEFT lora_A.weight)
+  B: tf.Variable;       // [out, r] (PEFT lora_B.weight)
+  scaling: number;      // alpha / r (alpha / sqrt(r) with rsLoRA)
+  dropout: number;      // probability, applied to the branch's input in training only
+}
+
+export interface LinearInit {
+  name: string;
+  inFeatures: number;
+  outFeatures: number;
+  layout: LinearLayout;
+  weight: tf.Variable;
+  bias?: tf.Variable;
+}
+
+export class Linear {
+  /** HF module path, e.g. 'transformer.h.0.attn.c_attn' or 'model.layers.0.self_attn.q_proj'. */
+  readonly name: string;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly layout: LinearLayout;
+  weight: tf.Variable;
+  bias?: tf.Variable;
+  lora?: LoraWeights;
+
+  constructor(init: LinearInit) {
+    this.name = init.name;
+    this.inFeatures = init.inFeatures;
+    this.outFeatures = init.outFeatures;
+    this.layout = init.layout;
+    this.weight = init.weight;
+    this.bias = init.bias;
+    const want = this.weightShape();
+    if (!sameShape(init.weight.shape, want)) throw new Error(`${this.name}.weight: expected shape [${want}], got [${init.weight.shape}].`);
+    if (init.bias && !sameShape(init.bias.shape, [this.outFeatures])) throw new Error(`${this.name}.bias: expected shape [${this.outFeatures}], got [${init.bias.shape}].`);
+  }
+
+  /** The weight shape this layout stores: [in, out] for Conv1D, [out, in] for nn.Linear. */
+  weightShape(): [number, number] {
+    return this.layout === 'in_out' ? [this.inFeatures, this.outFeatures] : [this.outFeatures, this.inFeatures];
+  }
+
+  /**
+   * x [..., in] -> [..., out]. `training` turns on LoRA dropout; `seed` makes that dropout
+   * reproducible (each module derives its own stream from it and its name).
+   */
+  apply(x: tf.Tensor, training = false, seed?: number): tf.Tensor {
+    return tf.tidy(() => {
+      const lead = x.shape.slice(0, -1);
+      const x2 = tf.reshape(x, [-1, this.inFeatures]);                                   // [N, in]
+      let y = tf.matMul(x2, this.weight as tf.Tensor2D, false, this.layout === 'out_in'); // [N, out]
+      if (this.bias) y = tf.add(y, this.bias);
+      if (this.lora) {
+        const { A, B, scaling, dropout } = this.lora;
+        const xd = training && dropout > 0
+          ? tf.dropout(x2, dropout, undefined, seed === undefined ? undefined : deriveSeed(seed, this.name))
+          : x2;
+        const low = tf.matMul(xd, A as tf.Tensor2D, false, true);                         // [N, r]
+        y = tf.add(y, tf.mul(tf.matMul(low, B as tf.Tensor2D, false, true), scaling));   // [N, out]
+      }
+      return tf.reshape(y, [...lead, this.outFeatures]);
+    });
+  }
+
+  /** This module's parameters under their HF names (LoRA weights excluded; see CausalLM.trainableParams). */
+  parameters(): Array<[string, tf.Variable]> {
+    const out: Array<[string, tf.Variable]> = [[`${this.name}.weight`, this.weight]];
+    if (this.bias) out.push([`${this.name}.bias`, this.bias]);
+    return out;
+  }
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

@@ -1,0 +1,23 @@
+/** LayerNorm (GPT-2) and RMSNorm (Llama), both through the ops table. */
+import * as tf from '@tensorflow/tfjs';
+import { ops } from './ops.js';
+
+export class LayerNorm {
+  constructor(readonly name: string, public weight: tf.Variable /* [C] */, public bias: tf.Variable /* [C] */, readonly eps: number) {}
+  apply(x: tf.Tensor): tf.Tensor {
+    return ops.layerNorm(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
+  }
+  parameters(): Array<[string, tf.Variable]> {
+    return [[`${this.name}.weight`, this.weight], [`${this.name}.bias`, this.bias]];
+  }
+}
+
+export class RMSNorm {
+  constructor(readonly name: string, public weight: tf.Variable /* [C] */, readonly eps: number) {}
+  apply(x: tf.Tensor): tf.Tensor {
+    return ops.rmsNorm(x, this.weight as tf.Tensor1D, this.eps);
+  }
+  parameters(): Array<[string, tf.Variable]> {
+    return [[`${this.name}.weight`, this.weight]];
+  }
+}
