@@ -1,0 +1,11 @@
+/**
+ * The bundled instruction set: task families with paraphrased templates and seeded inputs,
+ * hand-written rows, train / validation / test splits with held-out phrasings, a plain-prose
+ * pretraining corpus, and the manifest describing them.
+ */
+export * from './types.js';
+export * from './prng.js';
+export { FACTS, REFUSAL, type Fact } from './facts.js';
+export * from './families.js';
+export { HUMAN_ROWS, humanSplit, type HumanRow } from './human.js';
+export * from './build.js';
