@@ -16,8 +16,9 @@ export interface LayerKV {
  * The additive attention mask, built once per forward and shared by every layer.
  *
  * Query i (absolute index offset + i) sees key j iff j <= offset + i, and, when segments are
- * given, segK[j] == segQ[i] != 0. Segment 0 is padding: a padding query sees nothing, so its
- * row is MASK_VALUE everywhere and softmax makes it uniform (finite; its logits are ignored).
+ * given, segK[j] == segQ[i] != 0. Segment 0 is padding: a padding query sees only its own
+ * position, so no row is ever fully masked (no NaN, no gradient leaking through a degenerate
+ * softmax); padding logits are meaningless and ignored by the labels.
  *
  * segQ int32 [B, T] and segK int32 [B, S] (segK ends with segQ; with a KV cache it starts with
  * the cached segments). Both null: causal only, [1, 1, T, S].
@@ -31,8 +32,11 @@ export function buildAttentionMask(segQ: tf.Tensor2D | null, segK: tf.Tensor2D |
       const B = segQ.shape[0];
       const q = tf.reshape(segQ, [B, T, 1]);
       const k = tf.reshape(segK, [B, 1, S]);
-      const same = tf.logicalAnd(tf.equal(q, k), tf.notEqual(q, tf.scalar(0, 'int32')));  // [B, T, S]
-      allowed = tf.logicalAnd(same, allowed);
+      const isPad = tf.equal(q, tf.scalar(0, 'int32'));                                   // [B, T, 1]
+      const same = tf.logicalAnd(tf.equal(q, k), tf.logicalNot(isPad));                     // [B, T, S]
+      // A padding query attends to itself only: a proper one-key softmax, so forward and
+      // gradient stay finite and consistent (its logits are ignored by the labels anyway).
+      allowed = tf.logicalOr(tf.logicalAnd(same, allowed), tf.logicalAnd(isPad, tf.equal(kj, qi)));
     }
     const mask = tf.mul(tf.sub(1, tf.cast(allowed, 'float32')), MASK_VALUE);         // 0 where allowed
     return tf.reshape(mask, allowed.rank === 2 ? [1, 1, T, S] : [allowed.shape[0], 1, T, S]) as tf.Tensor4D;
