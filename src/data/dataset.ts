@@ -1,0 +1,361 @@
+/**
+ * Datasets: JSONL (or a JSON array) in the formats users bring from TRL and Alpaca, validated
+ * row by row and normalised to `Example`s, streamed so a large file is never held whole.
+ *
+ *   {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+ *   {"prompt": "2 + 2 =", "completion": " 4"}                       (or message lists)
+ *   {"text": "Once upon a time"}
+ *   {"instruction": "Translate", "input": "chat", "output": "cat", "system": "..."}  (Alpaca)
+ *
+ *   const ds = readDataset('data.jsonl', { onError: 'skip' });
+ *   for await (const ex of ds) train(ex);
+ *   ds.errors   // every bad row: { file: 'data.jsonl', line: 17, field: 'messages[2].role',
+ *               //   message: 'data.jsonl:17: field "messages[2].role": unknown role "bot" (expected system, user, assistant)' }
+ *
+ * Every field a row carries besides its format's own is kept in `meta`, with the row's
+ * provenance { file, line } (1-based physical line; for a JSON array, the line its element starts on).
+ */
+
+export type Role = 'system' | 'user' | 'assistant';
+export const ROLES: readonly Role[] = ['system', 'user', 'assistant'];
+export interface Message { role: Role; content: string }
+export interface Example {
+  format: 'messages' | 'prompt_completion' | 'text';
+  messages?: Message[]; // 'messages' rows and Alpaca rows (instruction [+ input] -> user, output -> assistant, optional system)
+  prompt?: Message[] | string;
+  completion?: Message[] | string;
+  text?: string;
+  meta: Record<string, unknown>; // every extra field, plus { file, line }
+}
+export interface RowError { file: string; line: number; field: string; message: string }
+export interface Where { file: string; line: number }
+
+/** A bad row, thrown when reading with onError: 'stop' (and by parseRowOrThrow). */
+export class DatasetError extends Error {
+  override name = 'DatasetError';
+  constructor(readonly error: RowError) {
+    super(error.message);
+  }
+}
+
+function rowError(where: Where, field: string, detail: string): RowError {
+  const at = field ? `field "${field}": ` : '';
+  return { file: where.file, line: where.line, field, message: `${where.file}:${where.line}: ${at}${detail}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One row
+
+/** Thrown inside the validators, turned into a RowError by parseRow. */
+class Bad extends Error {
+  constructor(readonly field: string, detail: string) {
+    super(detail);
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function expectString(v: unknown, field: string, what = 'a string'): string {
+  if (v === undefined) throw new Bad(field, 'missing');
+  if (typeof v !== 'string') throw new Bad(field, `expected ${what}, got ${typeName(v)}`);
+  return v;
+}
+
+/** Validates a list of {role, content} messages; `field` names the list ("messages", "prompt"). */
+export function parseMessages(list: unknown, field: string): Message[] {
+  if (!Array.isArray(list)) throw new Bad(field, `expected a list of messages, got ${typeName(list)}`);
+  if (list.length === 0) throw new Bad(field, 'empty conversation');
+  return list.map((m, i) => {
+    const f = `${field}[${i}]`;
+    if (!isObject(m)) throw new Bad(f, `expected a message object {"role", "content"}, got ${typeName(m)}`);
+    if (m.role === undefined) throw new Bad(`${f}.role`, 'missing role');
+    if (typeof m.role !== 'string') throw new Bad(`${f}.role`, `expected a string, got ${typeName(m.role)}`);
+    if (!(ROLES as readonly string[]).includes(m.role)) throw new Bad(`${f}.role`, `unknown role "${m.role}" (expected ${ROLES.join(', ')})`);
+    if (m.content === undefined) throw new Bad(`${f}.content`, 'missing content');
+    if (typeof m.content !== 'string') throw new Bad(`${f}.content`, `expected a string, got ${typeName(m.content)}`);
+    return { role: m.role as Role, content: m.content };
+  });
+}
+
+function stringOrMessages(v: unknown, field: string): string | Message[] {
+  if (v === undefined) throw new Bad(field, 'missing');
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) return parseMessages(v, field);
+  throw new Bad(field, `expected a string or a list of messages, got ${typeName(v)}`);
+}
+
+/** Fields a format consumes; the rest of the row goes to meta. */
+const FORMAT_FIELDS = {
+  messages: ['messages'],
+  prompt_completion: ['prompt', 'completion'],
+  alpaca: ['instruction', 'input', 'output', 'system'],
+  text: ['text'],
+} as const;
+
+function normalise(obj: Record<string, unknown>): { example: Omit<Example, 'meta'>; used: readonly string[] } {
+  // Precedence when a row has several: messages > prompt/completion > Alpaca > text
+  // (e.g. ultrachat rows carry both "prompt" and "messages": the conversation is the data).
+  if ('messages' in obj) return { example: { format: 'messages', messages: parseMessages(obj.messages, 'messages') }, used: FORMAT_FIELDS.messages };
+  if ('prompt' in obj || 'completion' in obj) {
+    if (!('completion' in obj)) throw new Bad('completion', 'missing (a "prompt" row needs a "completion"; prompt-only rows are for RL, not SFT)');
+    if (!('prompt' in obj)) throw new Bad('prompt', 'missing (a "completion" row needs a "prompt")');
+    const prompt = stringOrMessages(obj.prompt, 'prompt');
+    const completion = stringOrMessages(obj.completion, 'completion');
+    if (typeof prompt !== typeof completion) {
+      throw new Bad('completion', `expected ${typeof prompt === 'string' ? 'a string' : 'a list of messages'} like "prompt", got ${typeName(obj.completion)}`);
+    }
+    return { example: { format: 'prompt_completion', prompt, completion }, used: FORMAT_FIELDS.prompt_completion };
+  }
+  if ('instruction' in obj || 'output' in obj) {
+    const instruction = expectString(obj.instruction, 'instruction');
+    const output = expectString(obj.output, 'output');
+    const input = obj.input === undefined || obj.input === null ? '' : expectString(obj.input, 'input');
+    const system = obj.system === undefined || obj.system === null ? '' : expectString(obj.system, 'system');
+    const messages: Message[] = [];
+    if (system) messages.push({ role: 'system', content: system });
+    // The usual Alpaca convention: the input follows the instruction after a blank line.
+    messages.push({ role: 'user', content: input ? `${instruction}\n\n${input}` : instruction });
+    messages.push({ role: 'assistant', content: output });
+    return { example: { format: 'messages', messages }, used: FORMAT_FIELDS.alpaca };
+  }
+  if ('text' in obj) return { example: { format: 'text', text: expectString(obj.text, 'text') }, used: FORMAT_FIELDS.text };
+  const keys = Object.keys(obj);
+  throw new Bad('', `unknown format: a row needs "messages", "prompt" + "completion", "text", or "instruction" + "output" ` +
+    `(found ${keys.length ? keys.map((k) => `"${k}"`).join(', ') : 'no fields'})`);
+}
+
+export type ParseResult = { example: Example; error?: undefined } | { example?: undefined; error: RowError };
+
+/** Validates and normalises one parsed row. Never throws. */
+export function parseRow(obj: unknown, where: Where): ParseResult {
+  if (!isObject(obj)) return { error: rowError(where, '', `expected a JSON object, got ${typeName(obj)}`) };
+  try {
+    const { example, used } = normalise(obj);
+    const meta: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(obj)) if (!used.includes(k)) meta[k === 'file' || k === 'line' ? `row_${k}` : k] = v;
+    meta.file = where.file;
+    meta.line = where.line;
+    return { example: { ...example, meta } };
+  } catch (err) {
+    if (err instanceof Bad) return { error: rowError(where, err.field, err.message) };
+    throw err;
+  }
+}
+
+/** parseRow on the text of one JSONL line (the demo's editor). Never throws. */
+export function parseLine(text: string, where: Where): ParseResult {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (err) {
+    return { error: rowError(where, '', `invalid JSON: ${err instanceof Error ? err.message : String(err)}`) };
+  }
+  return parseRow(obj, where);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming sources -> text chunks -> rows
+
+export type DatasetSource = string | Blob | ReadableStream<Uint8Array> | AsyncIterable<string>;
+
+export interface ReadOptions {
+  /** Name used in messages and meta.file (default: the path, the File's name, or "<input>"). */
+  file?: string;
+  /** 'stop': throw a DatasetError at the first bad row (after every good row before it);
+   * 'skip': leave bad rows out and collect them in `errors`. */
+  onError: 'stop' | 'skip';
+  /** Called for every bad row as it is met (both modes). */
+  onRowError?: (error: RowError) => void;
+}
+
+export interface ReadSummary { rows: number; examples: number; errors: RowError[] }
+
+/** The examples as an async generator (its return value is the summary), with the bad rows
+ * met so far in `errors`. */
+export type DatasetReader = AsyncGenerator<Example, ReadSummary, undefined> & { readonly errors: RowError[]; readonly file: string };
+
+async function* streamText(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const reader = stream.pipeThrough(new TextDecoderStream() as unknown as ReadableWritablePair<string, Uint8Array>).getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function* nodeFileText(path: string): AsyncGenerator<string> {
+  const fsName = 'node:fs';
+  const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
+  // utf8 decoding in the stream keeps multi-byte characters split across chunks whole.
+  yield* fs.createReadStream(path, { encoding: 'utf8' }) as AsyncIterable<string>;
+}
+
+/** Text chunks of any source. An AsyncIterable<string> yields lines (a newline is added after each). */
+function chunksOf(source: DatasetSource): AsyncIterable<string> {
+  if (typeof source === 'string') return nodeFileText(source);
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return streamText(source.stream() as ReadableStream<Uint8Array>);
+  if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return streamText(source);
+  if (typeof (source as AsyncIterable<string>)[Symbol.asyncIterator] === 'function') {
+    return (async function* () {
+      for await (const line of source as AsyncIterable<string>) yield line.endsWith('\n') ? line : `${line}\n`;
+    })();
+  }
+  throw new TypeError('readDataset: expected a file path, a Blob/File, a ReadableStream<Uint8Array> or an AsyncIterable<string> of lines');
+}
+
+interface RawRow { text: string; line: number }
+type Piece = RawRow | { error: RowError };
+
+/** Splits JSONL text into lines (CRLF or LF), numbered from 1; blank lines are skipped. */
+async function* jsonlRows(first: string, rest: AsyncIterator<string>): AsyncGenerator<RawRow> {
+  let buf = first;
+  let line = 1;
+  for (;;) {
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const text = buf.slice(0, nl).replace(/\r$/, '');
+      buf = buf.slice(nl + 1);
+      if (text.trim()) yield { text, line };
+      line++;
+    }
+    const next = await rest.next();
+    if (next.done) break;
+    buf += next.value;
+  }
+  if (buf.trim()) yield { text: buf.replace(/\r$/, ''), line };
+}
+
+/** Splits a JSON array (`[ {...}, {...} ]`) into element texts without parsing it whole,
+ * numbering each by the line its element starts on. */
+async function* jsonArrayRows(first: string, rest: AsyncIterator<string>, file: string): AsyncGenerator<Piece> {
+  let depth = 0; // 1 inside the top-level array
+  let inString = false;
+  let escaped = false;
+  let line = 1;
+  let elem: string[] = [];
+  let elemLine = 0;
+  let started = false;
+  let closed = false;
+  const structural = (detail: string): Piece => ({ error: rowError({ file, line }, '', detail) });
+  let chunk: string | undefined = first;
+  while (chunk !== undefined) {
+    let from = 0; // start of the element text not yet copied into elem
+    for (let i = 0; i < chunk.length; i++) {
+      const ch = chunk[i];
+      if (ch === '\n') line++;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (ch === '\\') escaped = true;
+        else if (ch === '"') inString = false;
+        continue;
+      }
+      if (closed) {
+        if (!/\s/.test(ch)) { yield structural(`unexpected text after the closing "]" of the JSON array`); return; }
+        continue;
+      }
+      if (!started) {
+        if (ch === '[') { started = true; depth = 1; from = i + 1; elemLine = 0; }
+        else if (!/\s/.test(ch) && ch !== '\uFEFF') { yield structural('expected a JSON array'); return; }
+        continue;
+      }
+      if (ch === '"') inString = true;
+      if (ch === '{' || ch === '[') depth++;
+      else if (ch === '}' || ch === ']') depth--;
+      if (depth === 0 || (depth === 1 && ch === ',')) {
+        elem.push(chunk.slice(from, i));
+        const text = elem.join('');
+        elem = [];
+        from = i + 1;
+        if (text.trim()) yield { text, line: elemLine || line };
+        else if (ch === ',') { yield structural('empty element in the JSON array'); return; }
+        elemLine = 0;
+        if (depth === 0) closed = true;
+        continue;
+      }
+      if (depth < 0) { yield structural('unbalanced brackets in the JSON array'); return; }
+      if (!elemLine && !/\s/.test(ch)) elemLine = line;
+    }
+    if (started && !closed) elem.push(chunk.slice(from));
+    const next = await rest.next();
+    chunk = next.done ? undefined : next.value;
+  }
+  if (!started) yield structural('empty input: expected JSONL rows or a JSON array');
+  else if (!closed) yield structural('unterminated JSON array (missing "]")');
+}
+
+/** Rows of a source: JSON array if its first non-blank character is '[', JSONL otherwise. */
+async function* rawRows(source: DatasetSource, file: string): AsyncGenerator<Piece> {
+  const it = chunksOf(source)[Symbol.asyncIterator]();
+  let first = '';
+  // Read until the first non-blank character decides the layout.
+  for (;;) {
+    const next = await it.next();
+    if (next.done) break;
+    first += next.value;
+    if (/\S/.test(first.replace(/^\uFEFF/, ''))) break;
+  }
+  first = first.replace(/^\uFEFF/, '');
+  if (/^\s*\[/.test(first)) yield* jsonArrayRows(first, it, file);
+  else yield* jsonlRows(first, it);
+}
+
+function defaultName(source: DatasetSource, file?: string): string {
+  if (file) return file;
+  if (typeof source === 'string') return source;
+  if (typeof Blob !== 'undefined' && source instanceof Blob && typeof (source as File).name === 'string' && (source as File).name) return (source as File).name;
+  return '<input>';
+}
+
+/**
+ * Streams the examples of a dataset. Good rows are never lost: with onError 'stop' every good
+ * row before the first bad one is yielded, then a DatasetError is thrown; with 'skip' bad rows
+ * are collected in `reader.errors` (and the generator's return value) and reading goes on.
+ */
+export function readDataset(source: DatasetSource, opts: ReadOptions): DatasetReader {
+  const file = defaultName(source, opts.file);
+  const errors: RowError[] = [];
+  async function* run(): AsyncGenerator<Example, ReadSummary, undefined> {
+    let rows = 0;
+    let examples = 0;
+    const bad = (e: RowError) => {
+      errors.push(e);
+      opts.onRowError?.(e);
+      if (opts.onError === 'stop') throw new DatasetError(e);
+    };
+    for await (const piece of rawRows(source, file)) {
+      if ('error' in piece) {
+        bad(piece.error);
+        break; // a broken array structure ends the input
+      }
+      rows++;
+      const r = parseLine(piece.text, { file, line: piece.line });
+      if (r.error) bad(r.error);
+      else {
+        examples++;
+        yield r.example;
+      }
+    }
+    return { rows, examples, errors };
+  }
+  return Object.assign(run(), { errors, file });
+}
+
+/** Reads a whole dataset into memory: the examples and every bad row (never throws for bad rows). */
+export async function loadDataset(source: DatasetSource, opts: Omit<ReadOptions, 'onError'> = {}): Promise<{ examples: Example[]; errors: RowError[] }> {
+  const reader = readDataset(source, { ...opts, onError: 'skip' });
+  const examples: Example[] = [];
+  for await (const ex of reader) examples.push(ex);
+  return { examples, errors: reader.errors };
+}
