@@ -21,7 +21,7 @@ import { FACTS } from './facts.js';
 import { FAMILIES, factSentence, getFamily, trainTemplates } from './families.js';
 import { HUMAN_ROWS, humanSplit } from './human.js';
 import { hash32, Rng } from './prng.js';
-import type { BuiltExample, Family, FamilyName, InstructRow, Split } from './types.js';
+import type { BuiltExample, Family, FamilyName, InstructMessage, InstructRow, Split } from './types.js';
 
 /** Bumped whenever a change to the generator changes its output. */
 export const GENERATOR_VERSION = 1;
@@ -45,9 +45,12 @@ export interface BuildOptions {
   weights?: Partial<Record<FamilyName, number>>;
   /** Documents in the pretraining corpus. */
   pretrainDocs?: number;
-  /** Counts tokens of a text, for the manifest's token-length statistics (omitted: character statistics only). */
-  countTokens?: (text: string) => number;
-  /** Names the tokenizer behind countTokens in the manifest. */
+  /**
+   * Token length of a conversation (as the model sees it, chat template included) or of a
+   * pretraining text, for the manifest's token statistics; omitted: character statistics only.
+   */
+  tokenLength?: (item: { messages: InstructMessage[] } | { text: string }) => number;
+  /** Names the tokenizer and chat template behind tokenLength in the manifest. */
   tokenizerName?: string;
 }
 
@@ -73,7 +76,7 @@ export interface InstructManifest {
   lengths: {
     measure: string;
     chars: Record<Split | 'pretrain', LengthStats>;
-    tokens: { tokenizer: string; stats: Record<Split | 'pretrain', LengthStats> } | null;
+    tokens: { tokenizer: string; measure: string; stats: Record<Split | 'pretrain', LengthStats> } | null;
   };
   pretrain: { documents: number };
 }
@@ -296,11 +299,10 @@ function buildManifest(
     };
   }
   const templatesBySplit = Object.fromEntries(SPLITS.map((s) => [s, [...new Set(splits[s].map((r) => r.template))].sort()])) as Record<Split, string[]>;
-  const texts: Record<Split | 'pretrain', string[]> = {
-    train: splits.train.map(rowText), valid: splits.valid.map(rowText), test: splits.test.map(rowText), pretrain: pretrain.map((p) => p.text),
-  };
-  const stat = (f: (t: string) => number) =>
-    Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, lengthStats(v.map(f))])) as Record<Split | 'pretrain', LengthStats>;
+  const chars = (item: { messages: InstructMessage[] } | { text: string }) => ('text' in item ? item.text : rowText(item)).length;
+  const stat = (f: (item: { messages: InstructMessage[] } | { text: string }) => number) => ({
+    train: lengthStats(splits.train.map(f)), valid: lengthStats(splits.valid.map(f)), test: lengthStats(splits.test.map(f)), pretrain: lengthStats(pretrain.map(f)),
+  });
   return {
     name: 'webtune-instruct',
     generatorVersion: GENERATOR_VERSION,
@@ -313,9 +315,11 @@ function buildManifest(
     templatesBySplit,
     duplicatesWithinSplit: dups,
     lengths: {
-      measure: 'message contents joined by newlines, without a chat template (a template adds a few tokens per turn)',
-      chars: stat((t) => t.length),
-      tokens: opts.countTokens ? { tokenizer: opts.tokenizerName ?? 'unnamed', stats: stat(opts.countTokens) } : null,
+      measure: 'chars: message contents joined by newlines, without a chat template; pretrain: the text',
+      chars: stat(chars),
+      tokens: opts.tokenLength
+        ? { tokenizer: opts.tokenizerName ?? 'unnamed', measure: 'tokens of the conversation rendered with the chat template; pretrain: the text', stats: stat(opts.tokenLength) }
+        : null,
     },
     pretrain: { documents: pretrain.length },
   };

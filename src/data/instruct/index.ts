@@ -9,3 +9,4 @@ export { FACTS, REFUSAL, type Fact } from './facts.js';
 export * from './families.js';
 export { HUMAN_ROWS, humanSplit, type HumanRow } from './human.js';
 export * from './build.js';
+export { renderDataReadme } from './readme.js';
