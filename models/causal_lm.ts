@@ -172,8 +172,8 @@ export class CausalLM {
     const S = offset + T;
 
     let newSegments: tf.Tensor2D | undefined;
-    type Result = { logits: tf.Tensor3D; kvs: LayerKV[] };
-    const result = tf.tidy((): tf.TensorContainer => {
+    let newKVs: LayerKV[] | undefined;
+    const logits = tf.tidy(() => {
       const positionIds = opts.positionIds ?? (tf.tile(tf.reshape(tf.range(offset, S, 1, 'int32'), [1, T]), [B, 1]) as tf.Tensor2D);
       // Segments of all S keys: the cached ones, then this call's. Without any mask: causal only.
       let segQ: tf.Tensor2D | null = null, segK: tf.Tensor2D | null = null;
@@ -185,17 +185,18 @@ export class CausalLM {
       }
       const mask = buildAttentionMask(segQ, segK, offset, T, S);        // [B or 1, 1, T, S]
       const ctx: NetContext = { positionIds, mask, pasts: cache?.layers, training: opts.training ?? false, seed: opts.seed };
-      const { logits, kvs } = this.net.forward(inputIds, ctx);
-      if (cache) kvs.forEach((kv) => { tf.keep(kv.k); tf.keep(kv.v); });
-      return { logits, kvs } as unknown as tf.TensorContainer;
-    }) as unknown as Result;
+      const out = this.net.forward(inputIds, ctx);
+      // Only with a cache do the keys/values outlive this call.
+      if (cache) newKVs = out.kvs.map((kv) => ({ k: tf.keep(kv.k), v: tf.keep(kv.v) }));
+      return out.logits;
+    });
     if (cache) {
       cache.dispose();                      // the old K/V are contained in the new ones
-      cache.layers = result.kvs;
+      cache.layers = newKVs!;
       cache.segments = newSegments;
       cache.length = S;
     }
-    return result.logits;
+    return logits;
   }
 
   /** Every Linear by HF module path ('transformer.h.0.attn.c_attn', 'model.layers.0.self_attn.q_proj', 'lm_head'). */
