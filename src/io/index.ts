@@ -1,0 +1,12 @@
+/** Files in and out: safetensors, checkpoint directories, training state, browser storage. */
+
+// The safetensors format: strict reader (F32/F16/BF16/F64/I64/I32/I16/I8/U8/BOOL), F32/I32 writer.
+export * from './safetensors.js';
+// Where files come from and go to: Node directories, picked browser files, URLs, memory.
+export * from './files.js';
+// Hugging Face checkpoint directories: loadModel, saveModel, shards, tokenizer files.
+export * from './checkpoint.js';
+// Optimizer moments and trainer state beside a checkpoint, for exact resumption.
+export * from './train_state.js';
+// IndexedDB storage of checkpoint directories (browser only).
+export * from './browser_store.js';
