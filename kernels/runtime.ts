@@ -116,6 +116,10 @@ export function runProgram(program: KernelProgram, inputs: tf.TensorInfo[], unif
   if (inputs.length !== program.variableNames.length) {
     throw new Error(`kernels: ${program.shaderKey} expects ${program.variableNames.length} inputs, got ${inputs.length}`);
   }
+  const storage = program.outputs.length + program.variableNames.length;
+  if (storage > backend.device.limits.maxStorageBuffersPerShaderStage) {
+    throw new Error(`kernels: ${program.shaderKey} binds ${storage} storage buffers; the device allows ${backend.device.limits.maxStorageBuffersPerShaderStage}`);
+  }
   const outputs: tf.TensorInfo[] = program.outputs.map((o) => backend.makeTensorInfo(o.shape, o.dtype ?? 'float32'));
   for (const o of outputs) {
     if (tf.util.sizeFromShape(o.shape) === 0) throw new Error(`kernels: ${program.shaderKey} has an empty output [${o.shape}]`);
