@@ -4,3 +4,16 @@
 
 // Backends: WebGPU first, announced fallbacks.
 export * from './backend/index.js';
+
+// Files: safetensors, Hugging Face checkpoint directories, training state, browser storage.
+export * from './io/index.js';
+
+// Data: datasets, chat templates, tokenizers, loss masks, batches, the bundled instruction set.
+export * from './data/index.js';
+
+// Models: configs, presets, GPT-2 and Llama causal LMs, and their layers.
+export * from '../models/index.js';
+export * from './nn/index.js';
+
+// Evaluation: task scorers and accuracy on an instruction set.
+export * from './eval/index.js';
