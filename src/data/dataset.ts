@@ -46,8 +46,9 @@ function rowError(where: Where, field: string, detail: string): RowError {
 // ---------------------------------------------------------------------------------------------
 // One row
 
-/** Thrown inside the validators, turned into a RowError by parseRow. */
-class Bad extends Error {
+/** A bad field, thrown by the validators (parseMessages) and turned into a RowError by parseRow. */
+export class FieldError extends Error {
+  override name = 'FieldError';
   constructor(readonly field: string, detail: string) {
     super(detail);
   }
@@ -64,32 +65,33 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function expectString(v: unknown, field: string, what = 'a string'): string {
-  if (v === undefined) throw new Bad(field, 'missing');
-  if (typeof v !== 'string') throw new Bad(field, `expected ${what}, got ${typeName(v)}`);
+  if (v === undefined) throw new FieldError(field, 'missing');
+  if (typeof v !== 'string') throw new FieldError(field, `expected ${what}, got ${typeName(v)}`);
   return v;
 }
 
-/** Validates a list of {role, content} messages; `field` names the list ("messages", "prompt"). */
+/** Validates a list of {role, content} messages; `field` names the list ("messages", "prompt").
+ * Throws a FieldError naming the element ("messages[2].role"). */
 export function parseMessages(list: unknown, field: string): Message[] {
-  if (!Array.isArray(list)) throw new Bad(field, `expected a list of messages, got ${typeName(list)}`);
-  if (list.length === 0) throw new Bad(field, 'empty conversation');
+  if (!Array.isArray(list)) throw new FieldError(field, `expected a list of messages, got ${typeName(list)}`);
+  if (list.length === 0) throw new FieldError(field, 'empty conversation');
   return list.map((m, i) => {
     const f = `${field}[${i}]`;
-    if (!isObject(m)) throw new Bad(f, `expected a message object {"role", "content"}, got ${typeName(m)}`);
-    if (m.role === undefined) throw new Bad(`${f}.role`, 'missing role');
-    if (typeof m.role !== 'string') throw new Bad(`${f}.role`, `expected a string, got ${typeName(m.role)}`);
-    if (!(ROLES as readonly string[]).includes(m.role)) throw new Bad(`${f}.role`, `unknown role "${m.role}" (expected ${ROLES.join(', ')})`);
-    if (m.content === undefined) throw new Bad(`${f}.content`, 'missing content');
-    if (typeof m.content !== 'string') throw new Bad(`${f}.content`, `expected a string, got ${typeName(m.content)}`);
+    if (!isObject(m)) throw new FieldError(f, `expected a message object {"role", "content"}, got ${typeName(m)}`);
+    if (m.role === undefined) throw new FieldError(`${f}.role`, 'missing role');
+    if (typeof m.role !== 'string') throw new FieldError(`${f}.role`, `expected a string, got ${typeName(m.role)}`);
+    if (!(ROLES as readonly string[]).includes(m.role)) throw new FieldError(`${f}.role`, `unknown role "${m.role}" (expected ${ROLES.join(', ')})`);
+    if (m.content === undefined) throw new FieldError(`${f}.content`, 'missing content');
+    if (typeof m.content !== 'string') throw new FieldError(`${f}.content`, `expected a string, got ${typeName(m.content)}`);
     return { role: m.role as Role, content: m.content };
   });
 }
 
 function stringOrMessages(v: unknown, field: string): string | Message[] {
-  if (v === undefined) throw new Bad(field, 'missing');
+  if (v === undefined) throw new FieldError(field, 'missing');
   if (typeof v === 'string') return v;
   if (Array.isArray(v)) return parseMessages(v, field);
-  throw new Bad(field, `expected a string or a list of messages, got ${typeName(v)}`);
+  throw new FieldError(field, `expected a string or a list of messages, got ${typeName(v)}`);
 }
 
 /** Fields a format consumes; the rest of the row goes to meta. */
@@ -105,12 +107,12 @@ function normalise(obj: Record<string, unknown>): { example: Omit<Example, 'meta
   // (e.g. ultrachat rows carry both "prompt" and "messages": the conversation is the data).
   if ('messages' in obj) return { example: { format: 'messages', messages: parseMessages(obj.messages, 'messages') }, used: FORMAT_FIELDS.messages };
   if ('prompt' in obj || 'completion' in obj) {
-    if (!('completion' in obj)) throw new Bad('completion', 'missing (a "prompt" row needs a "completion"; prompt-only rows are for RL, not SFT)');
-    if (!('prompt' in obj)) throw new Bad('prompt', 'missing (a "completion" row needs a "prompt")');
+    if (!('completion' in obj)) throw new FieldError('completion', 'missing (a "prompt" row needs a "completion"; prompt-only rows are for RL, not SFT)');
+    if (!('prompt' in obj)) throw new FieldError('prompt', 'missing (a "completion" row needs a "prompt")');
     const prompt = stringOrMessages(obj.prompt, 'prompt');
     const completion = stringOrMessages(obj.completion, 'completion');
     if (typeof prompt !== typeof completion) {
-      throw new Bad('completion', `expected ${typeof prompt === 'string' ? 'a string' : 'a list of messages'} like "prompt", got ${typeName(obj.completion)}`);
+      throw new FieldError('completion', `expected ${typeof prompt === 'string' ? 'a string' : 'a list of messages'} like "prompt", got ${typeName(obj.completion)}`);
     }
     return { example: { format: 'prompt_completion', prompt, completion }, used: FORMAT_FIELDS.prompt_completion };
   }
@@ -128,7 +130,7 @@ function normalise(obj: Record<string, unknown>): { example: Omit<Example, 'meta
   }
   if ('text' in obj) return { example: { format: 'text', text: expectString(obj.text, 'text') }, used: FORMAT_FIELDS.text };
   const keys = Object.keys(obj);
-  throw new Bad('', `unknown format: a row needs "messages", "prompt" + "completion", "text", or "instruction" + "output" ` +
+  throw new FieldError('', `unknown format: a row needs "messages", "prompt" + "completion", "text", or "instruction" + "output" ` +
     `(found ${keys.length ? keys.map((k) => `"${k}"`).join(', ') : 'no fields'})`);
 }
 
@@ -145,7 +147,7 @@ export function parseRow(obj: unknown, where: Where): ParseResult {
     meta.line = where.line;
     return { example: { ...example, meta } };
   } catch (err) {
-    if (err instanceof Bad) return { error: rowError(where, err.field, err.message) };
+    if (err instanceof FieldError) return { error: rowError(where, err.field, err.message) };
     throw err;
   }
 }

@@ -6,8 +6,8 @@
  *   const { text, turns } = renderWithSpans(BUILTIN_TEMPLATES.chatml, [
  *     { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }]);
  *   // text  === '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n'
- *   // turns[1] = { role: 'assistant', start: 47, end: 53, trainStart: 47, trainEnd: 63 }
- *   //            text.slice(47, 63) === 'Hello!<|im_end|>'
+ *   // turns[1] = { role: 'assistant', start: 52, end: 58, trainStart: 52, trainEnd: 68 }
+ *   //            text.slice(52, 68) === 'Hello!<|im_end|>'
  *
  * Rendering uses @huggingface/jinja, set up like transformers' Jinja environment
  * (trim_blocks and lstrip_blocks on, `raise_exception`, `strftime_now`, a `tojson` that does not
@@ -88,6 +88,7 @@ function compile(t: ChatTemplate): Template {
   if (!tpl) {
     try {
       tpl = new Template(t.source);
+      markLoopBodies(tpl.parsed);
     } catch (err) {
       throw new TemplateError(`template '${t.name}' could not be parsed: ${errorMessage(err)}`, t.name);
     }
@@ -108,8 +109,79 @@ function run(tpl: Template, variables: Record<string, unknown>): string {
     ...variables,
   };
   for (const [k, v] of Object.entries(globals)) env.set(k, v);
-  const result = new Interpreter(env).run(tpl.parsed) as { value: string };
+  const result = new LoopControlInterpreter(env).run(tpl.parsed) as { value: string };
   return result.value;
+}
+
+// @huggingface/jinja implements {% break %} / {% continue %} (the loopcontrols extension that
+// transformers enables) by throwing out of the loop body, which drops the text the body already
+// wrote in that iteration: `{% for m in [1,2,3] %}{{ m }}{% if m == 2 %}{% break %}{% endif %}{% endfor %}`
+// renders "1" where jinja2 renders "12". The blocks below carry that text along with the control
+// exception, and a loop body hands it back to the loop as its output for the iteration; a break is
+// then replayed at the start of the next iteration, which ends the loop as before.
+
+type RuntimeValue = { type: string; value: unknown; toString(): string };
+type Block = (this: unknown, statements: object[], env: Environment) => RuntimeValue;
+type LoopControl = Error & { partial?: string };
+const interpreterProto = Interpreter.prototype as unknown as { evaluateBlock: Block; evaluate(this: unknown, s: object, e: Environment): RuntimeValue };
+const loopBodies = new WeakSet<object>();
+const pendingBreak = new WeakMap<object, LoopControl>();
+/** The classes the interpreter throws for {% break %} / {% continue %} (not exported: caught once
+ * here, so a minified bundle that renames them still works). */
+function controlClass(type: 'Break' | 'Continue'): Function | undefined {
+  try {
+    const env = new Environment();
+    interpreterProto.evaluate.call(new Interpreter(env), { type }, env);
+  } catch (err) {
+    return (err as Error).constructor;
+  }
+  return undefined;
+}
+const BreakControl = controlClass('Break');
+const ContinueControl = controlClass('Continue');
+const isLoopControl = (err: unknown): err is LoopControl =>
+  err instanceof Error && (err.constructor === BreakControl || err.constructor === ContinueControl);
+
+class LoopControlInterpreter extends Interpreter {}
+(LoopControlInterpreter.prototype as unknown as { evaluateBlock: Block }).evaluateBlock = function (statements, env) {
+  const empty = interpreterProto.evaluateBlock.call(this, [], env); // a StringValue, whose class is not exported
+  const StringValue = empty.constructor as new (v: string) => RuntimeValue;
+  const isBody = loopBodies.has(statements);
+  if (isBody) {
+    const loop = env.lookupVariable('loop') as unknown as { value: Map<string, { value: unknown }> };
+    if (loop?.value?.get?.('index0')?.value === 0) pendingBreak.delete(statements);
+    const replay = pendingBreak.get(statements);
+    if (replay) {
+      pendingBreak.delete(statements);
+      replay.partial = '';
+      throw replay;
+    }
+  }
+  let result = '';
+  for (const statement of statements) {
+    let v: RuntimeValue;
+    try {
+      v = interpreterProto.evaluate.call(this, statement, env);
+    } catch (err) {
+      if (!isLoopControl(err)) throw err;
+      const partial = result + (err.partial ?? '');
+      if (!isBody) {
+        err.partial = partial;
+        throw err;
+      }
+      if (err.constructor === BreakControl) pendingBreak.set(statements, err);
+      return new StringValue(partial);
+    }
+    if (v.type !== 'NullValue' && v.type !== 'UndefinedValue') result += v.toString();
+  }
+  return new StringValue(result);
+};
+
+function markLoopBodies(node: unknown, seen = new Set<unknown>()): void {
+  if (!node || typeof node !== 'object' || seen.has(node)) return;
+  seen.add(node);
+  if ((node as { type?: unknown }).type === 'For') loopBodies.add((node as { body: object }).body);
+  for (const v of Object.values(node)) markLoopBodies(v, seen);
 }
 
 function pythonRange(start: number, stop?: number, step = 1): number[] {
