@@ -1,0 +1,16 @@
+/** Training: loss, optimizer, schedules, the trainer loop and its events, evaluation, generation. */
+
+// Masked causal-LM cross-entropy (Hugging Face label convention) and the host-side trained-position check.
+export * from './loss.js';
+// AdamW (torch semantics) as init/update functions, weight-decay filter, global-norm clipping.
+export * from './optim.js';
+// Learning-rate schedules as transformers defines them.
+export * from './schedule.js';
+// Seeded randomness keyed by (seed, step): deriveSeed, Rng, permutation.
+export * from './random.js';
+// Logits warpers and token choice: temperature, top-k, top-p, argmax.
+export * from './sampling.js';
+// The Trainer: steps, accumulation, events, eval, pause/resume/stop, checkpoints.
+export * from './trainer.js';
+// Generation: greedy or sampled, stop tokens, KV cache, streaming; generateChat.
+export * from './generate.js';
