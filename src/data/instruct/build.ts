@@ -235,9 +235,16 @@ export function buildInstructSet(opts: BuildOptions = {}): InstructSet {
     test: generateSplit('test', heldCount, seed, weights, dups),
   };
 
-  // Hand-written rows: split by position within their family, never equal to a generated row.
+  // Hand-written rows: split by position within their family, never equal to a generated row,
+  // and sharing no user turn with a generated row of another split (that would leak an input).
   const generated = new Map<string, Split>();
-  for (const s of SPLITS) for (const r of splits[s]) generated.set(messagesKey(r), s);
+  const userTurns = new Map<string, Split>();
+  for (const s of SPLITS) {
+    for (const r of splits[s]) {
+      generated.set(messagesKey(r), s);
+      for (const m of r.messages) if (m.role === 'user') userTurns.set(m.content, s);
+    }
+  }
   const perFamily = new Map<string, number>();
   for (const h of HUMAN_ROWS) {
     const idx = perFamily.get(h.family) ?? 0;
@@ -245,6 +252,12 @@ export function buildInstructSet(opts: BuildOptions = {}): InstructSet {
     const split = humanSplit(idx);
     const k = messagesKey(h);
     if (generated.has(k)) throw new Error(`instruct: hand-written ${h.family} row ${idx} equals a generated ${generated.get(k)} row`);
+    for (const m of h.messages) {
+      const other = m.role === 'user' ? userTurns.get(m.content) : undefined;
+      if (other !== undefined && other !== split) {
+        throw new Error(`instruct: hand-written ${h.family} row ${idx} (${split}) asks ${JSON.stringify(m.content)}, an input of the ${other} split: rephrase it`);
+      }
+    }
     generated.set(k, split);
     splits[split].push({
       messages: h.messages, source: 'human', family: h.family, template: `${h.family}/human`, seed: null, split, id: '',

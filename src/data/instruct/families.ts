@@ -426,7 +426,12 @@ export const multiturnFamily = defineFamily<MultiturnInput, FollowPhrases>({
     if (r < 0.7 || value < 1) return { kind: 'number', a, b, first, follow: 'add', k: rng.int(1, 9) };
     return { kind: 'number', a, b, first, follow: 'sub', k: rng.int(1, value) };
   },
-  key: (i) => (i.kind === 'word' ? `chain:reverse-caps:${i.word}` : `chain:${i.first}:${i.a}:${i.b}:${i.follow}:${i.k}`),
+  // The key is the first turn's input, shared with the arithmetic and string families, so a
+  // question held out there never opens a training conversation here.
+  key(i) {
+    if (i.kind === 'word') return `reverse:${i.word}`;
+    return i.first === 2 ? `sub:${Math.max(i.a, i.b)}:${Math.min(i.a, i.b)}` : `add:${i.a}:${i.b}`;
+  },
   build(i, t) {
     if (i.kind === 'word') {
       const rev = reverse(i.word);

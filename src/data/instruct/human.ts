@@ -86,12 +86,12 @@ export const HUMAN_ROWS: readonly HumanRow[] = [
   { family: 'system', messages: [s('Capital letters only in every answer.'), u('Which city is the capital of Peru?'), a('LIMA')], eval: caps('LIMA') },
   { family: 'system', messages: [s('Answer in capitals.'), u('Is this review positive or negative? The cake was perfect.'), a('POSITIVE')], eval: caps('POSITIVE') },
   // multiturn
-  { family: 'multiturn', messages: [u('What is 6 plus 2?'), a('8'), u('Half of that?'), a('4')], eval: num(4) },
+  { family: 'multiturn', messages: [u('What is 6 plus 4?'), a('10'), u('Half of that?'), a('5')], eval: num(5) },
   { family: 'multiturn', messages: [u('I have 7 pens.'), a('OK, you have 7 pens.'), u('I buy 5 more. How many pens now?'), a('12')], eval: num(12) },
   { family: 'multiturn', messages: [u('Add 4 and 4.'), a('8'), u('Now take 8 away from it.'), a('0')], eval: num(0) },
-  { family: 'multiturn', messages: [u('Reverse the word star.'), a('rats'), u('How many letters does that have?'), a('4')], eval: num(4) },
+  { family: 'multiturn', messages: [u('Write "tiger" backwards.'), a('regit'), u('How many letters does that have?'), a('5')], eval: num(5) },
   { family: 'multiturn', messages: [u('What is 9 minus 4?'), a('5'), u('Triple it.'), a('15')], eval: num(15) },
-  { family: 'multiturn', messages: [u('What is the capital of Greece?'), a('Athens'), u('Write that in capitals.'), a('ATHENS')], eval: exact('ATHENS') },
+  { family: 'multiturn', messages: [u('What is the capital of Portugal?'), a('Lisbon'), u('Write that in capitals.'), a('LISBON')], eval: exact('LISBON') },
   { family: 'multiturn', messages: [u('Sort 3, 1, 2 from smallest to largest.'), a('1, 2, 3'), u('Now from largest to smallest.'), a('3, 2, 1')], eval: norm('3, 2, 1') },
   { family: 'multiturn', messages: [u('What is 10 plus 10?'), a('20'), u('And minus 5?'), a('15')], eval: num(15) },
   // refusal
