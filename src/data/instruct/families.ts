@@ -42,6 +42,8 @@ function defineFamily<I, T>(def: Omit<Family<I>, 'templates' | 'build'> & {
 }
 
 const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+/** The word with its indefinite article: "a pear", "an owl". */
+const an = (w: string) => `${/^[aeiou]/i.test(w) ? 'an' : 'a'} ${w}`;
 const reverse = (s: string) => [...s].reverse().join('');
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +195,7 @@ export function drawReview(rng: Rng, label: 'positive' | 'negative'): string {
   if (form === 1) return `The ${s1} was ${w1} and the ${s2} was ${w2}.`;
   if (form === 2) return label === 'positive' ? `I loved it. The ${s1} was ${w1}.` : `I hated it. The ${s1} was ${w1}.`;
   if (form === 3) return `${capitalise(w1)} ${s1}! ${label === 'positive' ? 'I will come back.' : 'Never again.'}`;
-  return label === 'positive' ? `What a ${w1} ${s1}. I would recommend it.` : `What a ${w1} ${s1}. I would not recommend it.`;
+  return label === 'positive' ? `What ${an(w1)} ${s1}. I would recommend it.` : `What ${an(w1)} ${s1}. I would not recommend it.`;
 }
 
 export const sentimentFamily = defineFamily<SentimentInput, (r: string) => string>({
@@ -277,8 +279,8 @@ type FactPhrases = Record<Fact['relation'], (s: string) => string>;
 /** The canonical question of a fact, also used inside the system family. */
 export const factQuestion: FactPhrases = {
   capital: (s) => `What is the capital of ${s}?`,
-  colour: (s) => `What colour is a ${s}?`,
-  sound: (s) => `What sound does a ${s} make?`,
+  colour: (s) => `What colour is ${an(s)}?`,
+  sound: (s) => `What sound does ${an(s)} make?`,
   opposite: (s) => `What is the opposite of ${s}?`,
 };
 
@@ -286,8 +288,8 @@ export const factQuestion: FactPhrases = {
 export function factSentence(f: Fact): string {
   switch (f.relation) {
     case 'capital': return `The capital of ${f.subject} is ${f.answer}.`;
-    case 'colour': return `A ${f.subject} is ${f.answer}.`;
-    case 'sound': return `A ${f.subject} says ${f.answer}.`;
+    case 'colour': return `${capitalise(an(f.subject))} is ${f.answer}.`;
+    case 'sound': return `${capitalise(an(f.subject))} says ${f.answer}.`;
     case 'opposite': return `The opposite of ${f.subject} is ${f.answer}.`;
   }
 }
@@ -301,32 +303,32 @@ export const qaFamily = defineFamily<Fact, FactPhrases>({
   table: {
     'what-is': factQuestion,
     question: {
-      capital: (s) => `Question: What is the capital of ${s}?\nAnswer:`, colour: (s) => `Question: What colour is a ${s}?\nAnswer:`,
-      sound: (s) => `Question: What sound does a ${s} make?\nAnswer:`, opposite: (s) => `Question: What is the opposite of ${s}?\nAnswer:`,
+      capital: (s) => `Question: What is the capital of ${s}?\nAnswer:`, colour: (s) => `Question: What colour is ${an(s)}?\nAnswer:`,
+      sound: (s) => `Question: What sound does ${an(s)} make?\nAnswer:`, opposite: (s) => `Question: What is the opposite of ${s}?\nAnswer:`,
     },
     'tell-me': {
-      capital: (s) => `Tell me the capital of ${s}.`, colour: (s) => `Tell me the colour of a ${s}.`,
-      sound: (s) => `Tell me the sound a ${s} makes.`, opposite: (s) => `Tell me the opposite of ${s}.`,
+      capital: (s) => `Tell me the capital of ${s}.`, colour: (s) => `Tell me the colour of ${an(s)}.`,
+      sound: (s) => `Tell me the sound ${an(s)} makes.`, opposite: (s) => `Tell me the opposite of ${s}.`,
     },
     name: {
       capital: (s) => `Name the capital city of ${s}.`, colour: (s) => `Name the colour of a ripe ${s}.`,
-      sound: (s) => `Name the sound a ${s} makes.`, opposite: (s) => `Name the opposite of the word ${s}.`,
+      sound: (s) => `Name the sound ${an(s)} makes.`, opposite: (s) => `Name the opposite of the word ${s}.`,
     },
     which: {
-      capital: (s) => `Which city is the capital of ${s}?`, colour: (s) => `Which colour is a ${s}?`,
-      sound: (s) => `Which sound does a ${s} make?`, opposite: (s) => `Which word means the opposite of ${s}?`,
+      capital: (s) => `Which city is the capital of ${s}?`, colour: (s) => `Which colour is ${an(s)}?`,
+      sound: (s) => `Which sound does ${an(s)} make?`, opposite: (s) => `Which word means the opposite of ${s}?`,
     },
     'one-word': {
-      capital: (s) => `In one word, what is the capital of ${s}?`, colour: (s) => `In one word, what colour is a ${s}?`,
-      sound: (s) => `In one word, what does a ${s} say?`, opposite: (s) => `In one word, what is the opposite of ${s}?`,
+      capital: (s) => `In one word, what is the capital of ${s}?`, colour: (s) => `In one word, what colour is ${an(s)}?`,
+      sound: (s) => `In one word, what does ${an(s)} say?`, opposite: (s) => `In one word, what is the opposite of ${s}?`,
     },
     'do-you-know': {
-      capital: (s) => `Do you know the capital of ${s}?`, colour: (s) => `Do you know what colour a ${s} is?`,
-      sound: (s) => `Do you know what a ${s} says?`, opposite: (s) => `Do you know the opposite of ${s}?`,
+      capital: (s) => `Do you know the capital of ${s}?`, colour: (s) => `Do you know what colour ${an(s)} is?`,
+      sound: (s) => `Do you know what ${an(s)} says?`, opposite: (s) => `Do you know the opposite of ${s}?`,
     },
     short: {
-      capital: (s) => `Capital of ${s}?`, colour: (s) => `Colour of a ${s}?`,
-      sound: (s) => `Sound of a ${s}?`, opposite: (s) => `Opposite of ${s}?`,
+      capital: (s) => `Capital of ${s}?`, colour: (s) => `Colour of ${an(s)}?`,
+      sound: (s) => `Sound of ${an(s)}?`, opposite: (s) => `Opposite of ${s}?`,
     },
   },
   heldOut: ['do-you-know', 'short'],
