@@ -92,7 +92,7 @@ const THROWS: Record<string, number> = { 'mistral system_single': 1, 'mistral sy
 const FOLDED: Record<string, boolean> = { 'gemma system_single': true, 'gemma system_multi': true, 'gemma system_user': true, 'mistral system_user': true };
 
 describe('renderWithSpans on the built-in templates', () => {
-  const rows = Object.keys(BUILTIN_FILES).flatMap((name) => SPAN_CASES.flatMap((c) => [false, true].map((gen) => [name, c, gen] as const)));
+  const rows = (Object.keys(BUILTIN_FILES) as Array<keyof typeof BUILTIN_FILES>).flatMap((name) => SPAN_CASES.flatMap((c) => [false, true].map((gen) => [name, c, gen] as const)));
   it.each(rows)('%s %s gen=%s', (name, c, gen) => {
     const t = BUILTIN_TEMPLATES[name];
     const messages = conversations[c];
