@@ -31,6 +31,17 @@ export interface ForwardOptions {
   seed?: number;
   /** Incremental decoding: keys/values of earlier positions are read from it and this call's are appended. */
   cache?: KVCache;
+  /** NEFTune noise on the token embeddings, in training only (ignored when training is false). */
+  neftune?: NeftuneOptions;
+}
+
+/**
+ * NEFTune (Jain et al. 2023, as in TRL/transformers): in training, add Uniform(-m, m) noise to
+ * the token embeddings with m = alpha / sqrt(T * C) (T the padded sequence length, C the width).
+ * The noise is drawn from `ForwardOptions.seed`, so a resumed run draws the same noise.
+ */
+export interface NeftuneOptions {
+  alpha: number;   // neftune_noise_alpha; typical values 5 to 15
 }
 
 /**
@@ -78,6 +89,13 @@ export function paramSpecs(config: ModelConfig): ParamSpec[] {
 
 function architecture(config: ModelConfig): string {
   return config.model_type === 'gpt2' ? 'GPT2LMHeadModel' : 'LlamaForCausalLM';
+}
+
+/** e [B, T, C] + Uniform(-m, m), m = alpha / sqrt(T * C). */
+export function neftuneNoise(e: tf.Tensor3D, alpha: number, seed?: number): tf.Tensor3D {
+  const [, T, C] = e.shape;
+  const m = alpha / Math.sqrt(T * C);
+  return tf.add(e, tf.randomUniform(e.shape, -m, m, 'float32', seed === undefined ? undefined : deriveSeed(seed, 'neftune')));
 }
 
 export class CausalLM {
@@ -184,7 +202,9 @@ export class CausalLM {
         if (cache) newSegments = tf.keep(segK.clone());
       }
       const mask = buildAttentionMask(segQ, segK, offset, T, S);        // [B or 1, 1, T, S]
-      const ctx: NetContext = { positionIds, mask, pasts: cache?.layers, training: opts.training ?? false, seed: opts.seed };
+      const training = opts.training ?? false;
+      const ctx: NetContext = { positionIds, mask, pasts: cache?.layers, training, seed: opts.seed };
+      if (training && opts.neftune && opts.neftune.alpha > 0) ctx.onTokenEmbeddings = (e) => neftuneNoise(e, opts.neftune!.alpha, opts.seed);
       const out = this.net.forward(inputIds, ctx);
       // Only with a cache do the keys/values outlive this call.
       if (cache) newKVs = out.kvs.map((kv) => ({ k: tf.keep(kv.k), v: tf.keep(kv.v) }));

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, it, beforeAll, expect } from 'vitest';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
-import { CausalLM, createKVCache, parseConfig, presetConfig, countParams, type ModelConfig } from '../../models/index.js';
+import { CausalLM, createKVCache, neftuneNoise, parseConfig, presetConfig, countParams, type ModelConfig } from '../../models/index.js';
 import { maskedCrossEntropy } from '../../src/train/loss.js';
 import * as R from './ref64.js';
 import { forward64, type Weights } from './model64.js';
@@ -258,4 +258,37 @@ describe('CausalLM.fromTensors (CPU)', () => {
       m.dispose();
     });
   }
+});
+
+describe('training-time randomness (CPU)', () => {
+  beforeAll(async () => { await useBackend('cpu'); });
+
+  it('NEFTune noise is Uniform(-m, m) with m = alpha / sqrt(T * C), seeded', async () => {
+    const e = tf.zeros([2, 5, 8]) as tf.Tensor3D;
+    const m = 4 / Math.sqrt(5 * 8);
+    const a = Array.from(await neftuneNoise(e, 4, 1).data());
+    expect(Math.max(...a.map(Math.abs))).toBeLessThanOrEqual(m);
+    expect(Math.max(...a.map(Math.abs))).toBeGreaterThan(0.8 * m);          // 80 draws fill the interval
+    expect(Math.abs(a.reduce((x, y) => x + y, 0) / a.length)).toBeLessThan(0.25 * m);
+    expect(Array.from(await neftuneNoise(e, 4, 1).data())).toEqual(a);
+    expect(Array.from(await neftuneNoise(e, 4, 2).data())).not.toEqual(a);
+  });
+
+  it('NEFTune and LoRA dropout act in training only, reproducibly from the seed', async () => {
+    const m = randomModel(parseConfig(TINY['llama (MQA 2:1, tied)']));
+    const q = m.linearModules().get('model.layers.0.self_attn.q_proj')!;
+    q.lora = { A: tf.variable(tf.randomNormal([2, 8], 0, 1, 'float32', 1)), B: tf.variable(tf.randomNormal([8, 2], 0, 1, 'float32', 2)), scaling: 2, dropout: 0.5 };
+    const ids = int2d([[1, 2, 3, 4]]);
+    const logits = async (o: Parameters<CausalLM['forward']>[1]) => Array.from(await m.forward(ids, o).data());
+    const plain = await logits({});
+    expect(await logits({ neftune: { alpha: 5 }, seed: 3 })).toEqual(plain);                       // not training
+    const noisy = await logits({ training: true, neftune: { alpha: 5 }, seed: 3 });
+    expect(noisy).not.toEqual(plain);
+    expect(await logits({ training: true, neftune: { alpha: 5 }, seed: 3 })).toEqual(noisy);       // same seed, same draw
+    expect(await logits({ training: true, neftune: { alpha: 5 }, seed: 4 })).not.toEqual(noisy);
+    const dropped = await logits({ training: true, seed: 3 });                                      // LoRA dropout only
+    expect(dropped).not.toEqual(plain);
+    expect(await logits({ training: true, seed: 3 })).toEqual(dropped);
+    m.dispose();
+  });
 });
