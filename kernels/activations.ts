@@ -35,7 +35,9 @@ for (const bias of [false, true]) {
         const C = x.shape[x.shape.length - 1];
         const prog = geluBackwardProgram(bias, x.shape);
         const [dx, db] = run(prog, bias ? [x, b, dy as tf.Tensor] : [x, dy as tf.Tensor], [x.size, C, Math.ceil(x.size / 256)]);
-        return bias ? { x: () => dx, bias: () => db } : { x: () => dx };
+        const out: Record<string, () => tf.Tensor> = { x: () => dx };
+        if (bias) out.bias = () => db;
+        return out;
       },
     },
   });

@@ -35,7 +35,7 @@ describe('fused attention [webgpu]', () => {
         const allowed = (b: number, i: number, j: number) => j <= i && seg[b][i] !== 0 && seg[b][j] === seg[b][i];
         const scale = 1 / Math.sqrt(D);
         const ref = attentionRef(qd, kd, vd, dOd, B, H, Hkv, T, T, D, scale, allowed);
-        const tr = (a: Float32Array | Float64Array, X: number) => (layout === 'bhtd' ? a : swap12(Float32Array.from(a), B, X, T, D));
+        const tr = (a: Float32Array | Float64Array, X: number): Float32Array => (layout === 'bhtd' ? Float32Array.from(a) : swap12(Float32Array.from(a), B, X, T, D));
         const shape = (X: number) => (layout === 'bhtd' ? [B, X, T, D] : [B, T, X, D]);
         const q = tf.tensor4d(tr(qd, H), shape(H) as any), k = tf.tensor4d(tr(kd, Hkv), shape(Hkv) as any), v = tf.tensor4d(tr(vd, Hkv), shape(Hkv) as any);
         const dO = tf.tensor4d(tr(dOd, H), shape(H) as any);

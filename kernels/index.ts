@@ -1,0 +1,59 @@
+/**
+ * Fused WebGPU kernels for tfjs-backend-webgpu 4.22.0, each with a CPU reference and a stock
+ * tfjs fallback on other backends.
+ *
+ * @example
+ *   registerFusedKernels();
+ *   const restore = useFusedOps();     // the model's ops table now runs the fused kernels
+ *   await warmUpFusedKernels({ hidden: 128, vocab: 512, headDim: 32 });
+ *   ...
+ *   restore();
+ */
+import { setOps } from '../src/nn/ops.js';
+import { ensureRegistered, fusedKernelsAvailable } from './registry.js';
+import { fusedLayerNorm, fusedRmsNorm } from './norm.js';
+import { fusedAttention } from './attention.js';
+import { fusedGelu, fusedSwiglu } from './activations.js';
+import { fusedCrossEntropy } from './cross_entropy.js';
+
+// Kernels and their ops
+export { fusedMaskedCrossEntropy, fusedCrossEntropy, stockMaskedCrossEntropy, stockCrossEntropy, type MaskedCrossEntropy } from './cross_entropy.js';
+export { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm, stockLayerNorm, stockRmsNorm } from './norm.js';
+export { fusedAttention, fusedSegmentAttention, stockAttention, segmentMask, type SegmentAttentionOptions } from './attention.js';
+export { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu, stockSwiglu } from './activations.js';
+export { fusedAdamwUpdate, fusedClipGradNorm, type ClipResult, type AdamWStateLike } from './adamw.js';
+// CPU references
+export { maskedCrossEntropyRef, rowCrossEntropyRef } from './cross_entropy_ref.js';
+export { normRef } from './norm_ref.js';
+export { attentionRef } from './attention_ref.js';
+export { adamwRef, globalNormRef } from './adamw_ref.js';
+export { geluTanhRef, geluTanhGradRef, swigluRef } from './activations_ref.js';
+// Runtime, measurement, warm-up
+export { runProgram, run, toTensors, makeShader, compiledPipelineCount, type KernelProgram } from './runtime.js';
+export { startGpuMeter, flush, type GpuMeter, type GpuMeterReading } from './counters.js';
+export { warmUpFusedKernels, type WarmUpShapes } from './warmup.js';
+export { fusedKernelsAvailable, definedKernelNames } from './registry.js';
+
+/** Registers every fused kernel and its gradient with tfjs (idempotent; ops also do it on first use). */
+export function registerFusedKernels(): void {
+  ensureRegistered();
+}
+
+/**
+ * Swaps the fused kernels into the model's ops table (src/nn/ops.ts): layerNorm, rmsNorm,
+ * attention, gelu, swiglu, crossEntropy. Each falls back to stock ops off WebGPU, so this is
+ * safe on any backend. Returns a function that restores the previous table.
+ */
+export function useFusedOps(): () => void {
+  registerFusedKernels();
+  return setOps({
+    layerNorm: fusedLayerNorm,
+    rmsNorm: fusedRmsNorm,
+    attention: fusedAttention,
+    gelu: fusedGelu,
+    swiglu: fusedSwiglu,
+    crossEntropy: fusedCrossEntropy,
+  });
+}
+
+export { fusedKernelsAvailable as fusedOpsAvailable };

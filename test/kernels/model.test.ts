@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs';
+import { describe, it, expect, beforeAll } from 'vitest';
+import { useBackend, assertAllClose } from '../helpers/backends.js';
+import { useFusedOps, startGpuMeter, fusedMaskedCrossEntropy } from '../../kernels/index.js';
+import { CausalLM } from '../../models/causal_lm.js';
+import { presetConfig } from '../../models/config.js';
+import { maskedCrossEntropy } from '../../src/train/loss.js';
+import { rng } from './util.js';
+
+/** A packed batch: row 0 holds two examples and padding, row 1 one example; first tokens untrained. */
+function batch(B: number, T: number, V: number) {
+  const r = rng(3);
+  const ids = Int32Array.from({ length: B * T }, () => Math.floor(r() * V));
+  const seg = new Int32Array(B * T), pos = new Int32Array(B * T), labels = new Int32Array(B * T).fill(-100);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const s = b === 0 ? (t < 4 ? 1 : t < T - 2 ? 2 : 0) : 1;
+      seg[b * T + t] = s;
+      pos[b * T + t] = s === 2 ? t - 4 : t;
+      if (s !== 0 && !(t === 0 || (b === 0 && t === 4))) labels[b * T + t] = ids[b * T + t];
+    }
+  }
+  return {
+    ids: tf.tensor2d(ids, [B, T], 'int32'), labels: tf.tensor2d(labels, [B, T], 'int32'),
+    mask: tf.tensor2d(seg, [B, T], 'int32'), pos: tf.tensor2d(pos, [B, T], 'int32'),
+  };
+}
+
+async function lossAndGrads(model: CausalLM, b: ReturnType<typeof batch>) {
+  const vars = [...model.trainableParams().values()];
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = model.forward(b.ids, { attentionMask: b.mask, positionIds: b.pos, training: true });
+    return maskedCrossEntropy(logits, b.labels).loss;
+  }, vars);
+  const out = new Map<string, Float32Array>();
+  for (const [k, g] of Object.entries(grads)) out.set(k, (await g.data()) as Float32Array);
+  const loss = (await value.data())[0];
+  tf.dispose([value, ...Object.values(grads)]);
+  return { loss, grads: out };
+}
+
+describe('whole model with fused kernels on and off [webgpu]', () => {
+  beforeAll(async () => { await useBackend('webgpu'); });
+
+  for (const family of ['gpt2', 'llama'] as const) {
+    it(`${family}: loss and every gradient agree within float32 tolerance, with fewer dispatches`, async () => {
+      const config = presetConfig('nano', { vocabSize: 37, family });
+      const model = CausalLM.create(config, { seed: 1 });
+      const b = batch(2, 9, 37);
+      let meter = startGpuMeter();
+      const stock = await lossAndGrads(model, b);
+      const stockDispatches = meter.stop().dispatches;
+      const restore = useFusedOps();
+      let fused;
+      let fusedDispatches;
+      try {
+        meter = startGpuMeter();
+        fused = await lossAndGrads(model, b);
+        fusedDispatches = meter.stop().dispatches;
+      } finally {
+        restore();
+      }
+      expect(Number.isFinite(fused.loss)).toBe(true);
+      assertAllClose([fused.loss], [stock.loss], { rtol: 1e-5, atol: 1e-6, label: 'loss' });
+      expect([...fused.grads.keys()].sort()).toEqual([...stock.grads.keys()].sort());
+      for (const [k, g] of stock.grads) assertAllClose(fused.grads.get(k)!, g, { rtol: 2e-3, atol: 2e-5, label: `grad ${k}` });
+      expect(fusedDispatches).toBeLessThan(stockDispatches);
+      model.dispose();
+      tf.dispose(Object.values(b));
+    });
+  }
+
+  it('fusedMaskedCrossEntropy equals src/train/loss.ts maskedCrossEntropy (values and gradient)', async () => {
+    const B = 2, T = 9, V = 37;
+    const b = batch(B, T, V);
+    const logits = tf.randomNormal([B, T, V], 0, 2, 'float32', 4);
+    const f = tf.valueAndGrad((x: tf.Tensor) => fusedMaskedCrossEntropy(x as tf.Tensor3D, b.labels).loss)(logits);
+    const s = tf.valueAndGrad((x: tf.Tensor) => maskedCrossEntropy(x as tf.Tensor3D, b.labels).loss)(logits);
+    assertAllClose(await f.value.data(), await s.value.data(), { rtol: 1e-5, label: 'loss' });
+    assertAllClose(await f.grad.data(), await s.grad.data(), { rtol: 1e-4, atol: 1e-7, label: 'grad' });
+    const fr = fusedMaskedCrossEntropy(logits as tf.Tensor3D, b.labels), sr = maskedCrossEntropy(logits as tf.Tensor3D, b.labels);
+    assertAllClose(await fr.rowSums.data(), await sr.rowSums.data(), { rtol: 1e-5, label: 'rowSums' });
+    assertAllClose(await fr.rowCounts.data(), await sr.rowCounts.data(), { label: 'rowCounts' });
+  });
+});
