@@ -84,7 +84,8 @@ export function renderDataReadme(set: InstructSet, command: string): string {
     const x = m.families[f.name];
     const example = set.train.find((r) => r.family === f.name && r.source === 'generator' && r.messages[0].role !== 'system')
       ?? set.train.find((r) => r.family === f.name)!;
-    const unseen = set.test.find((r) => r.family === f.name && r.phrasing === 'unseen');
+    const unseenRows = set.test.filter((r) => r.family === f.name && r.phrasing === 'unseen');
+    const unseen = unseenRows.find((r) => f.name === 'system' || r.messages[0].role !== 'system') ?? unseenRows[0];
     const kinds = [...new Set(set.test.filter((r) => r.family === f.name).map((r) => r.eval!.kind))].join(', ');
     out.push(`### ${f.name}`);
     out.push(`${f.description}\n\n- training phrasings: ${x.templates.train.map((t) => `\`${t}\``).join(', ')}\n- held-out phrasings (test only): ${x.templates.heldOut.map((t) => `\`${t}\``).join(', ')}\n- scored by: ${kinds}`);
