@@ -582,8 +582,7 @@ export async function loadTemplate(spec: string | Blob, tokens: { bosToken?: str
     const names = Object.keys(BUILTIN_TEMPLATES).join(', ');
     throw new TemplateError(`template '${spec}' is neither a built-in template (${names}) nor a readable file: ${errorMessage(err)}`, spec);
   }
-  const fileName = spec.endsWith('.json') ? spec : spec;
-  if (spec.endsWith('.json')) return withTokens(templateFromTokenizerConfig(text, fileName), tokens);
+  if (spec.endsWith('.json')) return withTokens(templateFromTokenizerConfig(text, spec), tokens);
   return { name: spec, source: text, bosToken: tokens.bosToken ?? '', eosToken: tokens.eosToken ?? '' };
 }
 
