@@ -86,3 +86,19 @@ describe('trainBpe', () => {
     expect(() => corpusTexts('bad.jsonl', '{"x":1}')).toThrow(/bad.jsonl:1/);
   });
 });
+
+describe('bundled tokenizer', () => {
+  it('is what the documented command trains from demo/data (re-run it after regenerating the data)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { CHATML } = await import('../../src/data/templates/builtin.js');
+    const root = new URL('../../', import.meta.url);
+    const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
+    const texts = ['demo/data/train.jsonl', 'demo/data/pretrain.jsonl'].flatMap((f) => corpusTexts(f, read(f)));
+    const model = trainBpe(texts, { vocabSize: 1024, specialTokens: SPECIALS });
+    const eot = SPECIALS[0];
+    const config = tokenizerConfigJson(model, { bosToken: eot, eosToken: eot, padToken: eot, chatTemplate: CHATML.source, modelMaxLength: 1024 });
+    const stale = 'models/tokenizer is stale: run `npx tsx src/cli/main.ts tokenizer --corpus demo/data/train.jsonl,demo/data/pretrain.jsonl --vocab-size 1024 --out models/tokenizer`';
+    expect(JSON.stringify(tokenizerJson(model), null, 2) + '\n', stale).toBe(read('models/tokenizer/tokenizer.json'));
+    expect(JSON.stringify(config, null, 2) + '\n', stale).toBe(read('models/tokenizer/tokenizer_config.json'));
+  });
+});
