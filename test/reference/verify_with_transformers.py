@@ -1,6 +1,6 @@
 """Checks every fixture under test/fixtures/hf/ against the real transformers and PEFT.
 
-    python verify_with_transformers.py      # needs torch, transformers (5.x), peft, safetensors
+    python test/reference/verify_with_transformers.py > test/fixtures/hf/verification.txt
 
 Run with an interpreter that has those packages (they are not project dependencies; the
 fixtures were checked with torch 2.13.0, transformers 5.18.0, peft 0.21.0, safetensors 0.8.0).
