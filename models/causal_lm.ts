@@ -20,7 +20,8 @@ export interface ForwardOptions {
   /**
    * int32 [B, T]: 0 = padding, otherwise a SEGMENT ID. Query i attends key j iff j <= i,
    * seg[j] == seg[i] and seg[i] != 0. A Hugging Face 0/1 mask is the one-segment case; packed
-   * rows use 1, 2, 3, ... per example. Default: all ones.
+   * rows use 1, 2, 3, ... per example. Default: all ones. A padding query attends to itself
+   * only, so nothing is NaN; its logits are meaningless (give it label -100).
    */
   attentionMask?: tf.Tensor2D;
   /** int32 [B, T]. Default 0..T-1 (offset by the cache length with a KV cache); packed rows restart at 0 per segment. */

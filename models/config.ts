@@ -296,10 +296,7 @@ export function configToJSON(config: ModelConfig): Record<string, unknown> {
   const out: Record<string, unknown> = { architectures: [arch], ...extra, ...fields, torch_dtype: 'float32' };
   if (config.model_type === 'llama') {
     // Both spellings, so transformers v4 (rope_theta) and v5 (rope_parameters) read the same base.
-    out.rope_scaling = null;
     out.rope_parameters = { rope_type: 'default', rope_theta: config.rope_theta };
-  } else {
-    out.n_ctx = config.n_positions;
   }
   return out;
 }

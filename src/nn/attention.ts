@@ -98,7 +98,10 @@ function withPast(past: LayerKV | undefined, k: tf.Tensor4D, v: tf.Tensor4D): La
   return { k: tf.concat([past.k, k], 2), v: tf.concat([past.v, v], 2) };
 }
 
-/** GPT-2 attention: one fused c_attn projection to q, k, v (Conv1D [C, 3C]), then c_proj. */
+/**
+ * GPT-2 attention: one fused c_attn projection to q, k, v (Conv1D [C, 3C]), then c_proj.
+ * Call inside tf.tidy (CausalLM.forward does): the returned K/V may have to outlive the call.
+ */
 export class GPT2Attention {
   constructor(readonly cAttn: Linear, readonly cProj: Linear, readonly nHead: number) {}
 
@@ -113,7 +116,7 @@ export class GPT2Attention {
   }
 }
 
-/** Llama attention: q/k/v/o projections, grouped-query attention, RoPE on q and k. */
+/** Llama attention: q/k/v/o projections, grouped-query attention, RoPE on q and k. Call inside tf.tidy, like GPT2Attention. */
 export class LlamaAttention {
   constructor(readonly q: Linear, readonly k: Linear, readonly v: Linear, readonly o: Linear,
     readonly nHead: number, readonly nKVHead: number, readonly headDim: number) {}

@@ -59,7 +59,7 @@ describe('parseConfig', () => {
     const l = configToJSON(parseConfig(LLAMA_V4));
     expect(l.rope_theta).toBe(10000);                                              // v4 reads this
     expect(l.rope_parameters).toEqual({ rope_type: 'default', rope_theta: 10000 }); // v5 reads this
-    expect(configToJSON(PRESETS.nano).n_ctx).toBe(256);
+    expect(configToJSON(PRESETS.nano).n_positions).toBe(256);
   });
 
   it('fills Hugging Face defaults for absent fields', () => {
