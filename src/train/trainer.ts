@@ -29,7 +29,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/batch.js';
 import { maskedCrossEntropy, countTrained, IGNORE_INDEX } from './loss.js';
-import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm, globalNorm, type AdamWState, type DecayFilter } from './optim.js';
+import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm, globalNorm, type AdamWState, type AdamWHyperParams, type DecayFilter } from './optim.js';
 import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleKind } from './schedule.js';
 import { deriveSeed, permutation } from './random.js';
 import { openSink, openSource, type FileSink, type FileSource } from '../io/files.js';
@@ -92,6 +92,11 @@ export interface TrainerOptions {
   evalEvery?: number;
   /** After a non-finite loss or gradient norm: skip the step and go on (default), or stop the run. */
   onNonFinite?: 'skip' | 'stop';
+  /**
+   * How clipped gradients are applied. Default {@link stockUpdateRule} (clipGradNorm +
+   * adamwUpdate); fused GPU kernels can supply their own with the same semantics.
+   */
+  updateRule?: UpdateRule;
   /** Extra options passed to every training forward (e.g. NEFTune settings). */
   forwardOptions?: Omit<ForwardOptions, 'attentionMask' | 'positionIds' | 'training' | 'seed' | 'cache'>;
 }
@@ -163,6 +168,40 @@ export interface StatusEvent {
 
 export type TrainerEvent = StepEvent | SkipEvent | EvalEvent | StatusEvent;
 export type TrainerListener = (event: TrainerEvent) => void;
+
+/**
+ * The clip-and-update phase of a step, replaceable (e.g. by fused WebGPU kernels). prepare()
+ * receives the accumulated gradients (owned by the trainer; do not dispose them) and the
+ * clipping threshold (0: no clipping); it returns the pre-clip global norm, an apply() the
+ * trainer calls only when the loss and norm are finite, and a dispose() always called after.
+ */
+export interface UpdateRule {
+  prepare(grads: Map<string, tf.Tensor>, maxGradNorm: number): PreparedUpdate;
+}
+
+export interface PreparedUpdate {
+  /** Pre-clip global L2 norm (torch clip_grad_norm_'s return value). Freed by dispose(). */
+  totalNorm: tf.Scalar;
+  /** Applies AdamW with the clipped gradients, in place. */
+  apply(state: AdamWState, params: Map<string, tf.Variable>, hp: AdamWHyperParams): void;
+  dispose(): void;
+}
+
+/** clipGradNorm (scaled copies of the gradients) then adamwUpdate: the reference update rule. */
+export const stockUpdateRule: UpdateRule = {
+  prepare(grads, maxGradNorm) {
+    if (maxGradNorm > 0) {
+      const { grads: clipped, totalNorm } = clipGradNorm(grads, maxGradNorm);
+      return {
+        totalNorm,
+        apply: (state, params, hp) => adamwUpdate(clipped, state, params, hp),
+        dispose: () => { totalNorm.dispose(); for (const g of clipped.values()) g.dispose(); },
+      };
+    }
+    const totalNorm = globalNorm(grads);
+    return { totalNorm, apply: (state, params, hp) => adamwUpdate(grads, state, params, hp), dispose: () => totalNorm.dispose() };
+  },
+};
 
 /** One entry of the log history kept in trainer_state.json (transformers' names). */
 type LogEntry = Record<string, number | string>;
@@ -558,7 +597,7 @@ export class Trainer {
     // Forward + backward per micro-batch; gradients of sum_i / N summed on the device.
     const lr = learningRate(this.schedule, stepIndex);
     const vars = [...this.params.values()];
-    let grads = new Map<string, tf.Tensor>();
+    const grads = new Map<string, tf.Tensor>();
     let lossSum: tf.Scalar = tf.scalar(0);
     for (let i = 0; i < micro.length; i++) {
       const t = batchTensors(micro[i]);
@@ -582,18 +621,18 @@ export class Trainer {
 
     // Clip (torch semantics) and read loss + pre-clip norm together: the one sync of the step.
     const maxGradNorm = this.options.maxGradNorm ?? 1.0;
-    let totalNorm: tf.Scalar;
-    if (maxGradNorm > 0 && Number.isFinite(maxGradNorm)) {
-      const clipped = clipGradNorm(grads, maxGradNorm);
+    const rule = this.options.updateRule ?? stockUpdateRule;
+    let prepared: PreparedUpdate;
+    try {
+      prepared = rule.prepare(grads, maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? maxGradNorm : 0);
+    } catch (e) {
       for (const g of grads.values()) g.dispose();
-      grads = clipped.grads;
-      totalNorm = clipped.totalNorm;
-    } else {
-      totalNorm = globalNorm(grads);
+      lossSum.dispose();
+      throw e;
     }
-    const readout = tf.stack([lossSum, totalNorm]);
+    const readout = tf.stack([lossSum, prepared.totalNorm]);
     const [loss, gradNorm] = await readout.data();
-    readout.dispose(); lossSum.dispose(); totalNorm.dispose();
+    readout.dispose(); lossSum.dispose();
 
     this.stepCount += 1;
     this.tokensSeen += real;
@@ -606,10 +645,11 @@ export class Trainer {
         this.emit(event);
         return event;
       }
-      adamwUpdate(grads, this.optimizer, this.params, {
+      prepared.apply(this.optimizer, this.params, {
         lr, beta1: this.options.beta1, beta2: this.options.beta2, eps: this.options.eps, weightDecay: this.options.weightDecay ?? 0,
       });
     } finally {
+      prepared.dispose();
       for (const g of grads.values()) g.dispose();
     }
     const seconds = Math.max(now() - t0, 1e-3) / 1000;

@@ -4,17 +4,31 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { it, expect } from 'vitest';
-import { Trainer, type StepEvent } from '../../src/train/trainer.js';
+import { Trainer, type StepEvent, type UpdateRule } from '../../src/train/trainer.js';
+import { fusedAdamwUpdate, fusedClipGradNorm, useFusedOps } from '../../kernels/index.js';
 import { describeEachBackend, useBackend } from '../helpers/backends.js';
 import { tinyGPT2, makeBatch, randomRows } from './helpers.js';
 
 const batches = [makeBatch(randomRows(2, 8, 32, 31)), makeBatch(randomRows(2, 8, 32, 32))];
 const options = { train: batches, eval: [batches[0]], lr: 2e-2, schedule: 'linear' as const, warmupSteps: 2, maxSteps: 24, gradientAccumulationSteps: 2, maxGradNorm: 1.0, weightDecay: 0.01, seed: 5 };
 
-async function runOn(backend: 'cpu' | 'webgpu'): Promise<{ steps: StepEvent[]; memory: Map<number, { numTensors: number; numBytes: number }>; evalLoss: number }> {
+/** The fused kernels' clip + AdamW as an update rule (clip coefficient folded into the update). */
+const fusedUpdateRule: UpdateRule = {
+  prepare(grads, maxGradNorm) {
+    const clip = fusedClipGradNorm(grads, maxGradNorm);
+    const totalNorm = clip.totalNorm();
+    return {
+      totalNorm,
+      apply: (state, params, hp) => fusedAdamwUpdate(grads, state, params, hp, { clip }),
+      dispose: () => { totalNorm.dispose(); clip.dispose(); },
+    };
+  },
+};
+
+async function runOn(backend: 'cpu' | 'webgpu', updateRule?: UpdateRule): Promise<{ steps: StepEvent[]; memory: Map<number, { numTensors: number; numBytes: number }>; evalLoss: number }> {
   await useBackend(backend);
   const model = tinyGPT2(8);
-  const trainer = new Trainer(model, options);
+  const trainer = new Trainer(model, { ...options, updateRule });
   const steps: StepEvent[] = [];
   const memory = new Map<number, { numTensors: number; numBytes: number }>();
   trainer.on((e) => {
@@ -39,5 +53,15 @@ describeEachBackend('Trainer', () => {
     expect(gpu.steps.at(-1)!.loss).toBeLessThan(gpu.steps[0].loss - 1.0);
     expect(Math.abs(gpu.evalLoss - cpu.evalLoss)).toBeLessThan(1e-3);
     expect(gpu.memory.get(24)).toEqual(gpu.memory.get(4));
+
+    // The same run with the fused kernels (ops table and update rule) follows the same curve.
+    const restore = useFusedOps();
+    try {
+      const fused = await runOn('webgpu', fusedUpdateRule);
+      for (let i = 0; i < 24; i++) expect(Math.abs(fused.steps[i].loss - cpu.steps[i].loss), `fused step ${i + 1}`).toBeLessThan(1e-3);
+      expect(fused.memory.get(24)).toEqual(fused.memory.get(4));
+    } finally {
+      restore();
+    }
   });
 }, ['webgpu']);
