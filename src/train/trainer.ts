@@ -35,6 +35,7 @@ import { deriveSeed, permutation } from './random.js';
 import { openSink, openSource, type FileSink, type FileSource } from '../io/files.js';
 import { saveTrainState, loadTrainState, type HostTensor } from '../io/train_state.js';
 import { saveModel, loadModel } from '../io/checkpoint.js';
+import { parseSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { CausalLM, ForwardOptions } from '../../models/causal_lm.js';
 
 /** What the trainer needs of a model (CausalLM has it). */
@@ -210,6 +211,8 @@ type LogEntry = Record<string, number | string>;
 interface DataPosition { epoch: number; batchIndex: number }
 
 const STATE_KIND = 'webtune-trainer';
+/** Trainable variables that model.safetensors does not hold (LoRA adapters), F32 by trainer name. */
+export const TRAINABLE_FILE = 'trainable_params.safetensors';
 
 /** Yields to the event loop (a macrotask), so UI events and timers run between steps. */
 function yieldToEventLoop(): Promise<void> {
@@ -653,6 +656,7 @@ export class Trainer {
       for (const g of grads.values()) g.dispose();
     }
     const seconds = Math.max(now() - t0, 1e-3) / 1000;
+    if (!this.sessionStart) this.elapsedBefore += seconds * 1000; // stepped by hand, outside run()
     const event: StepEvent = {
       type: 'step', step: this.stepCount, epoch, loss, lr, gradNorm,
       tokensPerSecond: real / seconds, trainedFraction: real ? trained / real : 0,
@@ -685,17 +689,26 @@ export class Trainer {
 
   /**
    * Writes a resumable checkpoint: the model as a Hugging Face directory (config.json +
-   * model.safetensors, via saveModel), the AdamW moments (optimizer.safetensors) and
-   * trainer_state.json (step, data position, seed, schedule, options, log history). Call it
-   * between steps (e.g. from a step listener or after pause()).
+   * model.safetensors, via saveModel), trainable variables the model files do not hold
+   * (trainable_params.safetensors: LoRA adapters; every trainable variable with
+   * { saveModel: false }), the AdamW moments (optimizer.safetensors) and trainer_state.json
+   * (step, data position, seed, schedule, options, log history). Call it between steps (e.g.
+   * from a step listener or after pause()).
    */
   async saveCheckpoint(sink: FileSink | string, opts: { saveModel?: boolean } = {}): Promise<void> {
     if (this.busy) throw new Error('Trainer.saveCheckpoint: a step is in progress; call it between steps (from a step event, or after run() resolves)');
     const out = openSink(sink);
+    const savedByModel = new Set<tf.Variable>();
     if (opts.saveModel !== false) {
       if (!isCausalLM(this.model)) throw new Error('Trainer.saveCheckpoint: the model is not a CausalLM; pass { saveModel: false } and save it yourself');
       await saveModel(this.model, out);
+      for (const v of this.model.params.values()) savedByModel.add(v);
     }
+    // Trainable variables the model files do not hold (LoRA adapters, or everything when the
+    // model is not saved) go to their own file, so a resume restores them exactly.
+    const extra = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, v] of this.params) if (!savedByModel.has(v)) extra.set(name, { shape: v.shape.slice(), data: (await v.data()) as Float32Array });
+    if (extra.size > 0) await out.write(TRAINABLE_FILE, writeSafetensors(extra, { format: 'webtune-trainable' }));
     const expAvg = new Map<string, HostTensor>(), expAvgSq = new Map<string, HostTensor>();
     for (const [name, m] of this.optimizer.m) {
       expAvg.set(name, { shape: m.shape, data: (await m.data()) as Float32Array });
@@ -726,8 +739,8 @@ export class Trainer {
    * Restores a checkpoint written by saveCheckpoint and returns a trainer positioned after its
    * last step. `options` must describe the same run (same train data, seed and accumulation;
    * the run may be extended with a larger maxSteps). The model is loaded from the checkpoint
-   * unless one is given (e.g. a base model with LoRA adapters already loaded), in which case
-   * its weights are used as they are.
+   * unless one is given (e.g. the base model with the same LoRA adapters attached); either way
+   * the variables in trainable_params.safetensors, when present, are restored into it by name.
    */
   static async resume(checkpoint: FileSource | string, options: TrainerOptions, model?: TrainableModel): Promise<Trainer> {
     const src = openSource(checkpoint);
@@ -745,6 +758,17 @@ export class Trainer {
     const pos = s.data_position as DataPosition | undefined;
     if (!pos || !Number.isInteger(pos.epoch) || !Number.isInteger(pos.batchIndex)) throw new Error(`${where}: "state.data_position" must be {epoch, batchIndex} integers`);
     const m = model ?? (await loadModel(src));
+    if (await src.exists(TRAINABLE_FILE)) {
+      const file = `${src.name}/${TRAINABLE_FILE}`;
+      const { tensors } = parseSafetensors(await src.read(TRAINABLE_FILE), file);
+      const params = m.trainableParams();
+      for (const [name, rec] of tensors) {
+        const v = params.get(name);
+        if (!v) throw new Error(`${file}: '${name}' is not a trainable parameter of the model (attach the same adapters before resuming)`);
+        if (rec.shape.join(',') !== v.shape.join(',')) throw new Error(`${file}: '${name}' has shape [${rec.shape}], the parameter [${v.shape}]`);
+        tf.tidy(() => v.assign(tf.tensor(rec.data as Float32Array, rec.shape, 'float32')));
+      }
+    }
     const trainer = new Trainer(m, { ...options, seed });
     trainer.stepCount = step;
     trainer.position = { epoch: pos.epoch, batchIndex: pos.batchIndex };

@@ -129,6 +129,51 @@ describe('Trainer on a tiny GPT-2 (CPU)', () => {
     resumed.dispose(); (resumed.model as CausalLM).dispose(); ref.dispose(); full.dispose();
   });
 
+  it('resumes a LoRA run (frozen base, seeded LoRA dropout) exactly: adapters are saved beside the model', async () => {
+    const attachLora = (model: CausalLM) => {
+      for (const v of model.params.values()) v.trainable = false;
+      let k = 0;
+      for (const [name, lin] of model.linearModules()) {
+        if (name === 'lm_head') continue;
+        const r = 2;
+        lin.lora = {
+          A: tf.variable(tf.randomNormal([r, lin.inFeatures], 0, 0.1, 'float32', 100 + k++)),
+          B: tf.variable(tf.zeros([lin.outFeatures, r])),
+          scaling: 8 / r, dropout: 0.2,
+        };
+      }
+      return model;
+    };
+    const batches = [0, 1, 2].map((i) => makeBatch(randomRows(2, 8, 32, 200 + i)));
+    const opts = { train: batches, lr: 1e-2, schedule: 'linear' as const, maxSteps: 8, seed: 4 };
+    const full = attachLora(tinyGPT2(7));
+    expect([...full.trainableParams().keys()]).toContain('transformer.h.0.attn.c_attn.lora_A.weight');
+    const ref = new Trainer(full, opts);
+    const refLoss: number[] = [];
+    ref.on((e) => { if (e.type === 'step') refLoss.push(e.loss); });
+    await ref.run();
+
+    const first = attachLora(tinyGPT2(7));
+    const t1 = new Trainer(first, opts);
+    const losses: number[] = [];
+    t1.on((e) => { if (e.type === 'step') { losses.push(e.loss); if (e.step === 4) t1.stop(); } });
+    await t1.run();
+    const files = new MemoryFiles();
+    await t1.saveCheckpoint(files);
+    expect(files.files.has('trainable_params.safetensors')).toBe(true);
+    t1.dispose(); first.dispose();
+
+    // A fresh base with adapters attached (their initial values are overwritten from the checkpoint).
+    const second = attachLora(tinyGPT2(7));
+    const t2 = await Trainer.resume(files, opts, second);
+    t2.on((e) => { if (e.type === 'step') losses.push(e.loss); });
+    await t2.run();
+    expect(losses).toEqual(refLoss);
+    // Without the same adapters the checkpoint is refused, naming the parameter.
+    await expect(Trainer.resume(files, opts, tinyGPT2(7))).rejects.toThrow(/lora_A\.weight' is not a trainable parameter/);
+    t2.dispose(); ref.dispose(); second.dispose(); full.dispose();
+  });
+
   it('token-weighted accumulation of K micro-batches equals one batch holding them all', async () => {
     // Different numbers of trained positions per micro-batch, so a mean of micro-batch means would differ.
     const rowsA = randomRows(2, 8, 32, 21), rowsB = randomRows(2, 8, 32, 22);
