@@ -27,7 +27,8 @@
  *   const resumed = await Trainer.resume('out/ckpt', { train: batches, lr: 1e-3, maxSteps: 200, schedule: 'cosine', warmupSteps: 10 });
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Batch } from '../data/batch.js';
+import { iterateBatches, type Batch, type BatchOptions } from '../data/batch.js';
+import type { TokenizedExample } from '../data/labels.js';
 import { maskedCrossEntropy, countTrained, IGNORE_INDEX } from './loss.js';
 import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm, globalNorm, type AdamWState, type AdamWHyperParams, type DecayFilter } from './optim.js';
 import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleKind } from './schedule.js';
@@ -52,6 +53,24 @@ export interface TrainableModel {
  * to its position.
  */
 export type BatchSource = readonly Batch[] | ((epoch: number) => Iterable<Batch> | AsyncIterable<Batch>);
+
+/**
+ * A BatchSource over tokenized examples: epoch e is one epoch of iterateBatches, shuffled (when
+ * `shuffle` is not false) from (seed, e), so a resumed run finds the same batches. Returns the
+ * source and its batches per epoch (counted on epoch 0; with packing later epochs may differ by a
+ * batch, which only changes the fractional epoch reported).
+ *
+ * @example
+ *   const { train, batchesPerEpoch } = batchSourceFrom(examples, { batchSize: 8, padTokenId: tok.padTokenId, seed: 42 });
+ *   new Trainer(model, { train, batchesPerEpoch, epochs: 3, lr: 1e-4 });
+ */
+export function batchSourceFrom(examples: readonly TokenizedExample[], opts: Omit<BatchOptions, 'epochs'>): { train: (epoch: number) => Iterable<Batch>; batchesPerEpoch: number } {
+  const seed = opts.seed ?? 0;
+  const train = (epoch: number): Iterable<Batch> => iterateBatches(examples, { ...opts, epochs: 1, seed: deriveSeed(seed, epoch) });
+  let batchesPerEpoch = 0;
+  for (const _ of train(0)) batchesPerEpoch++;
+  return { train, batchesPerEpoch };
+}
 
 export interface TrainerOptions {
   /** Training batches. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect, beforeAll } from 'vitest';
-import { Trainer, evaluate, type StepEvent, type TrainerEvent } from '../../src/train/trainer.js';
+import { Trainer, evaluate, batchSourceFrom, type StepEvent, type TrainerEvent } from '../../src/train/trainer.js';
 import { MemoryFiles } from '../../src/io/files.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
@@ -273,6 +273,24 @@ describe('Trainer on a tiny GPT-2 (CPU)', () => {
     const ev = seen.find((e) => e.type === 'eval')!;
     expect(ev.type === 'eval' && ev.perplexity).toBeCloseTo(Math.exp((ev as { evalLoss: number }).evalLoss), 10);
     expect(trainer.history.filter((h) => 'eval_loss' in h).length).toBe(3);
+    trainer.dispose(); model.dispose();
+  });
+
+  it('trains over epochs of tokenized examples (batchSourceFrom), reporting fractional epochs', async () => {
+    const examples = randomRows(6, 7, 32, 77).map((ids, i) => ({ inputIds: ids, labels: ids.map((x, t) => (t < 2 ? -100 : x)), meta: { line: i + 1 } }));
+    const { train, batchesPerEpoch } = batchSourceFrom(examples, { batchSize: 2, padTokenId: 0, seed: 1 });
+    expect(batchesPerEpoch).toBe(3);
+    const firstRows = (epoch: number) => [...train(epoch)].map((b) => b.meta.map((m) => m[0].line));
+    expect(firstRows(0)).toEqual(firstRows(0));                          // deterministic per epoch
+    expect(firstRows(1)).not.toEqual(firstRows(0));                      // reshuffled each epoch
+    expect(firstRows(0).flat().sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    const model = tinyGPT2(1);
+    const trainer = new Trainer(model, { train, batchesPerEpoch, epochs: 2, lr: 1e-3 });
+    expect(trainer.maxSteps).toBe(6);
+    const epochs: number[] = [];
+    trainer.on((e) => { if (e.type === 'step') epochs.push(e.epoch); });
+    await trainer.run();
+    epochs.forEach((e, i) => expect(e).toBeCloseTo((i + 1) / 3, 12));
     trainer.dispose(); model.dispose();
   });
 
