@@ -22,6 +22,7 @@ export { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm, stock
 export { fusedAttention, fusedSegmentAttention, stockAttention, segmentMask, type SegmentAttentionOptions } from './attention.js';
 export { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu, stockSwiglu } from './activations.js';
 export { fusedAdamwUpdate, fusedClipGradNorm, type ClipResult, type AdamWStateLike } from './adamw.js';
+export { fusedUpdateRule } from './update_rule.js';
 // CPU references
 export { maskedCrossEntropyRef, rowCrossEntropyRef } from './cross_entropy_ref.js';
 export { normRef } from './norm_ref.js';

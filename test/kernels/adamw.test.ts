@@ -4,6 +4,8 @@ import { useBackend, assertAllClose } from '../helpers/backends.js';
 import { fusedAdamwUpdate, fusedClipGradNorm } from '../../kernels/adamw.js';
 import { adamwRef, globalNormRef } from '../../kernels/adamw_ref.js';
 import { adamwInit, adamwUpdate, clipGradNorm } from '../../src/train/optim.js';
+import { stockUpdateRule } from '../../src/train/trainer.js';
+import { fusedUpdateRule } from '../../kernels/update_rule.js';
 import { startGpuMeter } from '../../kernels/counters.js';
 import { randn, read } from './util.js';
 
@@ -79,6 +81,23 @@ describe('fused AdamW and clipping [webgpu]', () => {
       assertAllClose(await read(p), await read(stockParams.get(n)!), { rtol: 1e-5, atol: 1e-6, label: `${n} p vs stock` });
     }
   });
+});
+
+describe('fused update rule for the trainer [webgpu]', () => {
+  beforeAll(async () => { await useBackend('webgpu'); });
+  for (const maxNorm of [0.5, 0]) {
+    it(`equals stockUpdateRule (norm and parameters), maxGradNorm ${maxNorm}`, async () => {
+      const hp = { lr: 1e-2, weightDecay: 0.1 };
+      const fp = makeParams(3, 'rf' + maxNorm), sp = makeParams(3, 'rs' + maxNorm);
+      const fs = adamwInit(fp), ss = adamwInit(sp);
+      const grads = makeGrads(4, 2);
+      const f = fusedUpdateRule.prepare(grads, maxNorm), s = stockUpdateRule.prepare(grads, maxNorm);
+      assertAllClose(await read(f.totalNorm), await read(s.totalNorm), { rtol: 1e-5, label: 'norm' });
+      f.apply(fs, fp, hp); s.apply(ss, sp, hp);
+      f.dispose(); s.dispose();
+      for (const [n, p] of fp) assertAllClose(await read(p), await read(sp.get(n)!), { rtol: 1e-5, atol: 1e-6, label: n });
+    });
+  }
 });
 
 describe('fused AdamW fallback [cpu]', () => {
