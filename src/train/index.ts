@@ -1,7 +1,8 @@
 /** Training: loss, optimizer, schedules, the trainer loop and its events, evaluation, generation. */
 
-// Masked causal-LM cross-entropy (Hugging Face label convention) and the host-side trained-position check.
-export * from './loss.js';
+// Masked causal-LM cross-entropy (Hugging Face label convention) and the host-side trained-position
+// check. (IGNORE_INDEX, -100, comes from the data barrel, which defines the labels.)
+export { maskedCrossEntropy, countTrained, type MaskedLoss } from './loss.js';
 // AdamW (torch semantics) as init/update functions, weight-decay filter, global-norm clipping.
 export * from './optim.js';
 // Learning-rate schedules as transformers defines them.

@@ -4,12 +4,12 @@
  * resumed at step k draws exactly what the uninterrupted run drew.
  *
  * @example
- *   const rng = new Rng(deriveSeed(42, 7));
+ *   const rng = new SeededRng(mixSeed(42, 7));
  *   rng.next();  // a float in [0, 1), the same on every platform
  */
 
 /** Mixes integers into a 32-bit seed (murmur3-style finaliser over each part). */
-export function deriveSeed(...parts: number[]): number {
+export function mixSeed(...parts: number[]): number {
   let h = 0x9e3779b9 | 0;
   for (const part of parts) {
     // Split large integers (steps can exceed 2^32 in principle; seeds may be any safe integer).
@@ -32,7 +32,7 @@ export function deriveSeed(...parts: number[]): number {
 }
 
 /** A small, fast PRNG (mulberry32): deterministic floats in [0, 1) from a 32-bit seed. */
-export class Rng {
+export class SeededRng {
   private state: number;
   constructor(seed: number) {
     this.state = seed >>> 0;
@@ -52,7 +52,7 @@ export class Rng {
 
 /** A permutation of 0..n-1 (Fisher-Yates) determined by the seed. */
 export function permutation(n: number, seed: number): number[] {
-  const rng = new Rng(seed);
+  const rng = new SeededRng(seed);
   const p = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = rng.int(i + 1);

@@ -32,7 +32,7 @@ import type { TokenizedExample } from '../data/labels.js';
 import { maskedCrossEntropy, countTrained, IGNORE_INDEX } from './loss.js';
 import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm, globalNorm, type AdamWState, type AdamWHyperParams, type DecayFilter } from './optim.js';
 import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleKind } from './schedule.js';
-import { deriveSeed, permutation } from './random.js';
+import { mixSeed, permutation } from './random.js';
 import { openSink, openSource, type FileSink, type FileSource } from '../io/files.js';
 import { saveTrainState, loadTrainState, type HostTensor } from '../io/train_state.js';
 import { saveModel, loadModel } from '../io/checkpoint.js';
@@ -66,7 +66,7 @@ export type BatchSource = readonly Batch[] | ((epoch: number) => Iterable<Batch>
  */
 export function batchSourceFrom(examples: readonly TokenizedExample[], opts: Omit<BatchOptions, 'epochs'>): { train: (epoch: number) => Iterable<Batch>; batchesPerEpoch: number } {
   const seed = opts.seed ?? 0;
-  const train = (epoch: number): Iterable<Batch> => iterateBatches(examples, { ...opts, epochs: 1, seed: deriveSeed(seed, epoch) });
+  const train = (epoch: number): Iterable<Batch> => iterateBatches(examples, { ...opts, epochs: 1, seed: mixSeed(seed, epoch) });
   let batchesPerEpoch = 0;
   for (const _ of train(0)) batchesPerEpoch++;
   return { train, batchesPerEpoch };
@@ -158,7 +158,7 @@ export interface SkipEvent {
   lr: number;
 }
 
-export interface EvalResult {
+export interface LossEvalResult {
   /** Mean loss over every trained position of the eval batches. */
   evalLoss: number;
   /** exp(evalLoss). */
@@ -169,7 +169,7 @@ export interface EvalResult {
   tokens: number;
 }
 
-export interface EvalEvent extends EvalResult {
+export interface EvalEvent extends LossEvalResult {
   type: 'eval';
   step: number;
   epoch: number;
@@ -293,7 +293,7 @@ function disposeAll(ts: { [k: string]: tf.Tensor }): void {
  * with no trained position contribute nothing; an eval set with none at all is an error. The
  * sums stay on the device and are read once at the end.
  */
-export async function evaluate(model: TrainableModel, batches: Iterable<Batch> | AsyncIterable<Batch>, opts: { forwardOptions?: TrainerOptions['forwardOptions'] } = {}): Promise<EvalResult> {
+export async function evaluateLoss(model: TrainableModel, batches: Iterable<Batch> | AsyncIterable<Batch>, opts: { forwardOptions?: TrainerOptions['forwardOptions'] } = {}): Promise<LossEvalResult> {
   let lossSum: tf.Scalar = tf.scalar(0);
   let correct: tf.Scalar = tf.scalar(0);
   let count = 0, index = 0;
@@ -318,7 +318,7 @@ export async function evaluate(model: TrainableModel, batches: Iterable<Batch> |
       lossSum.dispose(); correct.dispose();
       lossSum = nextLoss; correct = nextCorrect;
     }
-    if (count === 0) throw new Error(`evaluate: the ${index} eval batches have no trained positions (every label is -100 after the shift)`);
+    if (count === 0) throw new Error(`evaluateLoss: the ${index} eval batches have no trained positions (every label is -100 after the shift)`);
     const sums = tf.stack([lossSum, correct]);
     const [ls, c] = await sums.data();
     sums.dispose();
@@ -545,7 +545,7 @@ export class Trainer {
     const t = this.options.train;
     if (typeof t === 'function') return t(epoch);
     if (!this.options.shuffle) return t;
-    const order = permutation(t.length, deriveSeed(this.seed, epoch, 0x5eed));
+    const order = permutation(t.length, mixSeed(this.seed, epoch, 0x5eed));
     return order.map((i) => t[i]);
   }
 
@@ -623,7 +623,7 @@ export class Trainer {
     let lossSum: tf.Scalar = tf.scalar(0);
     for (let i = 0; i < micro.length; i++) {
       const t = batchTensors(micro[i]);
-      const seed = deriveSeed(this.seed, stepIndex, i);
+      const seed = mixSeed(this.seed, stepIndex, i);
       const { value, grads: g } = tf.variableGrads(() => {
         const logits = this.model.forward(t.ids, { ...this.options.forwardOptions, attentionMask: t.mask, positionIds: t.pos, training: true, seed });
         const { rowSums } = maskedCrossEntropy(logits, t.labels);
@@ -696,7 +696,7 @@ export class Trainer {
   async evaluate(batches?: BatchSource): Promise<EvalEvent> {
     const src = batches ?? this.options.eval;
     if (!src) throw new Error('Trainer.evaluate: no eval batches (give options.eval or pass batches)');
-    const result = await evaluate(this.model, typeof src === 'function' ? src(0) : src, { forwardOptions: this.options.forwardOptions });
+    const result = await evaluateLoss(this.model, typeof src === 'function' ? src(0) : src, { forwardOptions: this.options.forwardOptions });
     const event: EvalEvent = { type: 'eval', step: this.stepCount, epoch: this.epoch, ...result };
     this.logHistory.push({ step: this.stepCount, epoch: event.epoch, eval_loss: result.evalLoss, eval_perplexity: result.perplexity, eval_token_accuracy: result.tokenAccuracy });
     this.emit(event);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect, beforeAll } from 'vitest';
-import { Trainer, evaluate, batchSourceFrom, type StepEvent, type TrainerEvent } from '../../src/train/trainer.js';
+import { Trainer, evaluateLoss, batchSourceFrom, type StepEvent, type TrainerEvent } from '../../src/train/trainer.js';
 import { MemoryFiles } from '../../src/io/files.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
@@ -203,7 +203,7 @@ describe('Trainer on a tiny GPT-2 (CPU)', () => {
 
     // The weighting matters here: the micro-batch-mean alternative is far from the token mean.
     const fresh = tinyGPT2(9);
-    const la = await evaluate(fresh, [a]), lb = await evaluate(fresh, [b]), lab = await evaluate(fresh, [both]);
+    const la = await evaluateLoss(fresh, [a]), lb = await evaluateLoss(fresh, [b]), lab = await evaluateLoss(fresh, [both]);
     expect(lab.evalLoss).toBeCloseTo((la.evalLoss * 4 + lb.evalLoss * 14) / 18, 5);
     expect(e1[0].loss).toBeCloseTo(lab.evalLoss, 5);
     expect(Math.abs((la.evalLoss + lb.evalLoss) / 2 - lab.evalLoss)).toBeGreaterThan(1e-3);
