@@ -5,25 +5,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { it, expect } from 'vitest';
 import { Trainer, type StepEvent, type UpdateRule } from '../../src/train/trainer.js';
-import { fusedAdamwUpdate, fusedClipGradNorm, useFusedOps } from '../../kernels/index.js';
+import { fusedUpdateRule, useFusedOps } from '../../kernels/index.js';
 import { describeEachBackend, useBackend } from '../helpers/backends.js';
 import { tinyGPT2, makeBatch, randomRows } from './helpers.js';
 
 const batches = [makeBatch(randomRows(2, 8, 32, 31)), makeBatch(randomRows(2, 8, 32, 32))];
 const options = { train: batches, eval: [batches[0]], lr: 2e-2, schedule: 'linear' as const, warmupSteps: 2, maxSteps: 24, gradientAccumulationSteps: 2, maxGradNorm: 1.0, weightDecay: 0.01, seed: 5 };
-
-/** The fused kernels' clip + AdamW as an update rule (clip coefficient folded into the update). */
-const fusedUpdateRule: UpdateRule = {
-  prepare(grads, maxGradNorm) {
-    const clip = fusedClipGradNorm(grads, maxGradNorm);
-    const totalNorm = clip.totalNorm();
-    return {
-      totalNorm,
-      apply: (state, params, hp) => fusedAdamwUpdate(grads, state, params, hp, { clip }),
-      dispose: () => { totalNorm.dispose(); clip.dispose(); },
-    };
-  },
-};
 
 async function runOn(backend: 'cpu' | 'webgpu', updateRule?: UpdateRule): Promise<{ steps: StepEvent[]; memory: Map<number, { numTensors: number; numBytes: number }>; evalLoss: number }> {
   await useBackend(backend);
