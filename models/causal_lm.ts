@@ -13,8 +13,11 @@ import * as tf from '@tensorflow/tfjs';
 import { buildAttentionMask, normalVariable, constantVariable, deriveSeed, sameShape, type Linear, type LayerKV } from '../src/nn/index.js';
 import { countParams, type ModelConfig } from './config.js';
 import type { Net, NetContext, ParamSpec } from './spec.js';
+import { neftuneNoise, type NeftuneMode } from '../src/nn/neftune.js';
 import { gpt2ParamSpecs, buildGPT2, isGPT2Buffer } from './gpt2.js';
 import { llamaParamSpecs, buildLlama, isLlamaBuffer } from './llama.js';
+
+export { neftuneNoise };
 
 export interface ForwardOptions {
   /**
@@ -37,12 +40,15 @@ export interface ForwardOptions {
 }
 
 /**
- * NEFTune (Jain et al. 2023, as in TRL/transformers): in training, add Uniform(-m, m) noise to
- * the token embeddings with m = alpha / sqrt(T * C) (T the padded sequence length, C the width).
+ * NEFTune (Jain et al. 2023): in training, add Uniform(-m, m) noise to the token embeddings with
+ * m = alpha / sqrt(L * C), C the width. L is each sequence's true length (per packed segment,
+ * no noise on padding) as in the paper's code, or with mode 'transformers' the padded length T
+ * with noise everywhere, as transformers' neftune_post_forward_hook does (src/nn/neftune.ts).
  * The noise is drawn from `ForwardOptions.seed`, so a resumed run draws the same noise.
  */
 export interface NeftuneOptions {
-  alpha: number;   // neftune_noise_alpha; typical values 5 to 15
+  alpha: number;         // neftune_noise_alpha; typical values 5 to 15
+  mode?: NeftuneMode;    // 'paper' (default) or 'transformers'
 }
 
 /**
@@ -90,13 +96,6 @@ export function paramSpecs(config: ModelConfig): ParamSpec[] {
 
 function architecture(config: ModelConfig): string {
   return config.model_type === 'gpt2' ? 'GPT2LMHeadModel' : 'LlamaForCausalLM';
-}
-
-/** e [B, T, C] + Uniform(-m, m), m = alpha / sqrt(T * C). */
-export function neftuneNoise(e: tf.Tensor3D, alpha: number, seed?: number): tf.Tensor3D {
-  const [, T, C] = e.shape;
-  const m = alpha / Math.sqrt(T * C);
-  return tf.add(e, tf.randomUniform(e.shape, -m, m, 'float32', seed === undefined ? undefined : deriveSeed(seed, 'neftune')));
 }
 
 export class CausalLM {
@@ -205,7 +204,7 @@ export class CausalLM {
       const mask = buildAttentionMask(segQ, segK, offset, T, S);        // [B or 1, 1, T, S]
       const training = opts.training ?? false;
       const ctx: NetContext = { positionIds, mask, pasts: cache?.layers, training, seed: opts.seed };
-      if (training && opts.neftune && opts.neftune.alpha > 0) ctx.onTokenEmbeddings = (e) => neftuneNoise(e, opts.neftune!.alpha, opts.seed);
+      if (training && opts.neftune && opts.neftune.alpha > 0) ctx.onTokenEmbeddings = (e) => neftuneNoise(e, opts.neftune!.alpha, opts.seed, { segments: opts.attentionMask, mode: opts.neftune!.mode });
       const out = this.net.forward(inputIds, ctx);
       // Only with a cache do the keys/values outlive this call.
       if (cache) newKVs = out.kvs.map((kv) => ({ k: tf.keep(kv.k), v: tf.keep(kv.v) }));
@@ -232,7 +231,10 @@ export class CausalLM {
   trainableParams(): Map<string, tf.Variable> {
     const out = new Map<string, tf.Variable>();
     for (const [name, v] of this.params) if (v.trainable) out.set(name, v);
+    const own = new Set(this.params.values());
     for (const [name, lin] of this.net.linears) {
+      // A tied head given its own weight (LoRA modules_to_save on lm_head) trains under its own name.
+      if (!own.has(lin.weight) && lin.weight.trainable) out.set(`${name}.weight`, lin.weight);
       if (!lin.lora) continue;
       if (lin.lora.A.trainable) out.set(`${name}.lora_A.weight`, lin.lora.A);
       if (lin.lora.B.trainable) out.set(`${name}.lora_B.weight`, lin.lora.B);
@@ -258,6 +260,7 @@ export class CausalLM {
     this.disposed = true;
     for (const lin of this.net.linears.values()) {
       if (lin.lora) { lin.lora.A.dispose(); lin.lora.B.dispose(); }
+      if (!this.params.has(`${lin.name}.weight`) && ![...this.params.values()].includes(lin.weight)) lin.weight.dispose();   // a tied head's own copy
     }
     for (const v of this.params.values()) v.dispose();
   }

@@ -10,3 +10,5 @@ export * from './checkpoint.js';
 export * from './train_state.js';
 // IndexedDB storage of checkpoint directories (browser only).
 export * from './browser_store.js';
+// PEFT LoRA adapter directories (adapter_config.json + adapter_model.safetensors) and merged checkpoints.
+export * from './peft.js';

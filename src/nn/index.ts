@@ -6,3 +6,5 @@ export * from './embedding.js';
 export * from './norm.js';
 export * from './attention.js';
 export * from './mlp.js';
+export * from './neftune.js';
+export * from './lora.js';
