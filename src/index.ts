@@ -17,3 +17,10 @@ export * from './nn/index.js';
 
 // Evaluation: task scorers and accuracy on an instruction set.
 export * from './eval/index.js';
+
+
+// Training: masked cross-entropy, AdamW, schedules, the Trainer and its events, generation.
+export * from './train/index.js';
+
+// Fused WebGPU kernels (used automatically on the webgpu backend when enabled) and the GPU meter.
+export * from '../kernels/index.js';

@@ -9,3 +9,7 @@ export * from './labels.js';
 export * from './batch.js';
 export * from './filters.js';
 export * from './instruct/index.js';
+export * from './pipeline.js';
+export * from './mixture.js';
+export * from './summary.js';
+export * from './bpe_train.js';

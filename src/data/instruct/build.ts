@@ -22,6 +22,7 @@ import { FAMILIES, factSentence, getFamily, trainTemplates } from './families.js
 import { HUMAN_ROWS, humanSplit } from './human.js';
 import { hash32, Rng } from './prng.js';
 import type { BuiltExample, Family, FamilyName, InstructMessage, InstructRow, Split } from './types.js';
+import { lengthStats, type LengthStats } from '../summary.js';
 
 /** Bumped whenever a change to the generator changes its output. */
 export const GENERATOR_VERSION = 1;
@@ -54,7 +55,6 @@ export interface BuildOptions {
   tokenizerName?: string;
 }
 
-export interface LengthStats { mean: number; p50: number; p95: number; max: number }
 
 export interface InstructManifest {
   name: string;
@@ -207,13 +207,6 @@ function buildPretrain(seed: number, docs: number, weights: Record<string, numbe
     out.push({ text: sentences.join(' ') });
   }
   return out;
-}
-
-function lengthStats(values: number[]): LengthStats {
-  if (values.length === 0) return { mean: 0, p50: 0, p95: 0, max: 0 };
-  const v = values.slice().sort((a, b) => a - b);
-  const q = (p: number) => v[Math.min(v.length - 1, Math.floor(p * v.length))];
-  return { mean: Math.round((v.reduce((s, x) => s + x, 0) / v.length) * 10) / 10, p50: q(0.5), p95: q(0.95), max: v[v.length - 1] };
 }
 
 /** Serialises rows as JSONL (one JSON object per line, trailing newline). */
