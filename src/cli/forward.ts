@@ -3,19 +3,21 @@
  * formats the Python side reads, so any number WebTune computes can be checked against
  * transformers.
  *
- *   webtune forward --model ckpt/ --inputs batch.json --out out/ [--grads] [--backend cpu]
+ *   webtune forward --model ckpt/ --inputs batch.json --out out/ [--grads] [--adapter dir/] [--backend cpu]
  *
  * batch.json: {"input_ids": [[...], ...], "labels": [[...]]?, "attention_mask": [[...]]?, "position_ids": [[...]]?}
  * (rows of equal length; labels are unshifted with -100 for untrained positions; attention_mask is
  * 0/1 or segment ids 1, 2, ... for packed rows). Writes:
  *   out/logits.safetensors   one F32 tensor "logits" [B, T, V]
  *   out/loss.json            {"loss": mean over trained positions, "rows": [{"sum", "count"}, ...]}  (with labels)
- *   out/grads.safetensors    d loss / d parameter for every trainable parameter, under its HF name  (with --grads)
+ *   out/grads.safetensors    d loss / d parameter for every trainable parameter, under its HF name  (with --grads);
+ *                            with --adapter only the adapter's parameters, under PEFT's saved names
+ *                            (base_model.model.<module path>.lora_A.weight, ...)
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseFlags, CliError } from './args.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
-import { loadModel, writeSafetensors, openSink, type WritableTensor } from '../io/index.js';
+import { loadModel, loadAdapter, writeSafetensors, openSink, type WritableTensor } from '../io/index.js';
 import { maskedCrossEntropy, countTrained, IGNORE_INDEX } from '../train/loss.js';
 import type { CausalLM } from '../../models/causal_lm.js';
 
@@ -25,6 +27,7 @@ const SPEC = {
   out: { type: 'string', required: true, help: 'directory for logits.safetensors, loss.json, grads.safetensors' },
   backend: { type: 'string', help: 'cpu or webgpu (default: webgpu, announced fallback to cpu)' },
   grads: { type: 'boolean', help: 'also write the gradient of the mean loss for every trainable parameter (needs labels)' },
+  adapter: { type: 'string', help: 'PEFT LoRA adapter directory applied to the model (then --grads covers the adapter only, under PEFT names)' },
 } as const;
 
 /** The batch read from --inputs, validated against the model. */
@@ -102,7 +105,7 @@ async function readInputs(path: string): Promise<unknown> {
 }
 
 /** Runs the forward (and backward) pass and writes the outputs. Returns what it wrote. */
-export async function forwardToFiles(model: CausalLM, inputs: ForwardInputs, outDir: string, opts: { grads: boolean; inputsFile: string }): Promise<{ files: string[]; loss?: number }> {
+export async function forwardToFiles(model: CausalLM, inputs: ForwardInputs, outDir: string, opts: { grads: boolean; inputsFile: string; gradPrefix?: string }): Promise<{ files: string[]; loss?: number }> {
   const { B, T } = inputs;
   const t2 = (data: Int32Array) => tf.tensor2d(data, [B, T], 'int32');
   const ids = t2(inputs.inputIds);
@@ -134,7 +137,7 @@ export async function forwardToFiles(model: CausalLM, inputs: ForwardInputs, out
       const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(model.forward(ids, fwd), labels).loss, [...params.values()]);
       held.push(value, ...Object.values(grads));
       const out = new Map<string, WritableTensor>();
-      for (const [name, v] of params) out.set(name, { shape: v.shape.slice(), data: (await grads[v.name].data()) as Float32Array });
+      for (const [name, v] of params) out.set((opts.gradPrefix ?? '') + name, { shape: v.shape.slice(), data: (await grads[v.name].data()) as Float32Array });
       await sink.write('grads.safetensors', writeSafetensors(out, { format: 'pt' }));
       files.push('grads.safetensors');
     }
@@ -163,8 +166,9 @@ export async function run(argv: string[]): Promise<number> {
       const { total, emptyRows } = countTrained(inputs.labels, inputs.B, inputs.T);
       if (total === 0) throw new CliError(`${flags.inputs}: labels train no position (rows ${emptyRows.join(', ')} have no label other than ${IGNORE_INDEX} after position 0).`);
     }
-    const { files, loss } = await forwardToFiles(model, inputs, flags.out!, { grads: flags.grads, inputsFile: flags.inputs! });
-    console.log(`forward: ${c.model_type} B=${inputs.B} T=${inputs.T} V=${c.vocab_size} on ${describeBackend(info)}${loss !== undefined ? `, loss ${loss}` : ''}; wrote ${files.map((f) => `${flags.out}/${f}`).join(', ')}`);
+    if (flags.adapter) await loadAdapter(model, flags.adapter);
+    const { files, loss } = await forwardToFiles(model, inputs, flags.out!, { grads: flags.grads, inputsFile: flags.inputs!, gradPrefix: flags.adapter ? 'base_model.model.' : undefined });
+    console.log(`forward: ${c.model_type} B=${inputs.B} T=${inputs.T} V=${c.vocab_size} on ${describeBackend(info)}${flags.adapter ? ` with adapter ${flags.adapter}` : ''}${loss !== undefined ? `, loss ${loss}` : ''}; wrote ${files.map((f) => `${flags.out}/${f}`).join(', ')}`);
     return 0;
   } finally {
     model.dispose();
