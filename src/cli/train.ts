@@ -1,0 +1,493 @@
+/**
+ * `webtune train`: supervised fine-tuning (or pre-training with --mask all) from the terminal.
+ *
+ *   webtune train --preset micro --data demo/data/pretrain.jsonl --mask all --steps 600 --out models/base
+ *   webtune train --model models/base --data demo/data/train.jsonl --eval-data demo/data/valid.jsonl --out out/sft
+ *
+ * What it writes into --out:
+ *   config.json, model.safetensors        the model, as transformers' save_pretrained writes it
+ *   tokenizer.json, tokenizer_config.json the tokenizer, with the chat template used as `chat_template`
+ *   generation_config.json                stop ids (eos and the template's end-of-turn token)
+ *   metrics.jsonl                         one JSON line per step ({"type":"step",...}) and per eval ({"type":"eval",...})
+ *   loss.svg                              the loss curve (train and eval)
+ *   checkpoint-<step>/                    resumable checkpoints (model + optimizer + trainer state + the
+ *                                         run's flags): every --save-every steps and on Ctrl-C; removed
+ *                                         when the run completes unless --keep-checkpoints
+ *
+ * A checkpoint directory is written under a temporary name and renamed when complete, and an older
+ * one is removed only after the newer one exists, so a crash at any moment leaves the last good
+ * checkpoint. `--resume DIR` (a checkpoint-<step> directory, or an --out directory holding one)
+ * continues the run exactly: the flags saved in the checkpoint are used, and flags given on the
+ * command line override them (e.g. a larger --steps to extend it).
+ *
+ * Bad data rows are skipped and listed (file:line field message) at the end; --strict-data stops
+ * at the first one instead.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseFlags, CliError, type Flags } from './args.js';
+import { Progress, formatDuration } from './progress.js';
+import { lossCurveSvg, type Point } from './svg.js';
+import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
+import { loadBundledTokenizer, loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
+import { BUILTIN_TEMPLATES, loadTemplate, templateFromTokenizerConfig, type ChatTemplate } from '../data/template.js';
+import { MASK_MODES, type MaskMode, type TokenizedExample } from '../data/labels.js';
+import { prepareDataset, type PipelineSource, type PreparedDataset } from '../data/pipeline.js';
+import { packBatch, packExamples, padBatch, shuffled, type Batch } from '../data/batch.js';
+import type { DatasetSummary } from '../data/summary.js';
+import { loadModel, saveModel } from '../io/checkpoint.js';
+import { nodeDirSink } from '../io/files.js';
+import { Trainer, type TrainerOptions, type TrainerEvent, type UpdateRule } from '../train/trainer.js';
+import { endOfTurnMarker } from '../train/generate.js';
+import { CausalLM } from '../../models/causal_lm.js';
+import { presetConfig, dims, type PresetName, type ModelConfig } from '../../models/config.js';
+import { fusedAdamwUpdate, fusedClipGradNorm, fusedKernelsAvailable, useFusedOps } from '../../kernels/index.js';
+
+const PRESET_NAMES: PresetName[] = ['nano', 'micro', 'small'];
+
+export const TRAIN_FLAGS = {
+  data: { type: 'string', help: 'training data: FILE, or FILE:weight,FILE:weight for a weighted mixture (JSONL: messages, prompt/completion, text, Alpaca)' },
+  template: { type: 'string', help: 'chat template: built-in name (chatml, zephyr, llama3, ...), .jinja file or tokenizer_config.json; default: the tokenizer\'s chat_template, else chatml' },
+  tokenizer: { type: 'string', help: 'tokenizer directory; default: the --model directory\'s tokenizer, else the bundled one' },
+  model: { type: 'string', help: 'start from this Hugging Face checkpoint directory (GPT-2 or Llama)' },
+  preset: { type: 'string', help: `start from a freshly initialised preset: ${PRESET_NAMES.join(', ')}` },
+  family: { type: 'string', default: 'gpt2', help: 'model family of --preset: gpt2 or llama' },
+  mask: { type: 'string', default: 'assistant', help: `which tokens are trained: ${MASK_MODES.join(', ')} ('all' for plain-text pre-training)` },
+  'max-length': { type: 'number', help: 'maximum tokens per example (longer ones are truncated); default: the model\'s context length' },
+  packing: { type: 'boolean', help: 'pack several examples into each row of --max-length tokens (segment-masked attention)' },
+  'neftune-alpha': { type: 'number', help: 'NEFTune noise alpha on the token embeddings (e.g. 5); off by default' },
+  steps: { type: 'number', help: 'optimizer steps to train (exclusive with --epochs)' },
+  epochs: { type: 'number', help: 'epochs over the training data (default 1 when --steps is not given; may be fractional)' },
+  lr: { type: 'number', default: 1e-3, help: 'peak learning rate (tiny models from scratch like ~1e-3; pretrained larger ones 1e-5..1e-4)' },
+  schedule: { type: 'string', default: 'linear', help: 'learning-rate schedule after warmup: linear, cosine or constant' },
+  warmup: { type: 'number', default: 0, help: 'warmup: steps (an integer >= 1), or a fraction of the run (0 < W < 1)' },
+  'batch-size': { type: 'number', default: 8, help: 'rows per micro-batch' },
+  'grad-accum': { type: 'number', default: 1, help: 'micro-batches per optimizer step (gradient accumulation)' },
+  'weight-decay': { type: 'number', default: 0, help: 'AdamW decoupled weight decay (norms, biases and embeddings are not decayed)' },
+  'max-grad-norm': { type: 'number', default: 1, help: 'global gradient-norm clipping threshold (0 disables)' },
+  'eval-data': { type: 'string', help: 'evaluation data (same format); eval loss and token accuracy are logged' },
+  'eval-every': { type: 'number', help: 'evaluate every N steps (needs --eval-data; default: only at the end)' },
+  'save-every': { type: 'number', help: 'write a resumable checkpoint every N steps (default: only on Ctrl-C and at the end)' },
+  'save-total-limit': { type: 'number', default: 1, help: 'checkpoint-<step> directories kept (the newest ones)' },
+  'keep-checkpoints': { type: 'boolean', help: 'keep checkpoint-<step> directories after the run completes (a final one is written), so the run can be extended with --resume' },
+  resume: { type: 'string', help: 'continue the run saved in this checkpoint directory (or the newest checkpoint-<step> inside it)' },
+  seed: { type: 'number', default: 42, help: 'seed of initialisation, shuffling, mixture draws and noise' },
+  backend: { type: 'string', default: 'webgpu', help: 'webgpu (falls back to cpu, announced) or cpu' },
+  kernels: { type: 'string', default: 'auto', help: 'WebGPU ops: fused (custom WGSL kernels), stock (tfjs ops) or auto (fused where available)' },
+  'strict-data': { type: 'boolean', help: 'stop at the first bad data row (default: skip bad rows and list them at the end)' },
+  'log-every': { type: 'number', default: 10, help: 'without a terminal: print a progress line every N steps' },
+  out: { type: 'string', help: 'output directory (required)' },
+} as const;
+
+export type TrainFlags = Flags<typeof TRAIN_FLAGS>;
+
+const SUMMARY = 'Fine-tune (or pre-train) a causal language model; writes a Hugging Face checkpoint, metrics.jsonl and loss.svg.';
+
+/** Saved in every checkpoint: the flags of the run, so `--resume DIR` needs no others. */
+const ARGS_FILE = 'webtune_train_args.json';
+const METRICS_FILE = 'metrics.jsonl';
+
+/** --data: `FILE`, `FILE:weight` and comma-separated lists of either. */
+export function parseDataSpec(spec: string, flag = '--data'): PipelineSource[] {
+  const items = spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (!items.length) throw new CliError(`train: ${flag} is empty`);
+  const out = items.map((item) => {
+    const m = /^(.*):([^:/\\]*)$/.exec(item);
+    if (m && m[1] && /^[0-9.eE+-]+$/.test(m[2])) {
+      const weight = Number(m[2]);
+      if (!Number.isFinite(weight) || weight <= 0) throw new CliError(`train: ${flag}: weight of '${m[1]}' must be a positive number, got '${m[2]}'`);
+      return { file: m[1], weight } as PipelineSource;
+    }
+    return { file: item } as PipelineSource;
+  });
+  const weighted = out.filter((s) => s.weight !== undefined).length;
+  if (weighted > 0 && weighted < out.length) throw new CliError(`train: ${flag}: give a weight to every file of a mixture or to none ('${spec}')`);
+  for (const s of out) if (!fs.existsSync(s.file as string)) throw new CliError(`train: ${flag}: no such file '${s.file as string}'`);
+  return out;
+}
+
+/** Flag combinations that cannot work, as clear errors (before any file is read). */
+export function validateFlags(f: TrainFlags): void {
+  const bad = (msg: string) => { throw new CliError(`train: ${msg}`); };
+  if (!f.out) bad('missing required flag --out (the output directory). Run \'webtune train --help\'.');
+  if (!f.data) bad('missing required flag --data. Run \'webtune train --help\'.');
+  if (f.model && f.preset) bad('give --model or --preset, not both');
+  if (!f.model && !f.preset) bad('give --model DIR (a checkpoint to start from) or --preset NAME (a fresh model)');
+  if (f.preset && !PRESET_NAMES.includes(f.preset as PresetName)) bad(`--preset must be one of ${PRESET_NAMES.join(', ')}, got '${f.preset}'`);
+  if (f.family !== 'gpt2' && f.family !== 'llama') bad(`--family must be gpt2 or llama, got '${f.family}'`);
+  if (f.steps !== undefined && f.epochs !== undefined) bad('give --steps or --epochs, not both');
+  if (f.steps !== undefined && (!Number.isInteger(f.steps) || f.steps < 1)) bad(`--steps must be a positive integer, got ${f.steps}`);
+  if (f.epochs !== undefined && !(f.epochs > 0)) bad(`--epochs must be positive, got ${f.epochs}`);
+  if (!MASK_MODES.includes(f.mask as MaskMode)) bad(`--mask must be one of ${MASK_MODES.join(', ')}, got '${f.mask}'`);
+  if (!['linear', 'cosine', 'constant'].includes(f.schedule as string)) bad(`--schedule must be linear, cosine or constant, got '${f.schedule}'`);
+  if (!['webgpu', 'cpu'].includes(f.backend as string)) bad(`--backend must be webgpu or cpu, got '${f.backend}'`);
+  if (!['auto', 'fused', 'stock'].includes(f.kernels as string)) bad(`--kernels must be auto, fused or stock, got '${f.kernels}'`);
+  const posInt = (name: keyof TrainFlags) => {
+    const v = f[name] as number | undefined;
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) bad(`--${String(name)} must be a positive integer, got ${v}`);
+  };
+  for (const k of ['batch-size', 'grad-accum', 'max-length', 'eval-every', 'save-every', 'save-total-limit', 'log-every'] as const) posInt(k);
+  if (!(f.lr! > 0)) bad(`--lr must be positive, got ${f.lr}`);
+  if (f.warmup! < 0 || (f.warmup! >= 1 && !Number.isInteger(f.warmup))) bad(`--warmup must be a whole number of steps or a fraction in (0, 1), got ${f.warmup}`);
+  if (f['weight-decay']! < 0) bad(`--weight-decay must be >= 0, got ${f['weight-decay']}`);
+  if (f['max-grad-norm']! < 0) bad(`--max-grad-norm must be >= 0, got ${f['max-grad-norm']}`);
+  if (f['neftune-alpha'] !== undefined && !(f['neftune-alpha'] > 0)) bad(`--neftune-alpha must be positive, got ${f['neftune-alpha']}`);
+  if (f['eval-every'] !== undefined && !f['eval-data']) bad('--eval-every needs --eval-data');
+  if (!Number.isInteger(f.seed) || f.seed! < 0) bad(`--seed must be a non-negative integer, got ${f.seed}`);
+}
+
+/** The newest checkpoint-<step> directory inside `dir`, or undefined. */
+export function latestCheckpoint(dir: string): string | undefined {
+  if (!fs.existsSync(dir)) return undefined;
+  const steps = fs.readdirSync(dir).map((n) => /^checkpoint-(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => !!m)
+    .map((m) => Number(m[1])).sort((a, b) => b - a);
+  return steps.length ? path.join(dir, `checkpoint-${steps[0]}`) : undefined;
+}
+
+/** `--resume DIR`: DIR itself when it holds trainer_state.json, else its newest checkpoint-<step>. */
+function resolveResume(dir: string): string {
+  if (fs.existsSync(path.join(dir, 'trainer_state.json'))) return dir;
+  const latest = latestCheckpoint(dir);
+  if (latest && fs.existsSync(path.join(latest, 'trainer_state.json'))) return latest;
+  throw new CliError(`train: --resume ${dir}: no trainer_state.json there and no checkpoint-<step> directory inside it (checkpoints are written every --save-every steps and on Ctrl-C)`);
+}
+
+/** Tokenizer: --tokenizer, else the files beside --model, else the bundled one. */
+async function resolveTokenizer(tokenizerDir: string | undefined, modelDir: string | undefined): Promise<{ tok: Tokenizer; from: string }> {
+  if (tokenizerDir) return { tok: await loadTokenizer(tokenizerDir), from: tokenizerDir };
+  if (modelDir && fs.existsSync(path.join(modelDir, 'tokenizer.json')) && fs.existsSync(path.join(modelDir, 'tokenizer_config.json'))) {
+    return { tok: await loadTokenizer(modelDir), from: modelDir };
+  }
+  return { tok: await loadBundledTokenizer(), from: 'bundled (models/tokenizer)' };
+}
+
+/** Template: --template, else the tokenizer's chat_template, else chatml. */
+async function resolveTemplate(spec: string | undefined, tok: Tokenizer): Promise<ChatTemplate> {
+  const tokens = { bosToken: tok.bosToken, eosToken: tok.eosToken };
+  if (spec) return loadTemplate(spec, tokens);
+  if (tok.chatTemplate) return templateFromTokenizerConfig({ ...tok.files.tokenizerConfig, chat_template: tok.chatTemplate }, 'tokenizer_config.json');
+  return { ...BUILTIN_TEMPLATES.chatml, bosToken: tok.bosToken ?? '', eosToken: tok.eosToken };
+}
+
+function maxPositions(config: ModelConfig): number {
+  return dims(config).maxPositions;
+}
+
+/** The batches of one epoch: a seeded shuffle per (seed, epoch), then padded or packed rows. */
+function epochBatches(examples: readonly TokenizedExample[], epoch: number, o: { seed: number; batchSize: number; padTokenId: number; packing: boolean; seqLen: number }): Batch[] {
+  const order = shuffled(examples, o.seed, epoch);
+  const rows = o.packing ? packExamples(order, o.seqLen, 'first_fit') : order.map((e) => [e]);
+  const out: Batch[] = [];
+  for (let i = 0; i < rows.length; i += o.batchSize) {
+    const chunk = rows.slice(i, i + o.batchSize);
+    out.push(o.packing ? packBatch(chunk, { padTokenId: o.padTokenId, seqLen: o.seqLen }) : padBatch(chunk.map((r) => r[0]), { padTokenId: o.padTokenId }));
+  }
+  return out;
+}
+
+/** Eval batches in file order (no shuffling), padded to each batch's longest row. */
+function evalBatches(examples: readonly TokenizedExample[], batchSize: number, padTokenId: number): Batch[] {
+  const out: Batch[] = [];
+  for (let i = 0; i < examples.length; i += batchSize) out.push(padBatch(examples.slice(i, i + batchSize), { padTokenId }));
+  return out;
+}
+
+/** The fused kernels' clip + AdamW as the trainer's update rule (one dispatch per parameter). */
+const fusedUpdateRule: UpdateRule = {
+  prepare(grads, maxGradNorm) {
+    const clip = fusedClipGradNorm(grads, maxGradNorm);
+    const totalNorm = clip.totalNorm();
+    return {
+      totalNorm,
+      apply: (state, params, hp) => fusedAdamwUpdate(grads, state, params, hp, { clip }),
+      dispose: () => { totalNorm.dispose(); clip.dispose(); },
+    };
+  },
+};
+
+/** Lines of bad rows and dropped examples, for the end-of-run report. */
+function dataProblems(summary: DatasetSummary): string[] {
+  const lines: string[] = [];
+  for (const e of summary.rowErrors) lines.push(`${e.file}:${e.line} ${e.field}: ${e.message}`);
+  for (const d of summary.dropped.rows) {
+    const where = d.file !== undefined ? `${String(d.file)}:${String(d.line)}` : String(d.id ?? '?');
+    lines.push(`${where} dropped (${d.reason}): ${d.detail}`);
+  }
+  return lines;
+}
+
+interface MetricsLine { type: string; step: number; [k: string]: unknown }
+
+/** metrics.jsonl lines (skipping unreadable ones) */
+function readMetrics(file: string): MetricsLine[] {
+  if (!fs.existsSync(file)) return [];
+  const out: MetricsLine[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try { out.push(JSON.parse(line) as MetricsLine); } catch { /* a line cut by a crash */ }
+  }
+  return out;
+}
+
+/** Writes a file atomically: temporary name, then rename. */
+function writeAtomic(file: string, data: string): void {
+  const tmp = `${file}.partial-${process.pid}`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+/** tokenizer.json + tokenizer_config.json (with the template as chat_template) + generation_config.json. */
+async function writeTokenizerFiles(dir: string, tok: Tokenizer, template: ChatTemplate, config: ModelConfig): Promise<void> {
+  const sink = nodeDirSink(dir);
+  await sink.write('tokenizer.json', JSON.stringify(tok.files.tokenizerJson, null, 2) + '\n');
+  const cfg = { ...tok.files.tokenizerConfig, chat_template: template.source };
+  await sink.write('tokenizer_config.json', JSON.stringify(cfg, null, 2) + '\n');
+  const stops = new Set<number>([tok.eosTokenId]);
+  const marker = endOfTurnMarker(template);
+  const markerId = marker ? tok.tokenToId(marker) : undefined;
+  if (markerId !== undefined) stops.add(markerId);
+  const gen = {
+    bos_token_id: tok.bosTokenId ?? config.bos_token_id,
+    eos_token_id: stops.size === 1 ? [...stops][0] : [...stops],
+    pad_token_id: tok.padTokenId,
+  };
+  await sink.write('generation_config.json', JSON.stringify(gen, null, 2) + '\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  // --resume: the saved flags first, then the ones given here (later flags win).
+  const first = parseFlags('train', argv, TRAIN_FLAGS, SUMMARY);
+  if (!first) return 0;
+  let resumeDir: string | undefined;
+  let f: TrainFlags = first;
+  if (first.resume) {
+    resumeDir = resolveResume(first.resume);
+    const argsFile = path.join(resumeDir, ARGS_FILE);
+    const saved = fs.existsSync(argsFile) ? (JSON.parse(fs.readFileSync(argsFile, 'utf8')) as { argv: string[] }).argv : [];
+    const merged = parseFlags('train', [...saved, ...argv], TRAIN_FLAGS, SUMMARY)!;
+    // --steps given now replaces --epochs saved then (extending a run), and the other way round.
+    const given = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]));
+    f = { ...merged, epochs: given.has('steps') ? undefined : merged.epochs, steps: given.has('epochs') ? undefined : merged.steps };
+  }
+  validateFlags(f);
+  const savedArgv = argv.filter((a, i) => !(a === '--resume' || a.startsWith('--resume=') || argv[i - 1] === '--resume'));
+  const argsToSave = resumeDir && fs.existsSync(path.join(resumeDir, ARGS_FILE))
+    ? [...(JSON.parse(fs.readFileSync(path.join(resumeDir, ARGS_FILE), 'utf8')) as { argv: string[] }).argv, ...savedArgv]
+    : savedArgv;
+
+  const outDir = f.out!;
+  const tty = process.stdout.isTTY === true;
+  const log = (s: string) => console.log(s);
+
+  // 1. Backend.
+  const backend = await initBackend({ prefer: f.backend as BackendName });
+  let restoreOps = () => {};
+  let updateRule: UpdateRule | undefined;
+  if (backend.backend === 'webgpu' && f.kernels !== 'stock') {
+    if (fusedKernelsAvailable()) {
+      restoreOps = useFusedOps();
+      if (f['max-grad-norm']! > 0) updateRule = fusedUpdateRule;
+    } else if (f.kernels === 'fused') throw new CliError('train: --kernels fused: the fused WebGPU kernels are not available on this backend');
+  }
+  log(`backend: ${describeBackend(backend)}${updateRule ? ' (fused kernels)' : ''}`);
+
+  let trainer: Trainer | undefined;
+  let model: CausalLM | undefined;
+  let interrupted = false;
+  const onSigint = () => {
+    if (trainer && !interrupted) {
+      process.stderr.write('\nwebtune: stopping after this step to save a checkpoint (Ctrl-C again quits without saving)\n');
+      interrupted = true;
+      trainer.stop();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    // 2. Tokenizer, template, model.
+    const modelDir = resumeDir ?? f.model;
+    const { tok, from: tokFrom } = await resolveTokenizer(f.tokenizer, resumeDir ?? f.model);
+    const template = await resolveTemplate(f.template, tok);
+    log(`tokenizer: ${tokFrom} (${tok.vocabSize} tokens); template: ${template.name}`);
+    let config: ModelConfig;
+    if (modelDir) {
+      model = await loadModel(modelDir);
+      config = model.config;
+    } else {
+      config = presetConfig(f.preset as PresetName, { vocabSize: tok.vocabSize, family: f.family as 'gpt2' | 'llama' });
+      model = CausalLM.create(config, { seed: f.seed });
+    }
+    if (config.vocab_size < tok.vocabSize) throw new CliError(`train: the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize} tokens (${tokFrom})`);
+    const positions = maxPositions(config);
+    if (f['max-length'] !== undefined && f['max-length'] > positions) throw new CliError(`train: --max-length ${f['max-length']} exceeds the model's ${positions} positions`);
+    const maxLength = f['max-length'] ?? Math.min(positions, tok.modelMaxLength ?? positions);
+    log(`model: ${modelDir ?? `preset ${f.preset} (${f.family})`}, ${model.numParams().toLocaleString('en-US')} parameters, context ${positions}`);
+
+    // 3. Data.
+    const onRowError = f['strict-data'] ? 'stop' : 'skip';
+    const prep = async (sources: PipelineSource[]): Promise<PreparedDataset> => prepareDataset({
+      sources, template, tokenizer: tok, mask: f.mask as MaskMode, maxLength, onRowError, seed: f.seed,
+      ...(f.packing ? { packing: 'first_fit' as const, seqLen: maxLength } : {}),
+    });
+    const train = await prep(parseDataSpec(f.data!));
+    const ts = train.summary;
+    log(`data: ${ts.rows} rows -> ${train.examples.length} examples, ${ts.tokens.toLocaleString('en-US')} tokens, ${(ts.trainedFraction * 100).toFixed(1)}% trained (mask ${f.mask})` +
+      `${ts.rowErrors.length ? `, ${ts.rowErrors.length} bad rows skipped` : ''}${ts.dropped.total ? `, ${ts.dropped.total} examples dropped` : ''}`);
+    const evalData = f['eval-data'] ? await prep(parseDataSpec(f['eval-data'], '--eval-data')) : undefined;
+    const batchOpts = { seed: f.seed!, batchSize: f['batch-size']!, padTokenId: tok.padTokenId, packing: !!f.packing, seqLen: maxLength };
+    const perEpoch = epochBatches(train.examples, 0, batchOpts).length;
+    const cache = new Map<number, Batch[]>([[0, epochBatches(train.examples, 0, batchOpts)]]);
+    const batchesFor = (epoch: number): Batch[] => {
+      let b = cache.get(epoch);
+      if (!b) { cache.clear(); b = epochBatches(train.examples, epoch, batchOpts); cache.set(epoch, b); }
+      return b;
+    };
+
+    // 4. Trainer.
+    const warmup = f.warmup!;
+    const options: TrainerOptions = {
+      train: (epoch) => batchesFor(epoch),
+      batchesPerEpoch: perEpoch,
+      eval: evalData ? evalBatches(evalData.examples, f['batch-size']!, tok.padTokenId) : undefined,
+      lr: f.lr, schedule: f.schedule as 'linear' | 'cosine' | 'constant',
+      ...(warmup >= 1 ? { warmupSteps: warmup } : warmup > 0 ? { warmupRatio: warmup } : { warmupSteps: 0 }),
+      ...(f.steps !== undefined ? { maxSteps: f.steps } : { epochs: f.epochs ?? 1 }),
+      gradientAccumulationSteps: f['grad-accum'], weightDecay: f['weight-decay'], maxGradNorm: f['max-grad-norm'],
+      seed: f.seed, evalEvery: f['eval-every'] ?? 0, updateRule,
+      forwardOptions: f['neftune-alpha'] ? { neftune: { alpha: f['neftune-alpha'] } } : undefined,
+    };
+    if (resumeDir) {
+      model.dispose();
+      model = undefined;
+      trainer = await Trainer.resume(resumeDir, options);
+      model = trainer.model as CausalLM;
+    } else trainer = new Trainer(model, options);
+    const t = trainer;
+    const startStep = t.step;
+    if (startStep >= t.maxSteps) throw new CliError(`train: the checkpoint is at step ${startStep}, and the run has ${t.maxSteps} steps: nothing to do (give a larger --steps to extend it)`);
+    log(`training: ${t.maxSteps} steps (${perEpoch} batches of ${f['batch-size']} per epoch, accumulation ${t.gradientAccumulationSteps})` +
+      `${startStep ? `, resuming at step ${startStep} from ${resumeDir}` : ''}; output ${outDir}`);
+
+    // 5. Metrics, progress, loss curve.
+    fs.mkdirSync(outDir, { recursive: true });
+    const metricsFile = path.join(outDir, METRICS_FILE);
+    let metrics: MetricsLine[] = [];
+    if (resumeDir) {
+      // The checkpoint's own copy of the metrics up to its step (the --out copy may hold later, lost steps).
+      metrics = readMetrics(path.join(resumeDir, METRICS_FILE)).filter((m) => m.step <= startStep);
+    } else if (fs.existsSync(metricsFile)) {
+      fs.rmSync(metricsFile);
+    }
+    writeAtomic(metricsFile, metrics.map((m) => JSON.stringify(m) + '\n').join(''));
+    const metricsFd = fs.openSync(metricsFile, 'a');
+    const record = (m: MetricsLine) => { metrics.push(m); fs.writeSync(metricsFd, JSON.stringify(m) + '\n'); };
+    const title = `${modelDir ? path.basename(path.resolve(modelDir)) : f.preset} on ${f.data}`;
+    const writeSvg = () => {
+      const trainPts: Point[] = metrics.filter((m) => m.type === 'step').map((m) => [m.step, m.loss as number]);
+      const evalPts: Point[] = metrics.filter((m) => m.type === 'eval').map((m) => [m.step, m.eval_loss as number]);
+      writeAtomic(path.join(outDir, 'loss.svg'), lossCurveSvg({ train: trainPts, eval: evalPts, title }));
+    };
+    const progress = new Progress({ total: t.maxSteps, tty, every: f['log-every'], startStep });
+
+    /** checkpoint-<step>: written under a temporary name, renamed when complete, older ones pruned after. */
+    const saveCheckpoint = async (): Promise<string> => {
+      const final = path.join(outDir, `checkpoint-${t.step}`);
+      const tmp = path.join(outDir, `.checkpoint-${t.step}.partial-${process.pid}`);
+      fs.rmSync(tmp, { recursive: true, force: true });
+      await t.saveCheckpoint(tmp);
+      await writeTokenizerFiles(tmp, tok, template, config);
+      fs.writeFileSync(path.join(tmp, ARGS_FILE), JSON.stringify({ argv: argsToSave }, null, 2) + '\n');
+      fs.writeFileSync(path.join(tmp, METRICS_FILE), metrics.map((m) => JSON.stringify(m) + '\n').join(''));
+      fs.rmSync(final, { recursive: true, force: true });
+      fs.renameSync(tmp, final);
+      const all = fs.readdirSync(outDir).map((n) => /^checkpoint-(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => !!m)
+        .map((m) => Number(m[1])).sort((a, b) => b - a);
+      for (const s of all.slice(f['save-total-limit']!)) fs.rmSync(path.join(outDir, `checkpoint-${s}`), { recursive: true, force: true });
+      writeSvg();
+      return final;
+    };
+
+    const saveEvery = f['save-every'];
+    let pendingSave = false;
+    t.on((e: TrainerEvent) => {
+      if (e.type === 'step') {
+        record({ type: 'step', step: e.step, epoch: e.epoch, loss: e.loss, lr: e.lr, grad_norm: e.gradNorm, tokens_per_second: e.tokensPerSecond,
+          tokens: e.tokens, trained_tokens: e.trainedTokens, elapsed_ms: e.elapsedMs });
+        progress.step(e);
+        if (saveEvery && e.step % saveEvery === 0 && e.step < t.maxSteps) pendingSave = true;
+      } else if (e.type === 'skip') {
+        record({ type: 'skip', step: e.step, epoch: e.epoch, reason: e.reason, loss: String(e.loss), grad_norm: String(e.gradNorm), lr: e.lr });
+        progress.log(`step ${e.step}: skipped (${e.reason})`);
+      } else if (e.type === 'eval') {
+        record({ type: 'eval', step: e.step, epoch: e.epoch, eval_loss: e.evalLoss, perplexity: e.perplexity, token_accuracy: e.tokenAccuracy, eval_tokens: e.tokens });
+        progress.evalResult(e.step, e.evalLoss, e.tokenAccuracy);
+        writeSvg();
+      }
+    });
+
+    // Steps one at a time so a checkpoint is saved between steps, never during one.
+    const t0 = Date.now();
+    while (t.step < t.maxSteps) {
+      const status = await runUntilSave(t, () => pendingSave);
+      if (pendingSave) {
+        pendingSave = false;
+        const dir = await saveCheckpoint();
+        progress.log(`checkpoint: ${dir}`);
+      }
+      if (interrupted) break;
+      if (status === 'done' || status === 'failed') break;
+    }
+    progress.done();
+    const problems = [...dataProblems(train.summary), ...(evalData ? dataProblems(evalData.summary) : [])];
+
+    if (interrupted && t.step < t.maxSteps) {
+      const dir = await saveCheckpoint();
+      fs.closeSync(metricsFd);
+      log(`interrupted at step ${t.step}/${t.maxSteps}: checkpoint saved to ${dir}`);
+      log(`continue with: webtune train --resume ${dir}`);
+      reportProblems(problems);
+      return 130;
+    }
+
+    // 6. Final eval, model, tokenizer, curve.
+    if (evalData && !metrics.some((m) => m.type === 'eval' && m.step === t.step)) await t.evaluate();
+    await saveModel(model, outDir);
+    await writeTokenizerFiles(outDir, tok, template, config);
+    if (f['keep-checkpoints']) await saveCheckpoint();
+    else for (const n of fs.readdirSync(outDir)) if (/^checkpoint-\d+$/.test(n)) fs.rmSync(path.join(outDir, n), { recursive: true, force: true });
+    fs.closeSync(metricsFd);
+    writeSvg();
+    const steps = metrics.filter((m) => m.type === 'step');
+    const lastLoss = steps.length ? (steps[steps.length - 1].loss as number) : NaN;
+    const evals = metrics.filter((m) => m.type === 'eval');
+    const elapsed = steps.length ? (steps[steps.length - 1].elapsed_ms as number) : Date.now() - t0;
+    log(`done: ${t.step} steps, final loss ${lastLoss.toFixed(4)}${evals.length ? `, eval loss ${(evals[evals.length - 1].eval_loss as number).toFixed(4)}` : ''}, ` +
+      `${(steps.length ? (steps[steps.length - 1].tokens as number) : 0).toLocaleString('en-US')} tokens, training time ${formatDuration(elapsed)}`);
+    log(`wrote ${outDir}: config.json, model.safetensors, tokenizer.json, tokenizer_config.json, generation_config.json, metrics.jsonl, loss.svg`);
+    reportProblems(problems);
+    return 0;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    restoreOps();
+    trainer?.dispose();
+    model?.dispose();
+  }
+}
+
+function reportProblems(problems: string[]): void {
+  if (!problems.length) return;
+  console.error(`webtune train: ${problems.length} data problem${problems.length === 1 ? '' : 's'} (rows left out):`);
+  for (const p of problems) console.error(`  ${p}`);
+}
+
+/**
+ * Runs the trainer until it ends or `shouldPause()` turns true after a step (then stops it so
+ * the caller can save between steps). Resolves with the trainer's status.
+ */
+async function runUntilSave(t: Trainer, shouldPause: () => boolean): Promise<string> {
+  const off = t.on((e) => { if (e.type === 'step' && shouldPause()) t.stop(); });
+  try {
+    return await t.run();
+  } finally {
+    off();
+  }
+}
