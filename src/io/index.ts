@@ -12,3 +12,9 @@ export * from './train_state.js';
 export * from './browser_store.js';
 // PEFT LoRA adapter directories (adapter_config.json + adapter_model.safetensors) and merged checkpoints.
 export * from './peft.js';
+// Base models from the Hugging Face Hub: streamed downloads with progress, cancel, clear errors.
+export * from './hub.js';
+// Cache Storage (browser) / in-memory cache of downloaded hub files.
+export * from './cache.js';
+// Training memory from config.json alone, and the GPU buffer-limit check.
+export * from './estimate.js';

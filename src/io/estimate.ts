@@ -1,0 +1,257 @@
+/**
+ * How much memory fine-tuning a model will take, from its config.json alone, so that the cost
+ * can be shown before any weight is downloaded, and a GPU whose binding limits are too small
+ * for one of the tensors is refused with a reason instead of failing mid-step.
+ *
+ * The arithmetic (bytes; every figure is an ESTIMATE of the stock tfjs path):
+ *
+ *   weights      every parameter (countParams: a tied lm_head counted once) x bytesPerParam.
+ *                Weights are float32 after loading (F16/BF16 checkpoints are converted), so
+ *                bytesPerParam is 4 unless stated otherwise.
+ *   gradients    4 bytes per TRAINABLE parameter: all of them in full fine-tuning; with LoRA
+ *                only the adapters, r x (in + out) per targeted linear module.
+ *   optimizer    AdamW's two float32 moments: 8 bytes per trainable parameter.
+ *   activations  float32 tensors the autodiff tape keeps from the forward pass until the
+ *                backward pass (tfjs frees nothing it recorded before the gradients are done),
+ *                counted op by op from models/gpt2.ts, models/llama.ts and src/nn/ops.ts, with
+ *                N = B*T tokens, A = B*H*T*T attention scores:
+ *                  GPT-2 layer   28*N*C  (layer norms 4+4, c_attn matmul+bias 6, q/k/v head
+ *                                         split 6, context + merge 2, projections + residuals 6)
+ *                              + 10*N*I  (c_fc matmul+bias 2, tanh-GELU 8)
+ *                              +  4*A    (scores, scaled, masked, softmax probabilities)
+ *                  Llama layer   10*N*C  (RMSNorms 3+3, o_proj, down_proj, two residuals)
+ *                              + 2*N*(q+2kv) (q/k/v projections and their head split)
+ *                              + 5*N*(q+kv)  (RoPE on q and k: halves, negation, concat, cos, sin products)
+ *                              + 2*N*q   (context + merge) [+ 2*N*q for K/V repeated to H heads when kv < q]
+ *                              +  5*N*I  (gate, up, sigmoid, two products)
+ *                              +  4*A
+ *                  outside the layers: embeddings (GPT-2: 3*N*C with positions; Llama N*C), the
+ *                  final norm (4*N*C, 3*N*C), logits [B,T,V] and, in the loss's backward, the
+ *                  softmax probabilities and the logits' gradient: 3*N*V;
+ *                  plus one layer's worth again for the gradients in flight during backward.
+ *                Small tensors (norm statistics, masks [B,1,T,T], RoPE tables) are left out.
+ *                tfjs may keep a little more or less (op fusion, kernels that save their
+ *                inputs): treat it as +-30%.
+ *   total        weights + gradients + optimizer + activations.
+ *
+ * WebGPU binds each tensor as one storage buffer, so the largest single tensor must fit
+ * the adapter's maxStorageBufferBindingSize (and maxBufferSize): checkFitsAdapter says which
+ * tensor does not (the embedding matrix [V, C], the logits [B, T, V], attention scores
+ * [B, H, T, T], the MLP activations [B, T, I]) and what to change.
+ *
+ * @example
+ * const info = await fetchHubModelInfo('HuggingFaceTB/SmolLM2-135M-Instruct');   // config.json only
+ * const est = estimateTrainingMemory(info.config, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: ['q_proj', 'v_proj'] } });
+ * formatBytes(est.total);                        // '1.0 GiB'
+ * const fit = checkFitsAdapter(est, adapter.limits);
+ * if (!fit.ok) throw new Error(fit.message);
+ */
+import { parseConfig, countParams, dims, type ModelConfig } from '../../models/config.js';
+
+export interface LoraEstimate {
+  r: number;
+  /** Module names as PEFT's target_modules ('q_proj', 'c_attn', ...: a module matches by its last name parts) or 'all-linear' (every linear but lm_head). */
+  targets: string[] | 'all-linear';
+}
+
+export interface EstimateOptions {
+  batchSize: number;
+  seqLen: number;
+  lora?: LoraEstimate;
+  /** Train every parameter. Default: true without `lora`, false with it. */
+  fullFineTune?: boolean;
+  /** Bytes per stored weight; 4 (float32), the dtype WebTune trains in. */
+  bytesPerParam?: number;
+}
+
+/** One tensor that lives in one GPU buffer. */
+export interface BufferEstimate {
+  name: string;
+  shape: number[];
+  bytes: number;
+}
+
+export interface MemoryEstimate {
+  params: number;
+  trainableParams: number;
+  weights: number;
+  gradients: number;
+  optimizer: number;
+  activations: number;
+  total: number;
+  /** The largest single tensor (the one a binding limit meets first). */
+  largestBuffer: BufferEstimate;
+  /** The large single tensors, largest first. */
+  buffers: BufferEstimate[];
+}
+
+/** A linear module of one layer: its name as PEFT matches it, and its features. */
+interface LinearShape {
+  path: string; // module path relative to the layer, e.g. 'attn.c_attn', 'self_attn.q_proj'
+  inF: number;
+  outF: number;
+}
+
+function layerLinears(config: ModelConfig): { prefix: (i: number) => string; linears: LinearShape[] } {
+  const d = dims(config);
+  const C = d.hidden, I = d.inner;
+  if (config.model_type === 'gpt2') {
+    return {
+      prefix: (i) => `transformer.h.${i}`,
+      linears: [
+        { path: 'attn.c_attn', inF: C, outF: 3 * C },
+        { path: 'attn.c_proj', inF: C, outF: C },
+        { path: 'mlp.c_fc', inF: C, outF: I },
+        { path: 'mlp.c_proj', inF: I, outF: C },
+      ],
+    };
+  }
+  const q = d.heads * d.headDim, kv = d.kvHeads * d.headDim;
+  return {
+    prefix: (i) => `model.layers.${i}`,
+    linears: [
+      { path: 'self_attn.q_proj', inF: C, outF: q },
+      { path: 'self_attn.k_proj', inF: C, outF: kv },
+      { path: 'self_attn.v_proj', inF: C, outF: kv },
+      { path: 'self_attn.o_proj', inF: q, outF: C },
+      { path: 'mlp.gate_proj', inF: C, outF: I },
+      { path: 'mlp.up_proj', inF: C, outF: I },
+      { path: 'mlp.down_proj', inF: I, outF: C },
+    ],
+  };
+}
+
+/** PEFT's rule: a target matches a module whose full path equals it or ends with '.' + target. */
+const matches = (path: string, target: string) => path === target || path.endsWith(`.${target}`);
+
+/** LoRA parameters: r * (in + out) for every targeted linear module. Throws when a target matches nothing. */
+export function loraParamCount(config: ModelConfig, lora: LoraEstimate): number {
+  if (!Number.isInteger(lora.r) || lora.r < 1) throw new Error(`lora.r: must be a positive integer, got ${JSON.stringify(lora.r)}`);
+  const { prefix, linears } = layerLinears(config);
+  const d = dims(config);
+  const modules: LinearShape[] = [];
+  for (let i = 0; i < d.layers; i++) for (const l of linears) modules.push({ ...l, path: `${prefix(i)}.${l.path}` });
+  if (lora.targets === 'all-linear') return modules.reduce((s, m) => s + lora.r * (m.inF + m.outF), 0);
+  modules.push({ path: 'lm_head', inF: d.hidden, outF: d.vocab });
+  let total = 0;
+  for (const t of lora.targets) {
+    const hit = modules.filter((m) => matches(m.path, t));
+    if (hit.length === 0) {
+      const names = [...new Set(linears.map((l) => l.path.split('.').pop()!)), 'lm_head'];
+      throw new Error(`lora.targets: "${t}" matches no linear module of ${config.model_type} (its modules: ${names.join(', ')})`);
+    }
+  }
+  for (const m of modules) if (lora.targets.some((t) => matches(m.path, t))) total += lora.r * (m.inF + m.outF);
+  return total;
+}
+
+/** Float32 elements the tape keeps per transformer layer for a batch of N tokens (see the module comment). */
+function layerActivations(config: ModelConfig, B: number, T: number): number {
+  const d = dims(config);
+  const N = B * T, C = d.hidden, I = d.inner, A = B * d.heads * T * T;
+  if (config.model_type === 'gpt2') return 28 * N * C + 10 * N * I + 4 * A;
+  const q = d.heads * d.headDim, kv = d.kvHeads * d.headDim;
+  return 10 * N * C + 2 * N * (q + 2 * kv) + 5 * N * (q + kv) + 2 * N * q + (kv < q ? 2 * N * q : 0) + 5 * N * I + 4 * A;
+}
+
+/** Estimates the memory of one training step; see the module comment for what is counted. */
+export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOptions): MemoryEstimate {
+  const { batchSize: B, seqLen: T } = opts;
+  if (!Number.isInteger(B) || B < 1) throw new Error(`batchSize: must be a positive integer, got ${JSON.stringify(B)}`);
+  if (!Number.isInteger(T) || T < 1) throw new Error(`seqLen: must be a positive integer, got ${JSON.stringify(T)}`);
+  const bytesPerParam = opts.bytesPerParam ?? 4;
+  const d = dims(config);
+  if (T > d.maxPositions) {
+    throw new Error(`seqLen: ${T} is longer than the model reads (${config.model_type === 'gpt2' ? 'n_positions' : 'max_position_embeddings'} = ${d.maxPositions})`);
+  }
+  const params = countParams(config);
+  const full = opts.fullFineTune ?? !opts.lora;
+  const trainableParams = (full ? params : 0) + (opts.lora ? loraParamCount(config, opts.lora) : 0);
+
+  const N = B * T, C = d.hidden;
+  const outside = (config.model_type === 'gpt2' ? 3 * N * C + 4 * N * C : N * C + 3 * N * C) + 3 * N * d.vocab;
+  const perLayer = layerActivations(config, B, T);
+  const activationFloats = d.layers * perLayer + outside + perLayer;
+
+  const weights = params * bytesPerParam;
+  const gradients = trainableParams * 4;
+  const optimizer = trainableParams * 8;
+  const activations = activationFloats * 4;
+
+  const embName = config.model_type === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
+  const buffers: BufferEstimate[] = [
+    { name: `${embName} (the embedding matrix)`, shape: [d.vocab, C], bytes: d.vocab * C * bytesPerParam },
+    { name: 'logits', shape: [B, T, d.vocab], bytes: N * d.vocab * 4 },
+    { name: 'attention scores', shape: [B, d.heads, T, T], bytes: B * d.heads * T * T * 4 },
+    { name: 'MLP activations', shape: [B, T, d.inner], bytes: N * d.inner * 4 },
+  ];
+  if (!config.tie_word_embeddings) buffers.push({ name: 'lm_head.weight', shape: [d.vocab, C], bytes: d.vocab * C * bytesPerParam });
+  if (config.model_type === 'gpt2') buffers.push({ name: 'transformer.wpe.weight', shape: [d.maxPositions, C], bytes: d.maxPositions * C * bytesPerParam });
+  buffers.sort((a, b) => b.bytes - a.bytes);
+
+  return {
+    params, trainableParams, weights, gradients, optimizer, activations,
+    total: weights + gradients + optimizer + activations,
+    largestBuffer: buffers[0], buffers,
+  };
+}
+
+/** estimateTrainingMemory from a config.json (text or parsed), before anything else is downloaded. */
+export function estimateFromConfigJson(json: string | Record<string, unknown>, opts: EstimateOptions, source = 'config.json'): MemoryEstimate {
+  let parsed: unknown = json;
+  if (typeof json === 'string') {
+    try {
+      parsed = JSON.parse(json);
+    } catch (e) {
+      throw new Error(`${source}: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  return estimateTrainingMemory(parseConfig(parsed, source), opts);
+}
+
+/** The two GPUAdapter / GPUDevice limits a single tensor meets (adapter.limits has both). */
+export interface BufferLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+export type FitCheck =
+  | { ok: true }
+  | { ok: false; message: string; buffer: BufferEstimate; limitName: keyof BufferLimits; limit: number };
+
+/** '1.5 GiB', '108.0 MiB', '512 B'. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0, v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * Whether every large tensor of `estimate` fits in one buffer under `limits`. When one does not,
+ * `message` names the tensor, its shape and size, the limit, and what to change: a smaller
+ * batch or sequence length for activations (with the largest that fits), a smaller model for
+ * weights (LoRA saves gradients and optimizer memory but not the base weights themselves).
+ */
+export function checkFitsAdapter(estimate: MemoryEstimate, limits: BufferLimits): FitCheck {
+  const limitName: keyof BufferLimits = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+  const limit = limits[limitName];
+  const buffer = estimate.buffers.find((b) => b.bytes > limit);
+  if (!buffer) return { ok: true };
+  const size = `${buffer.bytes.toLocaleString('en-US')} bytes (${formatBytes(buffer.bytes)})`;
+  const head = `${buffer.name} [${buffer.shape.join(', ')}] float32 is ${size}, over this GPU's ${limitName} of ${limit.toLocaleString('en-US')} bytes (${formatBytes(limit)})`;
+  let fix: string;
+  if (buffer.name === 'logits') {
+    const [B, T, V] = buffer.shape;
+    const tokens = Math.floor(limit / (V * 4));
+    fix = `use a smaller batch size or sequence length: batchSize x seqLen must be at most ${tokens} (now ${B} x ${T} = ${B * T})`;
+  } else if (buffer.name === 'attention scores' || buffer.name === 'MLP activations') {
+    fix = 'use a smaller batch size or sequence length';
+  } else {
+    fix = 'this model is too large for this GPU: choose a smaller model (LoRA saves gradient and optimizer memory, not the base weights)';
+  }
+  return { ok: false, message: `${head}: ${fix}.`, buffer, limitName, limit };
+}
