@@ -1,0 +1,209 @@
+/**
+ * The page: builds the panels and connects them to the worker. No tensor work happens here
+ * (the library is imported by the worker only); the main thread draws and forwards clicks.
+ */
+import './style.css';
+import type { Message } from '../src/index.js';
+import { WorkerClient } from './client.js';
+import type { Reply, TrainSettings } from './protocol.js';
+import { statusPanel } from './ui/status.js';
+import { templatePanel, type TemplateState } from './ui/template.js';
+import { maskingPanel } from './ui/masking.js';
+import { datasetPanel } from './ui/dataset.js';
+import { trainingPanel } from './ui/training.js';
+import { chartsPanel } from './ui/charts.js';
+import { comparePanel } from './ui/compare.js';
+import { storagePanel } from './ui/storage.js';
+import { quizPanel } from './ui/quiz.js';
+import { throttle } from './ui/dom.js';
+
+const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+const client = new WorkerClient(worker);
+
+const status = statusPanel();
+const masking = maskingPanel();
+let renderId = 0;
+const template = templatePanel(() => requestRender());
+const dataset = datasetPanel(async (file) => {
+  try {
+    const r = await client.request({ type: 'upload', name: file.name, text: await file.text() }, ['upload']);
+    dataset.showUpload(r.name, r.rows, r.errors, r.families, r.samples);
+  } catch (e) {
+    dataset.showUpload(file.name, 0, [{ file: file.name, line: 0, field: '(file)', message: (e as Error).message }], {}, []);
+  }
+});
+const training = trainingPanel({
+  start() {
+    const t = template.state();
+    const settings: TrainSettings = { ...training.settings(), template: t.template, weights: dataset.weights(), uploadWeight: dataset.uploadWeight() };
+    charts.reset();
+    training.state('preparing', 0, 0);
+    client.send({ type: 'train', settings });
+  },
+  pause: () => client.send({ type: 'pause' }),
+  resume: () => client.send({ type: 'resume' }),
+  stop: () => client.send({ type: 'stop' }),
+});
+const charts = chartsPanel();
+let chatHistory: Message[] = [];
+let chatId = -1;
+const compare = comparePanel({
+  async compare(limit, maxNewTokens) {
+    compare.started(limit);
+    try {
+      await client.request({ type: 'compare', limit, maxNewTokens }, ['compare-done']);
+    } catch (e) {
+      compare.failed((e as Error).message);
+    }
+  },
+  async chat(text, maxNewTokens, temperature) {
+    chatHistory.push({ role: 'user', content: text });
+    compare.chatUser(text);
+    const sys = template.state().messages.find((m) => m.role === 'system');
+    try {
+      const p = client.request({ type: 'chat', messages: [...(sys ? [sys] : []), ...chatHistory], maxNewTokens, temperature }, ['chat-done']);
+      const r = await p;
+      chatHistory.push({ role: 'assistant', content: r.text });
+    } catch (e) {
+      chatHistory.pop();
+      compare.chatError((e as Error).message);
+    }
+  },
+  clearChat() { chatHistory = []; },
+});
+const storage = storagePanel({
+  async save(name) {
+    storage.status(`Saving ${name}…`, 'busy');
+    try {
+      const r = await client.request({ type: 'store-save', name }, ['store-saved']);
+      storage.status(`Saved "${r.entry.name}" (${(r.entry.bytes / 2 ** 20).toFixed(2)} MiB, validation loss ${r.evalLoss.toFixed(4)}).`, 'saved');
+      document.getElementById('store-status')!.dataset.evalLoss = String(r.evalLoss);
+      refreshStore();
+    } catch (e) {
+      storage.status((e as Error).message, 'error');
+    }
+  },
+  async load(name) {
+    storage.status(`Loading ${name}…`, 'busy');
+    try {
+      const r = await client.request({ type: 'store-load', name }, ['model-loaded']);
+      loaded(r);
+    } catch (e) {
+      storage.status((e as Error).message, 'error');
+    }
+  },
+  async remove(name) {
+    try {
+      await client.request({ type: 'store-delete', name }, ['store-deleted']);
+      refreshStore();
+    } catch (e) {
+      storage.status((e as Error).message, 'error');
+    }
+  },
+  async download(what) {
+    storage.status('Preparing the download…', 'busy');
+    try {
+      const r = await client.request({ type: 'export', what }, ['export']);
+      for (const f of r.files) {
+        const url = URL.createObjectURL(new Blob([f.bytes as BlobPart]));
+        const a = Object.assign(document.createElement('a'), { href: url, download: f.name });
+        document.body.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      }
+      storage.status(`Downloaded ${r.files.map((f) => f.name).join(', ')}.`);
+    } catch (e) {
+      storage.status((e as Error).message, 'error');
+    }
+  },
+  async loadFiles(files) {
+    storage.status(`Loading ${files.map((f) => f.name).join(', ')}…`, 'busy');
+    try {
+      loaded(await client.request({ type: 'load-files', files }, ['model-loaded']));
+    } catch (e) {
+      storage.status((e as Error).message, 'error');
+    }
+  },
+});
+const quiz = quizPanel();
+
+function loaded(r: Extract<Reply, { status: 'model-loaded' }>) {
+  training.model(r.model);
+  storage.status(`Loaded "${r.from}" (validation loss ${r.model.evalLoss?.toFixed(4) ?? '—'}).`, 'loaded');
+  const el = document.getElementById('store-status')!;
+  el.dataset.evalLoss = String(r.model.evalLoss ?? '');
+  compare.enable(true);
+  storage.enable(true, r.model.lora);
+}
+
+async function refreshStore() {
+  try {
+    storage.entries((await client.request({ type: 'store-list' }, ['store-list'])).entries);
+  } catch (e) {
+    storage.status(`Browser storage is not available: ${(e as Error).message}`, 'error');
+  }
+}
+
+// Rendering follows typing, but at most every 150 ms, and a late answer never replaces a newer one.
+let lastShown = 0;
+const requestRender = throttle(async () => {
+  const s: TemplateState = template.state();
+  const id = ++renderId;
+  try {
+    const r = await client.request({ type: 'render', template: s.template, messages: s.messages }, ['rendered']);
+    if (id < lastShown) return;
+    lastShown = id;
+    template.show(r);
+    masking.show(r);
+  } catch (e) {
+    template.show({ status: 'rendered', id, text: '', specials: [], turns: [], masks: [], templateName: '', error: (e as Error).message });
+  }
+}, 150);
+
+// Streamed replies.
+let lastTrainState = 'idle';
+client.on((r) => {
+  switch (r.status) {
+    case 'init-progress': status.progress(r.message); break;
+    case 'ready':
+      status.ready(r.backend, r.warmupMs);
+      document.body.dataset.ready = '1';
+      dataset.show(r.dataset);
+      training.setup(r.presets, r.hasBase, r.loraAvailable, r.neftuneAvailable);
+      training.model(r.model);
+      compare.enable(true);
+      storage.enable(true, r.model.lora);
+      requestRender();
+      refreshStore();
+      break;
+    case 'train-status': {
+      lastTrainState = r.state;
+      training.state(r.state, r.step, r.maxSteps, r.error ? `Error: ${r.error}` : undefined);
+      if (r.model) training.model(r.model);
+      const running = r.state === 'running' || r.state === 'preparing';
+      compare.enable(!running);
+      storage.enable(!running, r.model?.lora ?? false);
+      break;
+    }
+    case 'preparing': training.preparing(r.message); break;
+    case 'step':
+      training.step(r.step, r.maxSteps, r.loss, r.tokensPerSecond, r.elapsedMs);
+      charts.step(r.step, r.loss, r.lr, r.gradNorm, r.tokensPerSecond);
+      break;
+    case 'eval': charts.evalPoint(r.step, r.evalLoss); break;
+    case 'compare-row': compare.row(r.which, r.row, r.done, r.total); break;
+    case 'compare-done': compare.done(r.base, r.tuned, r.baseOverall, r.tunedOverall); break;
+    case 'chat-token': compare.chatToken(r.text); break;
+    case 'chat-done': compare.chatDone(r.text, r.tokens, r.ms); break;
+    case 'error':
+      if (r.id === undefined) status.progress(`Error: ${r.message}`);
+      if (document.body.dataset.ready !== '1') status.failed(r.message);
+      break;
+  }
+  void lastTrainState; void chatId;
+});
+
+const app = document.getElementById('app')!;
+app.append(status.section, template.section, masking.section, dataset.section, training.section, charts.section, compare.section, storage.section, quiz.section);
+client.send({ type: 'init' });

@@ -1,0 +1,121 @@
+/**
+ * The message protocol between the page (demo/main.ts) and the worker (demo/worker.ts).
+ *
+ *   page -> worker   `{ type: ... }`   (Request)
+ *   worker -> page   `{ status: ... }` (Reply)
+ *
+ * Requests that expect one answer carry an `id`; the reply with the same `id` answers it
+ * (`{status: 'error', id}` when it failed). Training, evaluation and chat also stream
+ * progress replies while they run. Only plain data crosses: the page never sees a tensor.
+ */
+import type { BackendInfo, Message, MaskMode, RowError, StoredEntry, TrainerStatus } from '../src/index.js';
+
+/** Where the chat template of the template builder comes from. */
+export type TemplateSpec =
+  | { kind: 'builtin'; name: string }
+  | { kind: 'jinja'; source: string; bosToken: string; eosToken: string }
+  | { kind: 'tokenizer_config'; json: string; fileName: string };
+
+export interface LoraSettings { enabled: boolean; r: number; alpha: number; targets: string[] }
+export interface NeftuneSettings { enabled: boolean; alpha: number }
+
+export interface TrainSettings {
+  /** 'base' (models/base/ when it exists) or a preset name. */
+  model: string;
+  family: 'gpt2' | 'llama';
+  /** Optimizer steps; when 0, `epochs` decides. */
+  steps: number;
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  warmupSteps: number;
+  schedule: 'constant' | 'linear' | 'cosine';
+  mask: MaskMode;
+  maxLength: number;
+  evalEvery: number;
+  lora: LoraSettings;
+  neftune: NeftuneSettings;
+  template: TemplateSpec;
+  /** Family -> mixture weight (0 leaves the family out). */
+  weights: Record<string, number>;
+  /** Include the rows of the uploaded file, with this weight (0 or absent: not used). */
+  uploadWeight?: number;
+  seed: number;
+}
+
+export type Request =
+  | { type: 'init' }
+  | { type: 'render'; id: number; template: TemplateSpec; messages: Message[] }
+  | { type: 'upload'; id: number; name: string; text: string }
+  | { type: 'train'; settings: TrainSettings }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'stop' }
+  | { type: 'compare'; id: number; limit: number; maxNewTokens: number }
+  | { type: 'chat'; id: number; messages: Message[]; maxNewTokens: number; temperature: number }
+  | { type: 'store-list'; id: number }
+  | { type: 'store-save'; id: number; name: string }
+  | { type: 'store-load'; id: number; name: string }
+  | { type: 'store-delete'; id: number; name: string }
+  | { type: 'export'; id: number; what: 'model' | 'adapter' }
+  | { type: 'load-files'; id: number; files: File[] };
+
+/** One token of the masking view. */
+export interface MaskToken { text: string; id: number; special: boolean; trained: boolean }
+export interface MaskView { mode: MaskMode; examples: Array<{ tokens: MaskToken[]; trained: number; total: number; note?: string }>; error?: string }
+
+export interface RenderReply {
+  status: 'rendered'; id: number;
+  text: string;
+  /** [start, end) UTF-16 ranges of the text that are special tokens of the bundled tokenizer or the template's bos/eos. */
+  specials: Array<[number, number]>;
+  turns: Array<{ role: string; start: number; end: number; trainStart: number; trainEnd: number }>;
+  /** Set when the template failed (e.g. raise_exception for non-alternating roles); text is then ''. */
+  error?: string;
+  masks: MaskView[];
+  templateName: string;
+}
+
+export interface DatasetRowView { messages: Message[]; meta: Record<string, unknown> }
+export interface DatasetInfo {
+  families: Array<{ name: string; description: string; weight: number; rows: number }>;
+  samples: Record<string, DatasetRowView[]>;
+  trainRows: number; validRows: number; testRows: number;
+}
+
+export interface ModelInfo {
+  name: string; params: number; trainableParams: number; config: Record<string, unknown>; lora: boolean;
+  /** Mean loss on a fixed slice of the validation split (set after loading, to check a restore). */
+  evalLoss?: number;
+}
+
+export interface StepReply {
+  status: 'step'; step: number; maxSteps: number; epoch: number; loss: number; lr: number; gradNorm: number;
+  tokensPerSecond: number; elapsedMs: number;
+}
+
+export interface FamilyScore { n: number; correct: number }
+export interface CompareRow { index: number; family: string; prompt: string; expected: string; output: string; correct: boolean }
+
+export type Reply =
+  | { status: 'ready'; backend: BackendInfo; warmupMs: number; dataset: DatasetInfo; presets: Record<string, { params: number }>;
+      hasBase: boolean; loraAvailable: boolean; neftuneAvailable: boolean; model: ModelInfo }
+  | { status: 'init-progress'; message: string }
+  | RenderReply
+  | { status: 'upload'; id: number; name: string; rows: number; errors: RowError[]; families: Record<string, number>; samples: DatasetRowView[] }
+  | { status: 'preparing'; message: string }
+  | { status: 'train-status'; state: TrainerStatus | 'preparing'; step: number; maxSteps: number; reason?: string; error?: string; model?: ModelInfo }
+  | StepReply
+  | { status: 'eval'; step: number; evalLoss: number; tokenAccuracy: number }
+  | { status: 'compare-row'; id: number; which: 'base' | 'tuned'; row: CompareRow; done: number; total: number }
+  | { status: 'compare-done'; id: number; base: Record<string, FamilyScore>; tuned: Record<string, FamilyScore>; baseOverall: number; tunedOverall: number }
+  | { status: 'chat-token'; id: number; text: string }
+  | { status: 'chat-done'; id: number; text: string; tokens: number; ms: number }
+  | { status: 'store-list'; id: number; entries: StoredEntry[] }
+  | { status: 'store-saved'; id: number; entry: StoredEntry; evalLoss: number }
+  | { status: 'store-deleted'; id: number; name: string }
+  | { status: 'model-loaded'; id: number; model: ModelInfo; from: string }
+  | { status: 'export'; id: number; files: Array<{ name: string; bytes: Uint8Array }> }
+  | { status: 'error'; id?: number; message: string };
+
+export type ReplyOf<S extends Reply['status']> = Extract<Reply, { status: S }>;

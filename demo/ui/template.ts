@@ -1,0 +1,120 @@
+/**
+ * Panel 2: the template builder. The conversation (system prompt + turns) and the chat template
+ * are edited here; every change is rendered by the worker (the library's renderWithSpans) and
+ * shown with special tokens highlighted and the assistant turns outlined. The masking panel
+ * draws the same render, tokenized.
+ */
+import type { Message } from '../../src/index.js';
+import type { RenderReply, TemplateSpec } from '../protocol.js';
+import { h, panel, replace, field } from './dom.js';
+
+const BUILTINS = ['chatml', 'zephyr', 'tulu', 'llama3', 'mistral', 'gemma', 'phi3'];
+const ROLES: Message['role'][] = ['user', 'assistant', 'system'];
+
+export interface TemplateState { template: TemplateSpec; messages: Message[] }
+
+export function templatePanel(onChange: (s: TemplateState) => void) {
+  const system = h('textarea', { id: 'tpl-system', rows: 2 }, 'You are a helpful assistant. Keep answers short.') as HTMLTextAreaElement;
+  let turns: Message[] = [
+    { role: 'user', content: 'What is 7 plus 5?' },
+    { role: 'assistant', content: '12' },
+    { role: 'user', content: 'And doubled?' },
+    { role: 'assistant', content: '24' },
+  ];
+  const turnList = h('ol', { id: 'tpl-turns', class: 'turns' });
+  const pick = h('select', { id: 'tpl-builtin' }, ...BUILTINS.map((n) => h('option', { value: n }, n)),
+    h('option', { value: 'jinja' }, 'custom Jinja…'), h('option', { value: 'tokenizer_config' }, 'from tokenizer_config.json…')) as HTMLSelectElement;
+  const jinja = h('textarea', { id: 'tpl-jinja', rows: 6, spellcheck: false, placeholder: "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}" }) as HTMLTextAreaElement;
+  const bos = h('input', { id: 'tpl-bos', value: '<|endoftext|>', size: 14 }) as HTMLInputElement;
+  const eos = h('input', { id: 'tpl-eos', value: '<|endoftext|>', size: 14 }) as HTMLInputElement;
+  const customBox = h('div', { class: 'custom-template', hidden: true }, field('Jinja template', jinja), h('div', { class: 'row' }, field('bos_token', bos), field('eos_token', eos)));
+  const cfgFile = h('input', { id: 'tpl-config-file', type: 'file', accept: '.json,application/json' }) as HTMLInputElement;
+  const cfgBox = h('div', { hidden: true }, field('tokenizer_config.json (its chat_template, bos_token and eos_token are used)', cfgFile));
+  let cfgText = '', cfgName = 'tokenizer_config.json';
+
+  const output = h('pre', { id: 'tpl-output', class: 'rendered' });
+  const error = h('p', { id: 'tpl-error', class: 'error', hidden: true });
+  const legend = h('p', { class: 'legend' }, h('span', { class: 'special' }, 'special token'), ' ', h('span', { class: 'turn-assistant' }, 'assistant turn (content + end-of-turn)'));
+
+  const spec = (): TemplateSpec => pick.value === 'jinja' ? { kind: 'jinja', source: jinja.value, bosToken: bos.value, eosToken: eos.value }
+    : pick.value === 'tokenizer_config' ? { kind: 'tokenizer_config', json: cfgText || '{}', fileName: cfgName }
+    : { kind: 'builtin', name: pick.value };
+  const messages = (): Message[] => [...(system.value.trim() ? [{ role: 'system' as const, content: system.value }] : []), ...turns];
+  const changed = () => onChange({ template: spec(), messages: messages() });
+
+  function drawTurns() {
+    replace(turnList, ...turns.map((t, i) => {
+      const role = h('select', { class: 'turn-role', 'aria-label': `role of turn ${i + 1}`, onchange: (e: Event) => { turns[i] = { ...turns[i], role: (e.target as HTMLSelectElement).value as Message['role'] }; changed(); } },
+        ...ROLES.map((r) => h('option', { value: r, selected: r === t.role }, r)));
+      const text = h('textarea', { class: 'turn-content', rows: 1, 'aria-label': `content of turn ${i + 1}`, oninput: (e: Event) => { turns[i] = { ...turns[i], content: (e.target as HTMLTextAreaElement).value }; changed(); } }, t.content);
+      const move = (d: number) => () => {
+        const j = i + d;
+        if (j < 0 || j >= turns.length) return;
+        [turns[i], turns[j]] = [turns[j], turns[i]];
+        drawTurns(); changed();
+      };
+      return h('li', { class: `turn role-${t.role}` }, role, text,
+        h('span', { class: 'turn-buttons' },
+          h('button', { type: 'button', title: 'move up', 'aria-label': 'move up', onclick: move(-1), disabled: i === 0 }, '↑'),
+          h('button', { type: 'button', title: 'move down', 'aria-label': 'move down', onclick: move(1), disabled: i === turns.length - 1 }, '↓'),
+          h('button', { type: 'button', title: 'remove', 'aria-label': 'remove', class: 'turn-remove', onclick: () => { turns.splice(i, 1); drawTurns(); changed(); } }, '✕')));
+    }));
+  }
+  const addTurn = h('button', { id: 'tpl-add-turn', type: 'button', onclick: () => {
+    const last = turns[turns.length - 1]?.role;
+    turns.push({ role: last === 'user' ? 'assistant' : 'user', content: '' });
+    drawTurns(); changed();
+  } }, '+ add turn');
+
+  pick.addEventListener('change', () => {
+    customBox.hidden = pick.value !== 'jinja';
+    cfgBox.hidden = pick.value !== 'tokenizer_config';
+    if (pick.value === 'jinja' && !jinja.value) jinja.value = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    changed();
+  });
+  for (const el of [system, jinja, bos, eos]) el.addEventListener('input', changed);
+  cfgFile.addEventListener('change', async () => {
+    const f = cfgFile.files?.[0];
+    if (!f) return;
+    cfgText = await f.text();
+    cfgName = f.name;
+    changed();
+  });
+  drawTurns();
+
+  const { section } = panel('panel-template', '2 · Template builder', [
+    h('p', {}, 'A chat model sees one long string. The chat template (Jinja, the same language transformers uses) turns the conversation into that string, with special tokens marking where each turn starts and ends.'),
+    h('p', {}, 'Train and chat with the same template: a model tuned on ChatML markers has never seen Llama 3 headers, so at inference time a different template is a different language to it.'),
+    h('p', {}, 'Some templates refuse conversations they were not made for (Gemma and Mistral demand alternating user/assistant turns): try putting two user turns in a row.'),
+  ],
+  h('div', { class: 'row' }, field('Template', pick), legend),
+  customBox, cfgBox,
+  field('System prompt (empty: none)', system),
+  h('div', { class: 'field-label' }, 'Turns'), turnList, addTurn,
+  h('h3', {}, 'Rendered conversation'), error, output);
+
+  return {
+    section,
+    state: (): TemplateState => ({ template: spec(), messages: messages() }),
+    show(r: RenderReply) {
+      error.hidden = !r.error;
+      error.textContent = r.error ? `Template error: ${r.error}` : '';
+      output.dataset.hasError = r.error ? '1' : '0';
+      if (r.error) { replace(output); return; }
+      // Split the text at every special-token and assistant-span boundary; each piece is a text node.
+      const cuts = new Set<number>([0, r.text.length]);
+      for (const [a, b] of r.specials) { cuts.add(a); cuts.add(b); }
+      const assistant = r.turns.filter((t) => t.role === 'assistant');
+      for (const t of assistant) { cuts.add(t.start); cuts.add(t.trainEnd); }
+      const points = [...cuts].sort((a, b) => a - b);
+      const pieces: Node[] = [];
+      for (let i = 0; i + 1 < points.length; i++) {
+        const [a, b] = [points[i], points[i + 1]];
+        const special = r.specials.some(([s, e]) => a >= s && b <= e);
+        const inAssistant = assistant.some((t) => a >= t.start && b <= t.trainEnd);
+        pieces.push(h('span', { class: [special ? 'special' : '', inAssistant ? 'turn-assistant' : ''].join(' ').trim() || undefined }, r.text.slice(a, b)));
+      }
+      replace(output, ...pieces);
+    },
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * Panel 5: training settings, start / pause / resume / stop, and progress with an ETA.
+ */
+import type { MaskMode } from '../../src/index.js';
+import type { ModelInfo, TrainSettings } from '../protocol.js';
+import { h, panel, field, fmt, fmtDuration, fmtCount, replace } from './dom.js';
+
+const num = (id: string, value: number, attrs: Record<string, number | string> = {}) => h('input', { id, type: 'number', value, ...attrs }) as HTMLInputElement;
+
+export function trainingPanel(actions: { start(): void; pause(): void; resume(): void; stop(): void }) {
+  const preset = h('select', { id: 'set-model' }) as HTMLSelectElement;
+  const family = h('select', { id: 'set-family' }, h('option', { value: 'gpt2' }, 'GPT-2'), h('option', { value: 'llama' }, 'Llama')) as HTMLSelectElement;
+  const steps = num('set-steps', 300, { min: 0, step: 10 });
+  const epochs = num('set-epochs', 1, { min: 0.1, step: 0.1 });
+  const lr = num('set-lr', 0.002, { min: 0, step: 0.0001 });
+  const batch = num('set-batch', 16, { min: 1, max: 256 });
+  const warmup = num('set-warmup', 20, { min: 0 });
+  const maxLen = num('set-maxlen', 80, { min: 16, max: 512, step: 8 });
+  const evalEvery = num('set-eval-every', 25, { min: 0 });
+  const schedule = h('select', { id: 'set-schedule' }, ...['cosine', 'linear', 'constant'].map((s) => h('option', { value: s }, s))) as HTMLSelectElement;
+  const mask = h('select', { id: 'set-mask' }, ...['assistant', 'last', 'unroll', 'completion', 'all'].map((s) => h('option', { value: s }, s))) as HTMLSelectElement;
+  const loraOn = h('input', { id: 'set-lora', type: 'checkbox' }) as HTMLInputElement;
+  const loraR = num('set-lora-r', 8, { min: 1, max: 256 });
+  const loraAlpha = num('set-lora-alpha', 16, { min: 1 });
+  const loraTargets = h('input', { id: 'set-lora-targets', value: 'c_attn, c_proj, c_fc', size: 24 }) as HTMLInputElement;
+  const neftOn = h('input', { id: 'set-neftune', type: 'checkbox' }) as HTMLInputElement;
+  const neftAlpha = num('set-neftune-alpha', 5, { min: 0, step: 1 });
+  const loraNote = h('p', { class: 'muted', id: 'lora-note' });
+
+  const start = h('button', { id: 'train-start', type: 'button', class: 'primary', onclick: () => actions.start(), disabled: true }, 'Start training');
+  const pause = h('button', { id: 'train-pause', type: 'button', onclick: () => actions.pause(), disabled: true }, 'Pause');
+  const resume = h('button', { id: 'train-resume', type: 'button', onclick: () => actions.resume(), disabled: true }, 'Resume');
+  const stop = h('button', { id: 'train-stop', type: 'button', onclick: () => actions.stop(), disabled: true }, 'Stop');
+  const bar = h('progress', { id: 'train-bar', max: 1, value: 0 }) as HTMLProgressElement;
+  const progress = h('div', { id: 'train-progress', 'data-state': 'idle', 'data-step': 0, 'data-loss': '' }, 'Not started.');
+  const modelLine = h('p', { id: 'model-info', class: 'muted' });
+  const prep = h('p', { id: 'train-prep', class: 'muted' });
+
+  const { section } = panel('panel-training', '5 · Training', [
+    h('p', {}, 'Supervised fine-tuning: the model reads each conversation and is nudged (AdamW) to give the trained tokens higher probability. The learning rate warms up, then decays.'),
+    h('p', {}, 'A fresh preset starts from random weights, so it learns the format and the easy tasks first; the bundled base model, when present, starts from a checkpoint pretrained on plain text.'),
+    h('p', {}, 'LoRA freezes the model and trains two thin matrices beside chosen layers (A is r×in, B is out×r, their product scaled by alpha/r is added to the frozen weight): far fewer trainable numbers, and an adapter file of a few kilobytes. NEFTune adds uniform noise of size alpha/√(L·d) to the input embeddings during training only, which tends to make answers less brittle.'),
+  ],
+  h('div', { class: 'settings' },
+    field('Model', preset), field('Family (fresh presets)', family),
+    field('Steps (0: use epochs)', steps), field('Epochs', epochs),
+    field('Learning rate', lr), field('Batch size', batch), field('Warmup steps', warmup), field('Schedule', schedule),
+    field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery)),
+  h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules', loraTargets)),
+  h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, neftOn, ' NEFTune')), field('noise alpha', neftAlpha)),
+  loraNote,
+  h('div', { class: 'buttons' }, start, pause, resume, stop),
+  bar, progress, prep, modelLine);
+
+  let t0Step = 0;
+  return {
+    section,
+    setup(presets: Record<string, { params: number }>, hasBase: boolean, loraAvailable: boolean, neftuneAvailable: boolean) {
+      replace(preset,
+        ...(hasBase ? [h('option', { value: 'base', selected: true }, 'bundled base model (models/base)')] : []),
+        ...Object.entries(presets).map(([n, p]) => h('option', { value: n, selected: !hasBase && n === 'micro' }, `fresh ${n} (${fmtCount(p.params)} parameters)`)),
+        h('option', { value: 'current' }, 'continue from the current model'));
+      for (const el of [loraOn, loraR, loraAlpha, loraTargets]) (el as HTMLInputElement).disabled = !loraAvailable;
+      for (const el of [neftOn, neftAlpha]) (el as HTMLInputElement).disabled = !neftuneAvailable;
+      const missing = [!loraAvailable && 'LoRA', !neftuneAvailable && 'NEFTune'].filter(Boolean);
+      loraNote.textContent = missing.length ? `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not in this build of the library yet: ${missing.length > 1 ? 'their' : 'its'} controls are shown but disabled.` : '';
+      start.disabled = false;
+    },
+    settings(): Omit<TrainSettings, 'template' | 'weights' | 'uploadWeight'> {
+      return {
+        model: preset.value, family: family.value as 'gpt2' | 'llama',
+        steps: Math.max(0, Math.round(Number(steps.value))), epochs: Number(epochs.value) || 1,
+        lr: Number(lr.value), batchSize: Math.max(1, Math.round(Number(batch.value))), warmupSteps: Math.max(0, Math.round(Number(warmup.value))),
+        schedule: schedule.value as TrainSettings['schedule'], mask: mask.value as MaskMode, maxLength: Math.round(Number(maxLen.value)),
+        evalEvery: Math.max(0, Math.round(Number(evalEvery.value))),
+        lora: { enabled: loraOn.checked && !loraOn.disabled, r: Number(loraR.value), alpha: Number(loraAlpha.value), targets: loraTargets.value.split(',').map((s) => s.trim()).filter(Boolean) },
+        neftune: { enabled: neftOn.checked && !neftOn.disabled, alpha: Number(neftAlpha.value) },
+        seed: 42,
+      };
+    },
+    state(state: string, step: number, maxSteps: number, detail?: string) {
+      progress.dataset.state = state;
+      const running = state === 'running';
+      const paused = state === 'paused';
+      const busy = running || paused || state === 'preparing' || state === 'idle-run';
+      start.disabled = busy;
+      pause.disabled = !running;
+      resume.disabled = !paused;
+      stop.disabled = !(running || paused);
+      if (state === 'preparing') { t0Step = 0; bar.value = 0; progress.textContent = 'Preparing the data and the model…'; }
+      else if (!running) progress.textContent = `${state[0].toUpperCase()}${state.slice(1)} at step ${step} of ${maxSteps}.${detail ? ` ${detail}` : ''}`;
+    },
+    step(step: number, maxSteps: number, loss: number, tokensPerSecond: number, elapsedMs: number) {
+      if (!t0Step) t0Step = step;
+      bar.max = maxSteps;
+      bar.value = step;
+      progress.dataset.step = String(step);
+      progress.dataset.loss = String(loss);
+      const eta = step > 0 ? (elapsedMs / step) * (maxSteps - step) : NaN;
+      progress.textContent = `Step ${step} / ${maxSteps} · loss ${fmt(loss)} · ${Math.round(tokensPerSecond)} tokens/s · elapsed ${fmtDuration(elapsedMs)} · ETA ${fmtDuration(eta)}`;
+    },
+    preparing(message: string) { prep.textContent = message; },
+    model(m: ModelInfo) {
+      modelLine.dataset.evalLoss = m.evalLoss !== undefined ? String(m.evalLoss) : '';
+      modelLine.textContent = `Current model: ${m.name} · ${fmtCount(m.params)} parameters (${fmtCount(m.trainableParams)} trainable)${m.evalLoss !== undefined ? ` · validation loss ${fmt(m.evalLoss, 4)}` : ''}`;
+    },
+  };
+}

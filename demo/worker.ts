@@ -1,0 +1,473 @@
+/**
+ * The demo's worker: every tensor lives here (backend, model, trainer, generation, storage),
+ * so the page's main thread only draws. It speaks the protocol of protocol.ts: `{type}` in,
+ * `{status}` out. The trainer yields to the event loop between steps, so pause/stop and the
+ * template builder's requests are answered while a run goes on.
+ */
+// Imported statically (initBackend imports it on demand) so the dev server sees every
+// dependency of the worker in one pass instead of re-bundling mid-load.
+import '@tensorflow/tfjs-backend-webgpu';
+import {
+  initBackend, loadBundledTokenizer, loadDataset, prepareDataset, labelExample, countTrainedLabels, renderWithSpans,
+  BUILTIN_TEMPLATES, templateFromTokenizerConfig, isBuiltinTemplate, CausalLM, presetConfig, countParams, configToJSON,
+  Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
+  MASK_MODES,
+  type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
+  type PresetName, type ModelConfig, type InstructMessage, type EvalRowInput, type TrainerOptions,
+} from '../src/index.js';
+import type { Request, Reply, TemplateSpec, TrainSettings, MaskView, ModelInfo, DatasetRowView, FamilyScore } from './protocol.js';
+import { zipStore, unzipStore } from './zip.js';
+import trainText from './data/train.jsonl?raw';
+import validText from './data/valid.jsonl?raw';
+import testText from './data/test.jsonl?raw';
+import manifest from './data/manifest.json';
+
+// A tiny pretrained checkpoint may be bundled in models/base/ (config.json + model.safetensors);
+// when it is there, training starts from it by default.
+const BASE_FILES = import.meta.glob('../models/base/*.{json,safetensors}', { query: '?url', import: 'default', eager: true }) as Record<string, string>;
+const hasBase = Object.keys(BASE_FILES).some((p) => p.endsWith('/config.json'));
+
+const post = (reply: Reply, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(reply, transfer);
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+let backend: BackendInfo;
+let tokenizer: Tokenizer;
+let trainExamples: Example[] = [];
+let uploaded: Example[] = [];
+let validExamples: Example[] = [];
+const testRows = parseJsonl<EvalRowInput & { family: string }>(testText, 'test.jsonl');
+
+/** The model the page talks to (chat, compare, save): the one being trained or the last loaded. */
+let model: CausalLM | undefined;
+let modelName = '';
+/** The weights before the last training run, for the before/after comparison. */
+let baseSnapshot: MemoryFiles | undefined;
+let trainer: Trainer | undefined;
+/** The chat template of the last run (or the builder's default) for chat and evaluation. */
+let template: ChatTemplate = BUILTIN_TEMPLATES.chatml;
+let busy = false;
+
+/** A fixed slice of the validation split, so eval loss is comparable across runs and reloads. */
+const EVAL_ROWS = 32;
+
+function templateOf(spec: TemplateSpec): ChatTemplate {
+  if (spec.kind === 'builtin') {
+    if (!isBuiltinTemplate(spec.name)) throw new Error(`unknown built-in template '${spec.name}'`);
+    return BUILTIN_TEMPLATES[spec.name];
+  }
+  if (spec.kind === 'jinja') return { name: 'custom template', source: spec.source, bosToken: spec.bosToken, eosToken: spec.eosToken };
+  return templateFromTokenizerConfig(spec.json, spec.fileName);
+}
+
+function modelInfo(m: CausalLM, name: string, evalLoss?: number): ModelInfo {
+  const trainable = [...m.trainableParams().values()].reduce((n, v) => n + v.size, 0);
+  return { name, params: m.numParams(), trainableParams: trainable, config: configToJSON(m.config), lora: false, evalLoss };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+async function parseRows(text: string, file: string): Promise<{ examples: Example[]; errors: import('../src/index.js').RowError[] }> {
+  return loadDataset(new Blob([text]), { file });
+}
+
+function datasetInfo() {
+  const fams = manifest.families as Record<string, { description: string; weight: number }>;
+  const counts: Record<string, number> = {};
+  const samples: Record<string, DatasetRowView[]> = {};
+  for (const ex of trainExamples) {
+    const f = String(ex.meta.family ?? 'other');
+    counts[f] = (counts[f] ?? 0) + 1;
+    const s = (samples[f] ??= []);
+    if (s.length < 4 && (s.length === 0 || ex.meta.source === 'human' || counts[f] % 97 === 0)) s.push({ messages: ex.messages ?? [], meta: ex.meta });
+  }
+  return {
+    families: Object.entries(fams).map(([name, f]) => ({ name, description: f.description, weight: f.weight, rows: counts[name] ?? 0 })),
+    samples, trainRows: trainExamples.length, validRows: validExamples.length, testRows: testRows.length,
+  };
+}
+
+/** Batches of the fixed eval slice with the given template and mask. */
+async function evalBatches(t: ChatTemplate, mask: TrainSettings['mask'], maxLength: number): Promise<Batch[]> {
+  const data = await prepareDataset({
+    sources: [{ examples: validExamples.slice(0, EVAL_ROWS), name: 'valid' }], template: t, tokenizer, mask,
+    maxLength, seqLen: maxLength, onRowError: 'skip',
+  });
+  return [...data.batches({ batchSize: 8, shuffle: false })];
+}
+
+/** Mean loss of `m` on the fixed eval slice (chat template of the last run, assistant mask). */
+async function evalLossOf(m: CausalLM): Promise<number> {
+  const t = new Trainer(m, { train: [], eval: await evalBatches(template, 'assistant', 80), maxSteps: 1 });
+  try {
+    return (await t.evaluate()).evalLoss;
+  } finally {
+    t.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Template builder + masking visualiser
+
+function specialRanges(text: string, t: ChatTemplate): Array<[number, number]> {
+  const marks = new Set([...tokenizer.specialTokens, t.bosToken, t.eosToken].filter((s) => s));
+  const out: Array<[number, number]> = [];
+  for (const m of marks) for (let i = text.indexOf(m); i >= 0; i = text.indexOf(m, i + m.length)) out.push([i, i + m.length]);
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+function render(id: number, spec: TemplateSpec, messages: Message[]): Reply {
+  let t: ChatTemplate;
+  try {
+    t = templateOf(spec);
+  } catch (e) {
+    return { status: 'rendered', id, text: '', specials: [], turns: [], error: (e as Error).message, masks: [], templateName: '' };
+  }
+  let rendered;
+  try {
+    rendered = renderWithSpans(t, messages);
+  } catch (e) {
+    return { status: 'rendered', id, text: '', specials: [], turns: [], error: (e as Error).message, masks: [], templateName: t.name };
+  }
+  const specials = new Set(tokenizer.specialTokens);
+  const ex: Example = { format: 'messages', messages, meta: {} };
+  const masks: MaskView[] = MASK_MODES.map((mode) => {
+    try {
+      const r = labelExample(ex, t, tokenizer, { mask: mode });
+      const view: MaskView = {
+        mode,
+        examples: r.examples.map((e) => ({
+          tokens: e.inputIds.map((tid, i) => {
+            const piece = tokenizer.idToToken(tid);
+            return { id: tid, text: specials.has(piece) ? piece : tokenizer.decode([tid]), special: specials.has(piece), trained: e.labels[i] !== -100 };
+          }),
+          trained: countTrainedLabels(e.labels), total: e.inputIds.length,
+        })),
+      };
+      if (r.dropped.length) view.error = r.dropped.map((d) => `${d.reason}: ${d.detail}`).join('; ');
+      return view;
+    } catch (e) {
+      return { mode, examples: [], error: (e as Error).message };
+    }
+  });
+  return { status: 'rendered', id, text: rendered.text, specials: specialRanges(rendered.text, t), turns: rendered.turns, masks, templateName: t.name };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models
+
+async function baseSource(): Promise<FileSource> {
+  const files = new Map<string, Uint8Array>();
+  for (const [path, url] of Object.entries(BASE_FILES)) {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+    files.set(path.split('/').pop()!, new Uint8Array(await res.arrayBuffer()));
+  }
+  return new MemoryFiles(files, 'models/base');
+}
+
+async function startingModel(s: TrainSettings): Promise<{ m: CausalLM; name: string }> {
+  if (s.model === 'current') {
+    if (!model) throw new Error('There is no current model yet: pick a preset or the base model.');
+    return { m: model, name: modelName };
+  }
+  if (s.model === 'base') return { m: await loadModel(await baseSource()), name: 'models/base' };
+  const config: ModelConfig = presetConfig(s.model as PresetName, { vocabSize: tokenizer.vocabSize, family: s.family });
+  return { m: CausalLM.create(config, { seed: s.seed }), name: `${s.family} ${s.model} (fresh)` };
+}
+
+function setModel(m: CausalLM, name: string): void {
+  if (model && model !== m) model.dispose();
+  model = m;
+  modelName = name;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training
+
+async function train(s: TrainSettings): Promise<void> {
+  if (trainer && (trainer.status === 'running' || trainer.status === 'paused')) throw new Error('A run is already going: stop it first.');
+  post({ status: 'train-status', state: 'preparing', step: 0, maxSteps: 0 });
+  const t = templateOf(s.template);
+  // One source per task family, weighted: the mixture the dataset panel shows.
+  const byFamily = new Map<string, Example[]>();
+  for (const ex of trainExamples) {
+    const f = String(ex.meta.family ?? 'other');
+    if (!byFamily.has(f)) byFamily.set(f, []);
+    byFamily.get(f)!.push(ex);
+  }
+  const sources = [...byFamily].filter(([f]) => (s.weights[f] ?? 0) > 0).map(([f, examples]) => ({ name: f, examples, weight: s.weights[f] }));
+  if (uploaded.length && (s.uploadWeight ?? 0) > 0) sources.push({ name: 'upload', examples: uploaded, weight: s.uploadWeight! });
+  if (sources.length === 0) throw new Error('Every mixture weight is 0: give at least one family a weight.');
+  const data = await prepareDataset({
+    sources, template: t, tokenizer, mask: s.mask, maxLength: s.maxLength, seqLen: s.maxLength, onRowError: 'skip', seed: s.seed,
+  });
+  post({ status: 'preparing', message: `${data.examples.length} examples, ${data.summary.trainedTokens} trained tokens, ${data.summary.dropped.total} dropped` });
+  const batchesPerEpoch = Math.ceil(data.examples.length / s.batchSize);
+
+  const { m, name } = await startingModel(s);
+  baseSnapshot = new MemoryFiles(undefined, 'base snapshot');
+  await saveModel(m, baseSnapshot);
+  setModel(m, name);
+  template = t;
+
+  const options: TrainerOptions = {
+    train: (epoch: number) => data.batches({ batchSize: s.batchSize, epochs: 1, seed: s.seed * 1000 + epoch }),
+    batchesPerEpoch,
+    eval: s.evalEvery > 0 ? await evalBatches(t, s.mask, s.maxLength) : undefined,
+    evalEvery: s.evalEvery,
+    lr: s.lr, schedule: s.schedule, warmupSteps: s.warmupSteps, seed: s.seed,
+    ...(s.steps > 0 ? { maxSteps: s.steps } : { epochs: s.epochs }),
+  };
+  trainer?.dispose();
+  const tr = new Trainer(m, options);
+  trainer = tr;
+  const maxSteps = tr.maxSteps;
+  tr.on((e) => {
+    if (e.type === 'step') {
+      post({ status: 'step', step: e.step, maxSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, gradNorm: e.gradNorm, tokensPerSecond: e.tokensPerSecond, elapsedMs: e.elapsedMs });
+    } else if (e.type === 'eval') {
+      post({ status: 'eval', step: e.step, evalLoss: e.evalLoss, tokenAccuracy: e.tokenAccuracy });
+    } else if (e.type === 'status') {
+      const done = e.status === 'done' || e.status === 'stopped' || e.status === 'failed';
+      post({ status: 'train-status', state: e.status, step: e.step, maxSteps, reason: e.reason, error: e.error, model: done ? modelInfo(m, modelName) : undefined });
+    } else if (e.type === 'skip') {
+      post({ status: 'preparing', message: `step ${e.step} skipped: ${e.reason}` });
+    }
+  });
+  post({ status: 'train-status', state: 'idle', step: 0, maxSteps, model: modelInfo(m, name) });
+  await tr.run();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Before / after
+
+/** Up to `limit` test rows, taken round-robin over the families so each one is represented. */
+function pickTestRows(limit: number): Array<EvalRowInput & { family: string }> {
+  const groups = new Map<string, Array<EvalRowInput & { family: string }>>();
+  for (const r of testRows) {
+    if (!groups.has(r.family)) groups.set(r.family, []);
+    groups.get(r.family)!.push(r);
+  }
+  const out: Array<EvalRowInput & { family: string }> = [];
+  for (let i = 0; out.length < limit; i++) {
+    let added = false;
+    for (const g of groups.values()) if (i < g.length && out.length < limit) { out.push(g[i]); added = true; }
+    if (!added) break;
+  }
+  return out;
+}
+
+function scores(counts: Record<string, { n: number; correct: number }>): Record<string, FamilyScore> {
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { n: v.n, correct: v.correct }]));
+}
+
+async function compare(id: number, limit: number, maxNewTokens: number): Promise<void> {
+  if (!model) throw new Error('No model yet: train one or load one first.');
+  const rows = pickTestRows(limit);
+  const base = baseSnapshot ? await loadModel(baseSnapshot) : undefined;
+  try {
+    const answer = (m: CausalLM) => async (messages: InstructMessage[]) =>
+      (await generateChat(m, tokenizer, template, messages, { maxNewTokens })).text;
+    const total = rows.length * (base ? 2 : 1);
+    let done = 0;
+    const run = async (which: 'base' | 'tuned', m: CausalLM) => evaluate(rows, answer(m), {
+      onRow: (r) => {
+        done++;
+        const prompt = promptOf(rows[r.index].messages!).map((msg) => `${msg.role}: ${msg.content}`).join('\n');
+        post({ status: 'compare-row', id, which, done, total, row: { index: r.index, family: r.family, prompt, expected: JSON.stringify(r.expected), output: r.output, correct: r.correct } });
+      },
+    });
+    const baseResult = base ? await run('base', base) : undefined;
+    const tunedResult = await run('tuned', model);
+    post({
+      status: 'compare-done', id,
+      base: baseResult ? scores(baseResult.familyCounts) : {}, tuned: scores(tunedResult.familyCounts),
+      baseOverall: baseResult?.overall ?? NaN, tunedOverall: tunedResult.overall,
+    });
+  } finally {
+    base?.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keep your work
+
+/** The model as a Hugging Face directory: config.json, model.safetensors and the tokenizer files (chat_template = the template trained with). */
+async function checkpointFiles(m: CausalLM): Promise<MemoryFiles> {
+  const dir = new MemoryFiles();
+  await saveModel(m, dir);
+  await dir.write('tokenizer.json', JSON.stringify(tokenizer.files.tokenizerJson));
+  await dir.write('tokenizer_config.json', JSON.stringify({ ...tokenizer.files.tokenizerConfig, chat_template: template.source }, null, 2));
+  return dir;
+}
+
+async function storeSave(name: string) {
+  if (!model) throw new Error('No model to save yet.');
+  const dir = await checkpointFiles(model);
+  // The pre-training snapshot rides along so the before/after panel works after a reload.
+  if (baseSnapshot) for (const [f, b] of baseSnapshot.files) dir.files.set(`base/${f}`, b);
+  const store = await BrowserStore.open();
+  try {
+    return await store.save(name, dir.files, { model: modelName, template: template.name, templateSource: template.source, params: model.numParams() });
+  } finally {
+    store.close();
+  }
+}
+
+/** Loads a model (and its base snapshot and chat template, when saved with it) from a set of files. */
+async function loadFrom(src: MemoryFiles | FileSource, from: string): Promise<ModelInfo> {
+  const m = await loadModel(src);
+  if (await src.exists('tokenizer_config.json')) {
+    try {
+      const t = templateFromTokenizerConfig(await src.readText('tokenizer_config.json'), 'tokenizer_config.json');
+      template = { ...t, name: 'saved template' };
+    } catch { /* no chat_template: keep the current one */ }
+  }
+  baseSnapshot = undefined;
+  if (src instanceof MemoryFiles && src.files.has('base/config.json')) {
+    baseSnapshot = new MemoryFiles(new Map([...src.files].filter(([f]) => f.startsWith('base/')).map(([f, b]) => [f.slice(5), b])), 'base snapshot');
+  }
+  trainer?.dispose();
+  trainer = undefined;
+  setModel(m, from);
+  return modelInfo(m, from, await evalLossOf(m));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+async function handle(msg: Request): Promise<void> {
+  switch (msg.type) {
+    case 'init': {
+      post({ status: 'init-progress', message: 'Starting the GPU backend…' });
+      backend = await initBackend({ onFallback: () => undefined });
+      post({ status: 'init-progress', message: 'Loading the tokenizer and the bundled data…' });
+      tokenizer = await loadBundledTokenizer();
+      trainExamples = (await parseRows(trainText, 'train.jsonl')).examples;
+      validExamples = (await parseRows(validText, 'valid.jsonl')).examples;
+      // Warm up: one training step and one generation on a tiny model compile the shaders the
+      // real run needs, so the first visible step is not minutes of shader compilation.
+      post({ status: 'init-progress', message: 'Warming up the shaders (one tiny training step and a few generated tokens)…' });
+      const t0 = performance.now();
+      const warm = CausalLM.create(presetConfig('nano', { vocabSize: tokenizer.vocabSize }), { seed: 0 });
+      const wt = new Trainer(warm, { train: await evalBatches(template, 'assistant', 48), maxSteps: 1, lr: 1e-3 });
+      await wt.run();
+      wt.dispose();
+      await generateChat(warm, tokenizer, template, [{ role: 'user', content: 'Hi' }], { maxNewTokens: 2 });
+      warm.dispose();
+      const warmupMs = performance.now() - t0;
+      const presets = Object.fromEntries((['nano', 'micro', 'small'] as PresetName[]).map((p) => [p, { params: countParams(presetConfig(p, { vocabSize: tokenizer.vocabSize })) }]));
+      const { m, name } = hasBase ? { m: await loadModel(await baseSource()), name: 'models/base' }
+        : { m: CausalLM.create(presetConfig('micro', { vocabSize: tokenizer.vocabSize }), { seed: 0 }), name: 'gpt2 micro (fresh)' };
+      setModel(m, name);
+      post({ status: 'ready', backend, warmupMs, dataset: datasetInfo(), presets, hasBase, loraAvailable: false, neftuneAvailable: false, model: modelInfo(m, name) });
+      return;
+    }
+    case 'render':
+      post(render(msg.id, msg.template, msg.messages));
+      return;
+    case 'upload': {
+      const { examples, errors } = await parseRows(msg.text, msg.name);
+      uploaded = examples;
+      const families: Record<string, number> = {};
+      for (const ex of examples) families[String(ex.meta.family ?? 'upload')] = (families[String(ex.meta.family ?? 'upload')] ?? 0) + 1;
+      post({ status: 'upload', id: msg.id, name: msg.name, rows: examples.length, errors, families, samples: examples.slice(0, 3).map((e) => ({ messages: e.messages ?? [], meta: e.meta })) });
+      return;
+    }
+    case 'train':
+      try {
+        await train(msg.settings);
+      } catch (e) {
+        post({ status: 'train-status', state: 'failed', step: trainer?.step ?? 0, maxSteps: trainer?.maxSteps ?? 0, reason: 'error', error: (e as Error).message });
+      }
+      return;
+    case 'pause': trainer?.pause(); return;
+    case 'resume': trainer?.resume(); return;
+    case 'stop': trainer?.stop(); return;
+    case 'compare': await exclusive(() => compare(msg.id, msg.limit, msg.maxNewTokens)); return;
+    case 'chat': {
+      if (!model) throw new Error('No model yet.');
+      const t0 = performance.now();
+      const out = await exclusive(() => generateChat(model!, tokenizer, template, msg.messages, {
+        maxNewTokens: msg.maxNewTokens, temperature: msg.temperature, seed: 1,
+        onToken: (_id, text) => { if (text) post({ status: 'chat-token', id: msg.id, text }); },
+      }));
+      post({ status: 'chat-done', id: msg.id, text: out.text, tokens: out.ids.length, ms: performance.now() - t0 });
+      return;
+    }
+    case 'store-list': {
+      const store = await BrowserStore.open();
+      try {
+        post({ status: 'store-list', id: msg.id, entries: await store.list() });
+      } finally {
+        store.close();
+      }
+      return;
+    }
+    case 'store-save': {
+      const entry = await exclusive(() => storeSave(msg.name));
+      post({ status: 'store-saved', id: msg.id, entry, evalLoss: await evalLossOf(model!) });
+      return;
+    }
+    case 'store-load': {
+      const store = await BrowserStore.open();
+      try {
+        const files = await store.load(msg.name);
+        post({ status: 'model-loaded', id: msg.id, model: await exclusive(() => loadFrom(files, `browser storage/${msg.name}`)), from: msg.name });
+      } finally {
+        store.close();
+      }
+      return;
+    }
+    case 'store-delete': {
+      const store = await BrowserStore.open();
+      try {
+        await store.delete(msg.name);
+        post({ status: 'store-deleted', id: msg.id, name: msg.name });
+      } finally {
+        store.close();
+      }
+      return;
+    }
+    case 'export': {
+      if (!model) throw new Error('No model to download yet.');
+      if (msg.what === 'adapter') throw new Error('LoRA adapters are not available in this build of the library yet.');
+      const dir = await checkpointFiles(model);
+      const zip = zipStore([...dir.files].map(([name, bytes]) => ({ name, bytes })));
+      post({ status: 'export', id: msg.id, files: [{ name: `${modelName.replace(/[^\w.-]+/g, '-')}-hf.zip`, bytes: zip }] }, [zip.buffer]);
+      return;
+    }
+    case 'load-files': {
+      let src: FileSource | MemoryFiles;
+      const zips = msg.files.filter((f) => f.name.endsWith('.zip'));
+      if (zips.length === 1 && msg.files.length === 1) src = new MemoryFiles(unzipStore(new Uint8Array(await zips[0].arrayBuffer()), zips[0].name), zips[0].name);
+      else src = filesSource(msg.files);
+      const name = msg.files.length === 1 ? msg.files[0].name : src.name;
+      post({ status: 'model-loaded', id: msg.id, model: await exclusive(() => loadFrom(src, name)), from: name });
+      return;
+    }
+  }
+}
+
+/** Generation, comparison and saving read the model: not while a training step writes it. */
+async function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  if (trainer?.status === 'running') throw new Error('Training is running: pause or stop it first.');
+  if (busy) throw new Error('Busy with another request; try again when it finishes.');
+  busy = true;
+  try {
+    return await fn();
+  } finally {
+    busy = false;
+  }
+}
+
+self.onmessage = (e: MessageEvent<Request>) => {
+  const msg = e.data;
+  handle(msg).catch((err: unknown) => {
+    const id = 'id' in msg ? msg.id : undefined;
+    post({ status: 'error', id, message: err instanceof Error ? err.message : String(err) });
+  });
+};

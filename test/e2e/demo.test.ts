@@ -1,0 +1,165 @@
+/**
+ * The demo end to end, in one headless Chromium session with WebGPU on SwiftShader:
+ * load -> template builder (render, template error) -> masking -> train (>= 20 steps, loss
+ * falls, chart grows, main thread free of long tasks) -> before/after -> chat -> save to
+ * IndexedDB -> reload -> load -> same validation loss. A screenshot of each state goes to
+ * test-artifacts/. SwiftShader is slow: the nano preset, short sequences, batch 4.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, startDemoServer, screenshot } from '../helpers/browser.js';
+
+const READY = '#status-line[data-state="ready"]';
+const STEPS = 24;
+
+/** Records main-thread long tasks (> 50 ms by definition) from page start; the test reads them per phase. */
+const LONG_TASK_OBSERVER = `
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
+  }).observe({ type: 'longtask', buffered: true });
+`;
+
+describe('demo page (headless Chromium, WebGPU)', () => {
+  let server: { url: string; close: () => Promise<void> };
+  let browser: Browser;
+  let page: Page;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    server = await startDemoServer();
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.addInitScript(LONG_TASK_OBSERVER);
+    page.on('pageerror', (e) => errors.push(e.message));
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('loads and reports a WebGPU adapter', async () => {
+    await page.goto(server.url);
+    await page.waitForSelector(READY, { timeout: 240_000 });
+    const status = page.locator('#status-line');
+    expect(await status.getAttribute('data-backend')).toBe('webgpu');
+    expect(await page.textContent('#adapter-name')).toMatch(/\S/);
+    await screenshot(page, 'demo-01-ready');
+  }, 300_000);
+
+  it('template builder renders the conversation and shows a template error for bad roles', async () => {
+    const out = page.locator('#tpl-output');
+    await expect.poll(() => out.textContent(), { timeout: 20_000 }).toContain('<|im_start|>assistant\n12<|im_end|>');
+    expect(await out.locator('.special').count()).toBeGreaterThan(4);
+    expect(await out.locator('.turn-assistant').count()).toBeGreaterThan(0);
+
+    // Gemma's template raises unless user and assistant alternate: make turn 2 a second user turn.
+    await page.selectOption('#tpl-builtin', 'gemma');
+    await page.locator('#tpl-turns .turn-role').nth(1).selectOption('user');
+    const error = page.locator('#tpl-error');
+    await expect.poll(() => error.isVisible(), { timeout: 20_000 }).toBe(true);
+    expect(await error.textContent()).toMatch(/alternate/);
+    await screenshot(page, 'demo-02-template-error');
+
+    await page.locator('#tpl-turns .turn-role').nth(1).selectOption('assistant');
+    await page.selectOption('#tpl-builtin', 'chatml');
+    await expect.poll(() => error.isVisible(), { timeout: 20_000 }).toBe(false);
+    await expect.poll(() => out.textContent(), { timeout: 20_000 }).toContain('<|im_start|>assistant\n24<|im_end|>');
+  }, 60_000);
+
+  it('masking view trains the assistant tokens and their end-of-turn token only', async () => {
+    const mode = page.locator('.mask-mode[data-mode="assistant"]');
+    await mode.waitFor();
+    const trained = await mode.locator('.tok[data-trained="1"]').allTextContents();
+    // Two answers ("12", "24"), each followed by <|im_end|>: trained; nothing of the prompts.
+    expect(trained.join('')).toBe('12<|im_end|>24<|im_end|>');
+    const all = await mode.locator('.tok').allTextContents();
+    expect(all.join('')).toContain('What is 7 plus 5?');
+    expect(Number(await mode.getAttribute('data-trained-count'))).toBe(trained.length);
+    // 'all' trains everything but the first position; 'unroll' makes one example per answer.
+    const allMode = page.locator('.mask-mode[data-mode="all"]');
+    expect(Number(await allMode.getAttribute('data-trained-count'))).toBe(Number(await allMode.getAttribute('data-total')) - 1);
+    expect(await page.locator('.mask-mode[data-mode="unroll"] .tokens').count()).toBe(2);
+    await page.locator('#panel-masking').screenshot({ path: 'test-artifacts/demo-03-masking.png' });
+  }, 30_000);
+
+  it('trains at least 20 steps: the chart gains points, the loss falls, the page stays responsive', async () => {
+    await page.selectOption('#set-model', 'nano');
+    await page.fill('#set-steps', String(STEPS));
+    await page.fill('#set-batch', '4');
+    await page.fill('#set-maxlen', '48');
+    await page.fill('#set-lr', '0.003');
+    await page.fill('#set-warmup', '2');
+    await page.fill('#set-eval-every', '12');
+    await page.selectOption('#set-schedule', 'constant');
+    const startedAt = await page.evaluate(() => performance.now());
+    await page.click('#train-start');
+
+    const chart = page.locator('#chart-loss');
+    const points = async () => Number(await chart.getAttribute('data-points'));
+    await expect.poll(points, { timeout: 180_000, intervals: [500] }).toBeGreaterThanOrEqual(3);
+    const early = await points();
+    await screenshot(page, 'demo-04-training');
+    await expect.poll(points, { timeout: 240_000, intervals: [500] }).toBeGreaterThan(early);
+    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: 300_000 });
+    const endedAt = await page.evaluate(() => performance.now());
+
+    expect(Number(await page.getAttribute('#train-progress', 'data-step'))).toBe(STEPS);
+    await expect.poll(points, { timeout: 5_000 }).toBe(STEPS);
+    const head = JSON.parse((await chart.getAttribute('data-loss-head'))!) as number[];
+    const tail = JSON.parse((await chart.getAttribute('data-loss-tail'))!) as number[];
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(head).toHaveLength(3);
+    expect(mean(tail)).toBeLessThan(mean(head) - 0.5);
+    expect(Number(await chart.getAttribute('data-eval-points'))).toBeGreaterThanOrEqual(1);
+
+    const longTasks = (await page.evaluate(() => (window as unknown as { __longTasks: Array<{ start: number; duration: number }> }).__longTasks))
+      .filter((t) => t.start >= startedAt && t.start <= endedAt);
+    console.log(`main-thread long tasks during training (${((endedAt - startedAt) / 1000).toFixed(1)} s): ` +
+      (longTasks.length ? longTasks.map((t) => `${t.duration.toFixed(0)} ms`).join(', ') : 'none'));
+    expect(longTasks.filter((t) => t.duration > 100)).toEqual([]);
+    await screenshot(page, 'demo-05-trained');
+  }, 420_000);
+
+  it('before/after panel answers held-out prompts with both models and scores them per family', async () => {
+    await page.fill('#cmp-limit', '9');
+    await page.fill('#cmp-max-new', '8');
+    await page.click('#cmp-run');
+    await page.waitForSelector('#cmp-status[data-state="done"]', { timeout: 240_000 });
+    const rows = page.locator('#cmp-rows tbody tr');
+    expect(await rows.count()).toBe(9);
+    expect(await page.locator('#cmp-rows td.answer[data-correct]').count()).toBe(18);
+    expect(await page.locator('#cmp-accuracy tbody tr').count()).toBe(9);
+    const before = Number(await page.getAttribute('#cmp-status', 'data-base-overall'));
+    const after = Number(await page.getAttribute('#cmp-status', 'data-tuned-overall'));
+    expect(before).toBeGreaterThanOrEqual(0);
+    expect(after).toBeGreaterThanOrEqual(0);
+
+    // Chat streams an answer from the tuned model.
+    await page.fill('#chat-max-new', '6');
+    await page.fill('#chat-input', 'What is 2 plus 3?');
+    await page.click('#chat-send');
+    await page.waitForFunction(() => document.querySelector('#chat-log .role-assistant small') !== null, undefined, { timeout: 60_000 });
+    await screenshot(page, 'demo-06-before-after');
+  }, 300_000);
+
+  it('saves to browser storage and restores the same model after a reload', async () => {
+    await page.fill('#store-name', 'e2e-model');
+    await page.click('#store-save');
+    await page.waitForSelector('#store-status[data-state="saved"]', { timeout: 60_000 });
+    const savedLoss = Number(await page.getAttribute('#store-status', 'data-eval-loss'));
+    expect(Number.isFinite(savedLoss)).toBe(true);
+
+    await page.reload();
+    await page.waitForSelector(READY, { timeout: 240_000 });
+    await page.click('#store-list button.store-load[data-name="e2e-model"]', { timeout: 30_000 });
+    await page.waitForSelector('#store-status[data-state="loaded"]', { timeout: 60_000 });
+    const loadedLoss = Number(await page.getAttribute('#store-status', 'data-eval-loss'));
+    expect(loadedLoss).toBeCloseTo(savedLoss, 5);
+    // The page's current model is the restored one.
+    expect(Number(await page.getAttribute('#model-info', 'data-eval-loss'))).toBeCloseTo(savedLoss, 5);
+    await screenshot(page, 'demo-07-restored');
+    expect(errors).toEqual([]);
+  }, 360_000);
+});
