@@ -29,8 +29,9 @@ import { parseFlags, CliError, type Flags } from './args.js';
 import { Progress, formatDuration } from './progress.js';
 import { lossCurveSvg, type Point } from './svg.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
-import { loadBundledTokenizer, loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
-import { BUILTIN_TEMPLATES, loadTemplate, templateFromTokenizerConfig, type ChatTemplate } from '../data/template.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import type { ChatTemplate } from '../data/template.js';
+import { resolveTokenizer, resolveTemplate } from './eval.js';
 import { MASK_MODES, type MaskMode, type TokenizedExample } from '../data/labels.js';
 import { prepareDataset, type PipelineSource, type PreparedDataset } from '../data/pipeline.js';
 import { packBatch, packExamples, padBatch, shuffled, type Batch } from '../data/batch.js';
@@ -150,23 +151,6 @@ function resolveResume(dir: string): string {
   const latest = latestCheckpoint(dir);
   if (latest && fs.existsSync(path.join(latest, 'trainer_state.json'))) return latest;
   throw new CliError(`train: --resume ${dir}: no trainer_state.json there and no checkpoint-<step> directory inside it (checkpoints are written every --save-every steps and on Ctrl-C)`);
-}
-
-/** Tokenizer: --tokenizer, else the files beside --model, else the bundled one. */
-async function resolveTokenizer(tokenizerDir: string | undefined, modelDir: string | undefined): Promise<{ tok: Tokenizer; from: string }> {
-  if (tokenizerDir) return { tok: await loadTokenizer(tokenizerDir), from: tokenizerDir };
-  if (modelDir && fs.existsSync(path.join(modelDir, 'tokenizer.json')) && fs.existsSync(path.join(modelDir, 'tokenizer_config.json'))) {
-    return { tok: await loadTokenizer(modelDir), from: modelDir };
-  }
-  return { tok: await loadBundledTokenizer(), from: 'bundled (models/tokenizer)' };
-}
-
-/** Template: --template, else the tokenizer's chat_template, else chatml. */
-async function resolveTemplate(spec: string | undefined, tok: Tokenizer): Promise<ChatTemplate> {
-  const tokens = { bosToken: tok.bosToken, eosToken: tok.eosToken };
-  if (spec) return loadTemplate(spec, tokens);
-  if (tok.chatTemplate) return templateFromTokenizerConfig({ ...tok.files.tokenizerConfig, chat_template: tok.chatTemplate }, 'tokenizer_config.json');
-  return { ...BUILTIN_TEMPLATES.chatml, bosToken: tok.bosToken ?? '', eosToken: tok.eosToken };
 }
 
 function maxPositions(config: ModelConfig): number {
