@@ -81,7 +81,7 @@ export function adapterConfigText(model: LoraModel): string {
     target_parameters: null, task_type: 'CAUSAL_LM', trainable_token_indices: null, use_bdlora: null,
     use_dora: false, use_qalora: false, use_rslora: s.useRslora, velora_config: null,
   };
-  return `${pyJson(cfg)}\n`;
+  return pyJson(cfg);   // PEFT writes json.dumps(..., indent=2, sort_keys=True) with no trailing newline
 }
 
 /** The adapter's tensors under PEFT's saved names, on the host. */

@@ -210,7 +210,7 @@ export function applyLora(model: LoraModel, config: LoraConfig): LoraState {
   // COPY of the module, so: lm_head saved -> it gets its own trainable copy; the embedding saved
   // (trained in place) -> a frozen lm_head keeps reading the original values.
   const head = linears.get('lm_head');
-  const tiedHead = head !== undefined && ![...model.params.values()].includes(head.weight) ? head : undefined;
+  const tiedHead = head !== undefined && !model.params.has('lm_head.weight') ? head : undefined;   // tied: its weight is the embedding's variable
   for (const path of savePaths.sort()) {
     if (path === 'lm_head' && tiedHead) {
       const copy = tf.variable(tiedHead.weight.clone(), true);
