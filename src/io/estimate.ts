@@ -13,25 +13,24 @@
  *   optimizer    AdamW's two float32 moments: 8 bytes per trainable parameter.
  *   activations  float32 tensors the autodiff tape keeps from the forward pass until the
  *                backward pass (tfjs frees nothing it recorded before the gradients are done),
- *                counted op by op from models/gpt2.ts, models/llama.ts and src/nn/ops.ts, with
- *                N = B*T tokens, A = B*H*T*T attention scores:
- *                  GPT-2 layer   28*N*C  (layer norms 4+4, c_attn matmul+bias 6, q/k/v head
- *                                         split 6, context + merge 2, projections + residuals 6)
- *                              + 10*N*I  (c_fc matmul+bias 2, tanh-GELU 8)
- *                              +  4*A    (scores, scaled, masked, softmax probabilities)
- *                  Llama layer   10*N*C  (RMSNorms 3+3, o_proj, down_proj, two residuals)
- *                              + 2*N*(q+2kv) (q/k/v projections and their head split)
- *                              + 5*N*(q+kv)  (RoPE on q and k: halves, negation, concat, cos, sin products)
- *                              + 2*N*q   (context + merge) [+ 2*N*q for K/V repeated to H heads when kv < q]
- *                              +  5*N*I  (gate, up, sigmoid, two products)
- *                              +  4*A
- *                  outside the layers: embeddings (GPT-2: 3*N*C with positions; Llama N*C), the
- *                  final norm (4*N*C, 3*N*C), logits [B,T,V] and, in the loss's backward, the
- *                  softmax probabilities and the logits' gradient: 3*N*V;
- *                  plus one layer's worth again for the gradients in flight during backward.
- *                Small tensors (norm statistics, masks [B,1,T,T], RoPE tables) are left out.
- *                tfjs may keep a little more or less (op fusion, kernels that save their
- *                inputs): treat it as +-30%.
+ *                with N = B*T tokens and A = B*H*T*T attention scores. Per layer, an op count
+ *                from models/gpt2.ts, models/llama.ts and src/nn/ops.ts:
+ *                  GPT-2   28*C + 10*I per token (layer norms 4+4, c_attn matmul+bias 6, q/k/v
+ *                          head split 6, context + merge 2, projections + residuals 6; c_fc
+ *                          matmul+bias 2, tanh-GELU 8)
+ *                  Llama   10*C + 2*(q+2kv) + 5*(q+kv) + 2*q [+ 2*q when kv < q] + 5*I per token
+ *                          (RMSNorms, o/down projections, residuals; q/k/v projections and head
+ *                          split; RoPE on q and k; context + merge; K/V repeated to H heads for
+ *                          GQA; gate, up, sigmoid, two products)
+ *                times a measured tape overhead (GPT-2 1.5, Llama 1.75: broadcast operands and
+ *                copies behind reshapes/transposes), plus 4*A (scores, scaled, masked, softmax)
+ *                and one copy of the layer's linear weights (measured: recorded every forward).
+ *                Outside the layers: 2*N*C (embeddings, final norm), 2*V*C (lm_head's weight
+ *                copies) and 7*N*V (logits [B,T,V] and the loss's log-sum-exp intermediates).
+ *                The backward pass roughly doubles it (each recorded tensor's gradient lives until
+ *                its producer is processed): activations = 2 x the forward tape. Checked against
+ *                tf.profile's peak bytes on the CPU backend (test/hub/estimate.test.ts); other
+ *                backends and fused kernels differ, so treat it as +-25%.
  *   total        weights + gradients + optimizer + activations.
  *
  * WebGPU binds each tensor as one storage buffer, so the largest single tensor must fit
@@ -42,7 +41,7 @@
  * @example
  * const info = await fetchHubModelInfo('HuggingFaceTB/SmolLM2-135M-Instruct');   // config.json only
  * const est = estimateTrainingMemory(info.config, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: ['q_proj', 'v_proj'] } });
- * formatBytes(est.total);                        // '1.0 GiB'
+ * formatBytes(est.total);                        // '15.1 GiB' (activations 14.6 GiB: lower batchSize or seqLen)
  * const fit = checkFitsAdapter(est, adapter.limits);
  * if (!fit.ok) throw new Error(fit.message);
  */
@@ -145,13 +144,28 @@ export function loraParamCount(config: ModelConfig, lora: LoraEstimate): number 
   return total;
 }
 
-/** Float32 elements the tape keeps per transformer layer for a batch of N tokens (see the module comment). */
+/**
+ * How much more than the op count above tfjs's tape really holds per token (broadcast operands,
+ * copies behind reshapes and transposes on some backends). Measured with tf.profile on the CPU
+ * backend of tfjs 4.22 over sequence lengths 16 to 64 (test/hub/estimate.test.ts checks it).
+ */
+const TAPE_OVERHEAD = { gpt2: 1.5, llama: 1.75 } as const;
+
+/** Float32 elements the tape keeps per transformer layer for B x T tokens (see the module comment). */
 function layerActivations(config: ModelConfig, B: number, T: number): number {
   const d = dims(config);
   const N = B * T, C = d.hidden, I = d.inner, A = B * d.heads * T * T;
-  if (config.model_type === 'gpt2') return 28 * N * C + 10 * N * I + 4 * A;
-  const q = d.heads * d.headDim, kv = d.kvHeads * d.headDim;
-  return 10 * N * C + 2 * N * (q + 2 * kv) + 5 * N * (q + kv) + 2 * N * q + (kv < q ? 2 * N * q : 0) + 5 * N * I + 4 * A;
+  let perToken: number, layerWeights: number;
+  if (config.model_type === 'gpt2') {
+    perToken = 28 * C + 10 * I;
+    layerWeights = C * 3 * C + C * C + 2 * C * I;
+  } else {
+    const q = d.heads * d.headDim, kv = d.kvHeads * d.headDim;
+    perToken = 10 * C + 2 * (q + 2 * kv) + 5 * (q + kv) + 2 * q + (kv < q ? 2 * q : 0) + 5 * I;
+    layerWeights = C * (q + 2 * kv) + q * C + 3 * C * I;
+  }
+  // One copy of the layer's linear weights is recorded per forward (measured; as for a transposed operand).
+  return layerWeights + TAPE_OVERHEAD[config.model_type] * perToken * N + 4 * A;
 }
 
 /** Estimates the memory of one training step; see the module comment for what is counted. */
@@ -169,9 +183,13 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   const trainableParams = (full ? params : 0) + (opts.lora ? loraParamCount(config, opts.lora) : 0);
 
   const N = B * T, C = d.hidden;
-  const outside = (config.model_type === 'gpt2' ? 3 * N * C + 4 * N * C : N * C + 3 * N * C) + 3 * N * d.vocab;
-  const perLayer = layerActivations(config, B, T);
-  const activationFloats = d.layers * perLayer + outside + perLayer;
+  // Outside the layers: the embedding gathers and final norm (2*N*C), the lm_head's copy of its
+  // weight (V*C, twice: forward and transposed for the gradient), and the logits with the loss's
+  // log-sum-exp (max, shifted logits, exponentials, the gathered targets): 7*N*V.
+  const outside = 2 * N * C + 2 * d.vocab * C + 7 * N * d.vocab;
+  // Backward: each recorded tensor's gradient lives until its producer is processed; measured,
+  // the peak of forward + backward is about twice what the forward recorded.
+  const activationFloats = 2 * (d.layers * layerActivations(config, B, T) + outside);
 
   const weights = params * bytesPerParam;
   const gradients = trainableParams * 4;
