@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { FakeHub } from './fake_hub.js';
 import { loadFromHub } from '../../src/io/hub.js';
 import { copyTokenizerFiles } from '../../src/io/checkpoint.js';
-import { nodeDirSink, MemoryFiles } from '../../src/io/files.js';
+import { nodeDirSink } from '../../src/io/files.js';
 import { saveAdapter, saveMerged } from '../../src/io/peft.js';
 import { applyLora, loraTensors, mergeAndUnload } from '../../src/nn/lora.js';
 import { readdirSync } from 'node:fs';
@@ -49,7 +49,6 @@ try {
   await copyTokenizerFiles(source, join(out, 'merged'));
   writeFileSync(join(out, 'webtune_logits.json'), JSON.stringify({ input_ids: [[1, 17, 300, 1023], [2, 900, 64, 0]], with_adapter: withAdapter, merged, eos: tokenizer.eosToken }));
   console.log(`wrote ${out}/{base,adapter,merged,webtune_logits.json}`);
-  void MemoryFiles;
 } finally {
   await hub.stop();
 }
