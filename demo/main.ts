@@ -128,8 +128,10 @@ const storage = storagePanel({
 });
 const quiz = quizPanel();
 
+let modelLora = false;
 function loaded(r: Extract<Reply, { status: 'model-loaded' }>) {
   training.model(r.model);
+  modelLora = r.model.lora;
   storage.status(`Loaded "${r.from}" (validation loss ${r.model.evalLoss?.toFixed(4) ?? '—'}).`, 'loaded');
   const el = document.getElementById('store-status')!;
   el.dataset.evalLoss = String(r.model.evalLoss ?? '');
@@ -172,18 +174,19 @@ client.on((r) => {
       dataset.show(r.dataset);
       training.setup(r.presets, r.hasBase, r.loraAvailable, r.neftuneAvailable);
       training.model(r.model);
+      modelLora = r.model.lora;
       compare.enable(true);
-      storage.enable(true, r.model.lora);
+      storage.enable(true, modelLora);
       requestRender();
       refreshStore();
       break;
     case 'train-status': {
       lastTrainState = r.state;
       training.state(r.state, r.step, r.maxSteps, r.error ? `Error: ${r.error}` : undefined);
-      if (r.model) training.model(r.model);
+      if (r.model) { training.model(r.model); modelLora = r.model.lora; }
       const running = r.state === 'running' || r.state === 'preparing';
       compare.enable(!running);
-      storage.enable(!running, r.model?.lora ?? false);
+      storage.enable(!running, modelLora);
       break;
     }
     case 'preparing': training.preparing(r.message); break;

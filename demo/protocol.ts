@@ -87,6 +87,8 @@ export interface ModelInfo {
   name: string; params: number; trainableParams: number; config: Record<string, unknown>; lora: boolean;
   /** Mean loss on a fixed slice of the validation split (set after loading, to check a restore). */
   evalLoss?: number;
+  /** PEFT's trainable-parameter line when a LoRA adapter is applied. */
+  loraSummary?: string;
 }
 
 export interface StepReply {

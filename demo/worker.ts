@@ -11,7 +11,8 @@ import {
   initBackend, loadBundledTokenizer, loadDataset, prepareDataset, labelExample, countTrainedLabels, renderWithSpans,
   BUILTIN_TEMPLATES, templateFromTokenizerConfig, isBuiltinTemplate, CausalLM, presetConfig, countParams, configToJSON,
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
-  MASK_MODES,
+  MASK_MODES, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
+  ADAPTER_CONFIG_FILE,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
   type PresetName, type ModelConfig, type InstructMessage, type EvalRowInput, type TrainerOptions,
 } from '../src/index.js';
@@ -63,7 +64,11 @@ function templateOf(spec: TemplateSpec): ChatTemplate {
 
 function modelInfo(m: CausalLM, name: string, evalLoss?: number): ModelInfo {
   const trainable = [...m.trainableParams().values()].reduce((n, v) => n + v.size, 0);
-  return { name, params: m.numParams(), trainableParams: trainable, config: configToJSON(m.config), lora: false, evalLoss };
+  const lora = loraState(m);
+  return {
+    name, params: m.numParams(), trainableParams: trainable, config: configToJSON(m.config), lora: !!lora, evalLoss,
+    loraSummary: lora ? `LoRA r=${lora.r}, alpha=${lora.alpha} on ${lora.targets.length} modules · ${loraTrainableReport(m).line}` : undefined,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,9 +212,17 @@ async function train(s: TrainSettings): Promise<void> {
   post({ status: 'preparing', message: `${data.examples.length} examples, ${data.summary.trainedTokens} trained tokens, ${data.summary.dropped.total} dropped` });
   const batchesPerEpoch = Math.ceil(data.examples.length / s.batchSize);
 
-  const { m, name } = await startingModel(s);
-  baseSnapshot = new MemoryFiles(undefined, 'base snapshot');
-  await saveModel(m, baseSnapshot);
+  const { m, name: startName } = await startingModel(s);
+  let name = startName;
+  // The snapshot is taken before LoRA is applied: "before" is the model without the adapter.
+  // (A model that already carries an adapter is saved as its base weights + that adapter.)
+  baseSnapshot = await checkpointOf(m, false);
+  if (s.lora.enabled) {
+    if (loraState(m)) throw new Error('The current model already carries a LoRA adapter: start from a preset or the base model to train a new one.');
+    const targets = s.lora.targets.length ? s.lora.targets : DEFAULT_TARGET_MODULES[m.config.model_type];
+    const state = applyLora(m, { r: s.lora.r, alpha: s.lora.alpha, targetModules: targets, seed: s.seed });
+    name = `${startName} + LoRA r=${state.r}`;
+  }
   setModel(m, name);
   template = t;
 
@@ -219,6 +232,7 @@ async function train(s: TrainSettings): Promise<void> {
     eval: s.evalEvery > 0 ? await evalBatches(t, s.mask, s.maxLength) : undefined,
     evalEvery: s.evalEvery,
     lr: s.lr, schedule: s.schedule, warmupSteps: s.warmupSteps, seed: s.seed,
+    forwardOptions: s.neftune.enabled && s.neftune.alpha > 0 ? { neftune: { alpha: s.neftune.alpha } } : undefined,
     ...(s.steps > 0 ? { maxSteps: s.steps } : { epochs: s.epochs }),
   };
   trainer?.dispose();
@@ -267,7 +281,7 @@ function scores(counts: Record<string, { n: number; correct: number }>): Record<
 async function compare(id: number, limit: number, maxNewTokens: number): Promise<void> {
   if (!model) throw new Error('No model yet: train one or load one first.');
   const rows = pickTestRows(limit);
-  const base = baseSnapshot ? await loadModel(baseSnapshot) : undefined;
+  const base = baseSnapshot ? await loadWithAdapter(baseSnapshot) : undefined;
   try {
     const answer = (m: CausalLM) => async (messages: InstructMessage[]) =>
       (await generateChat(m, tokenizer, template, messages, { maxNewTokens })).text;
@@ -295,10 +309,31 @@ async function compare(id: number, limit: number, maxNewTokens: number): Promise
 // ---------------------------------------------------------------------------------------------
 // Keep your work
 
-/** The model as a Hugging Face directory: config.json, model.safetensors and the tokenizer files (chat_template = the template trained with). */
-async function checkpointFiles(m: CausalLM): Promise<MemoryFiles> {
+/**
+ * A model's files: config.json + model.safetensors of its base weights and, when it carries a
+ * LoRA adapter, adapter_config.json + adapter_model.safetensors (PEFT) beside them. With `merged`,
+ * the adapter is folded into the weights instead (W + scaling·B·A), then taken out again.
+ */
+async function checkpointOf(m: CausalLM, merged: boolean): Promise<MemoryFiles> {
   const dir = new MemoryFiles();
-  await saveModel(m, dir);
+  const lora = !!loraState(m);
+  if (lora && merged) {
+    mergeLora(m);
+    try {
+      await saveModel(m, dir);
+    } finally {
+      unmergeLora(m);
+    }
+  } else {
+    await saveModel(m, dir);
+    if (lora) await saveAdapter(m, dir);
+  }
+  return dir;
+}
+
+/** The model as a Hugging Face directory (LoRA merged in): config.json, model.safetensors and the tokenizer files (chat_template = the template trained with). */
+async function checkpointFiles(m: CausalLM): Promise<MemoryFiles> {
+  const dir = await checkpointOf(m, true);
   await dir.write('tokenizer.json', JSON.stringify(tokenizer.files.tokenizerJson));
   await dir.write('tokenizer_config.json', JSON.stringify({ ...tokenizer.files.tokenizerConfig, chat_template: template.source }, null, 2));
   return dir;
@@ -306,7 +341,8 @@ async function checkpointFiles(m: CausalLM): Promise<MemoryFiles> {
 
 async function storeSave(name: string) {
   if (!model) throw new Error('No model to save yet.');
-  const dir = await checkpointFiles(model);
+  const dir = await checkpointOf(model, false);
+  await dir.write('tokenizer_config.json', JSON.stringify({ ...tokenizer.files.tokenizerConfig, chat_template: template.source }, null, 2));
   // The pre-training snapshot rides along so the before/after panel works after a reload.
   if (baseSnapshot) for (const [f, b] of baseSnapshot.files) dir.files.set(`base/${f}`, b);
   const store = await BrowserStore.open();
@@ -317,9 +353,36 @@ async function storeSave(name: string) {
   }
 }
 
-/** Loads a model (and its base snapshot and chat template, when saved with it) from a set of files. */
-async function loadFrom(src: MemoryFiles | FileSource, from: string): Promise<ModelInfo> {
+/** A model with its adapter, when the files hold one. */
+async function loadWithAdapter(src: FileSource): Promise<CausalLM> {
   const m = await loadModel(src);
+  if (await src.exists(ADAPTER_CONFIG_FILE)) {
+    try {
+      await loadAdapter(m, src);
+    } catch (e) {
+      m.dispose();
+      throw e;
+    }
+  }
+  return m;
+}
+
+/**
+ * Loads a model (and its base snapshot and chat template, when saved with it) from a set of
+ * files. Files holding only a PEFT adapter are applied to the current model.
+ */
+async function loadFrom(src: MemoryFiles | FileSource, from: string): Promise<ModelInfo> {
+  if (!(await src.exists('config.json')) && (await src.exists(ADAPTER_CONFIG_FILE))) {
+    if (!model) throw new Error(`${from}: an adapter needs a base model; load or train one first`);
+    if (loraState(model)) throw new Error(`${from}: the current model already carries an adapter; load its base model first`);
+    baseSnapshot = await checkpointOf(model, false);
+    await loadAdapter(model, src);
+    modelName = `${modelName} + adapter ${from}`;
+    trainer?.dispose();
+    trainer = undefined;
+    return modelInfo(model, modelName, await evalLossOf(model));
+  }
+  const m = await loadWithAdapter(src);
   if (await src.exists('tokenizer_config.json')) {
     try {
       const t = templateFromTokenizerConfig(await src.readText('tokenizer_config.json'), 'tokenizer_config.json');
@@ -363,7 +426,7 @@ async function handle(msg: Request): Promise<void> {
       const { m, name } = hasBase ? { m: await loadModel(await baseSource()), name: 'models/base' }
         : { m: CausalLM.create(presetConfig('micro', { vocabSize: tokenizer.vocabSize }), { seed: 0 }), name: 'gpt2 micro (fresh)' };
       setModel(m, name);
-      post({ status: 'ready', backend, warmupMs, dataset: datasetInfo(), presets, hasBase, loraAvailable: false, neftuneAvailable: false, model: modelInfo(m, name) });
+      post({ status: 'ready', backend, warmupMs, dataset: datasetInfo(), presets, hasBase, loraAvailable: true, neftuneAvailable: true, model: modelInfo(m, name) });
       return;
     }
     case 'render':
@@ -434,10 +497,15 @@ async function handle(msg: Request): Promise<void> {
     }
     case 'export': {
       if (!model) throw new Error('No model to download yet.');
-      if (msg.what === 'adapter') throw new Error('LoRA adapters are not available in this build of the library yet.');
-      const dir = await checkpointFiles(model);
+      const stem = modelName.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '');
+      let dir: MemoryFiles;
+      if (msg.what === 'adapter') {
+        if (!loraState(model)) throw new Error('The current model has no LoRA adapter: train with LoRA on to get one.');
+        dir = new MemoryFiles();
+        await saveAdapter(model, dir);
+      } else dir = await checkpointFiles(model);
       const zip = zipStore([...dir.files].map(([name, bytes]) => ({ name, bytes })));
-      post({ status: 'export', id: msg.id, files: [{ name: `${modelName.replace(/[^\w.-]+/g, '-')}-hf.zip`, bytes: zip }] }, [zip.buffer]);
+      post({ status: 'export', id: msg.id, files: [{ name: `${stem}-${msg.what === 'adapter' ? 'peft-adapter' : 'hf'}.zip`, bytes: zip }] }, [zip.buffer]);
       return;
     }
     case 'load-files': {

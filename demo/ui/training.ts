@@ -22,7 +22,9 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
   const loraOn = h('input', { id: 'set-lora', type: 'checkbox' }) as HTMLInputElement;
   const loraR = num('set-lora-r', 8, { min: 1, max: 256 });
   const loraAlpha = num('set-lora-alpha', 16, { min: 1 });
-  const loraTargets = h('input', { id: 'set-lora-targets', value: 'c_attn, c_proj, c_fc', size: 24 }) as HTMLInputElement;
+  const loraTargets = h('input', { id: 'set-lora-targets', value: 'c_attn', size: 24, title: 'module names (PEFT matching: a name matches every path ending in .name), globs such as h.*.attn.c_attn, or all-linear' }) as HTMLInputElement;
+  // PEFT's default targets per family.
+  family.addEventListener('change', () => { loraTargets.value = family.value === 'llama' ? 'q_proj, v_proj' : 'c_attn'; });
   const neftOn = h('input', { id: 'set-neftune', type: 'checkbox' }) as HTMLInputElement;
   const neftAlpha = num('set-neftune-alpha', 5, { min: 0, step: 1 });
   const loraNote = h('p', { class: 'muted', id: 'lora-note' });
@@ -46,7 +48,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
     field('Steps (0: use epochs)', steps), field('Epochs', epochs),
     field('Learning rate', lr), field('Batch size', batch), field('Warmup steps', warmup), field('Schedule', schedule),
     field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery)),
-  h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules', loraTargets)),
+  h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules ("all-linear" for every layer but the head)', loraTargets)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, neftOn, ' NEFTune')), field('noise alpha', neftAlpha)),
   loraNote,
   h('div', { class: 'buttons' }, start, pause, resume, stop),
@@ -102,7 +104,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
     preparing(message: string) { prep.textContent = message; },
     model(m: ModelInfo) {
       modelLine.dataset.evalLoss = m.evalLoss !== undefined ? String(m.evalLoss) : '';
-      modelLine.textContent = `Current model: ${m.name} · ${fmtCount(m.params)} parameters (${fmtCount(m.trainableParams)} trainable)${m.evalLoss !== undefined ? ` · validation loss ${fmt(m.evalLoss, 4)}` : ''}`;
+      modelLine.textContent = `Current model: ${m.name} · ${fmtCount(m.params)} parameters (${fmtCount(m.trainableParams)} trainable)${m.evalLoss !== undefined ? ` · validation loss ${fmt(m.evalLoss, 4)}` : ''}${m.loraSummary ? ` · ${m.loraSummary}` : ''}`;
     },
   };
 }

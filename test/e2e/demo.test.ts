@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium, startDemoServer, screenshot } from '../helpers/browser.js';
 
 const READY = '#status-line[data-state="ready"]';
-const STEPS = 24;
+const STEPS = 20;
 
 /** Records main-thread long tasks (> 50 ms by definition) from page start; the test reads them per phase. */
 const LONG_TASK_OBSERVER = `
@@ -91,7 +91,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     await page.fill('#set-maxlen', '48');
     await page.fill('#set-lr', '0.003');
     await page.fill('#set-warmup', '2');
-    await page.fill('#set-eval-every', '12');
+    await page.fill('#set-eval-every', '10');
     await page.selectOption('#set-schedule', 'constant');
     const startedAt = await page.evaluate(() => performance.now());
     await page.click('#train-start');
@@ -124,7 +124,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
 
   it('before/after panel answers held-out prompts with both models and scores them per family', async () => {
     await page.fill('#cmp-limit', '9');
-    await page.fill('#cmp-max-new', '8');
+    await page.fill('#cmp-max-new', '4');
     await page.click('#cmp-run');
     await page.waitForSelector('#cmp-status[data-state="done"]', { timeout: 240_000 });
     const rows = page.locator('#cmp-rows tbody tr');
@@ -137,7 +137,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     expect(after).toBeGreaterThanOrEqual(0);
 
     // Chat streams an answer from the tuned model.
-    await page.fill('#chat-max-new', '6');
+    await page.fill('#chat-max-new', '4');
     await page.fill('#chat-input', 'What is 2 plus 3?');
     await page.click('#chat-send');
     await page.waitForFunction(() => document.querySelector('#chat-log .role-assistant small') !== null, undefined, { timeout: 60_000 });
