@@ -1,5 +1,5 @@
 /**
- * `webtune eval --model DIR --data FILE [--template T] [--tokenizer DIR] [--json] [--limit N]
+ * `webtune eval --model DIR [--adapter DIR] --data FILE [--template T] [--tokenizer DIR] [--json] [--limit N]
  *               [--backend webgpu|cpu] [--max-new-tokens N]`
  *
  * Task accuracy of a checkpoint on an instruction set with `eval` specs (demo/data/valid.jsonl,
@@ -22,6 +22,7 @@ import { loadBundledTokenizer, loadTokenizer, type Tokenizer } from '../data/tok
 import { BUILTIN_TEMPLATES, loadTemplate, templateFromTokenizerConfig, type ChatTemplate } from '../data/template.js';
 import { loadDataset } from '../data/dataset.js';
 import { loadModel } from '../io/checkpoint.js';
+import { loadAdapter } from '../io/peft.js';
 import { generateChat } from '../train/generate.js';
 import { evaluate, type EvalRowInput } from '../eval/evaluate.js';
 import { formatEvalTable } from '../eval/table.js';
@@ -29,6 +30,7 @@ import type { InstructMessage } from '../data/instruct/types.js';
 
 const spec = {
   model: { type: 'string', required: true, help: 'Hugging Face checkpoint directory (config.json + model.safetensors)' },
+  adapter: { type: 'string', help: 'a PEFT LoRA adapter directory to apply on top of --model' },
   data: { type: 'string', required: true, help: 'JSONL rows with messages and an eval spec (e.g. demo/data/test.jsonl)' },
   template: { type: 'string', help: 'chat template: built-in name, .jinja file or tokenizer_config.json; default: the tokenizer\'s chat_template, else chatml' },
   tokenizer: { type: 'string', help: 'tokenizer directory; default: the model directory\'s tokenizer files, else the bundled one' },
@@ -68,13 +70,16 @@ export async function run(argv: string[]): Promise<number> {
 
   const say = (s: string) => (f.json ? console.error(s) : console.log(s));
   const backend = await initBackend({ prefer: f.backend as BackendName, onFallback: (m) => console.error(m) });
-  const { tok, from } = await resolveTokenizer(f.tokenizer, f.model!);
+  if (f.adapter && !fs.existsSync(path.join(f.adapter, 'adapter_config.json'))) throw new CliError(`eval: --adapter ${f.adapter}: no adapter_config.json there (give a PEFT adapter directory)`);
+  // The adapter directory's tokenizer (written by webtune train) wins over the base model's.
+  const { tok, from } = await resolveTokenizer(f.tokenizer, f.adapter && fs.existsSync(path.join(f.adapter, 'tokenizer.json')) ? f.adapter : f.model!);
   const template = await resolveTemplate(f.template, tok);
   const { examples, errors } = await loadDataset(f.data!);
   if (errors.length) throw new CliError(`eval: ${errors[0].message}${errors.length > 1 ? ` (and ${errors.length - 1} more bad rows)` : ''}`);
   const model = await loadModel(f.model!);
   try {
-    say(`backend: ${describeBackend(backend)}; model ${f.model} (${model.numParams().toLocaleString('en-US')} parameters); tokenizer ${from}; template ${template.name}`);
+    if (f.adapter) await loadAdapter(model, f.adapter, { trainable: false });
+    say(`backend: ${describeBackend(backend)}; model ${f.model}${f.adapter ? ` + adapter ${f.adapter}` : ''} (${model.numParams().toLocaleString('en-US')} parameters); tokenizer ${from}; template ${template.name}`);
     const rows: EvalRowInput[] = examples.map((ex) => {
       if (ex.format !== 'messages' || !ex.messages) throw new CliError(`eval: ${String(ex.meta.file)}:${String(ex.meta.line)}: field messages: evaluation needs "messages" rows (got ${ex.format})`);
       return { messages: ex.messages as InstructMessage[], meta: ex.meta };

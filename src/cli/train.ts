@@ -10,6 +10,10 @@
  *   generation_config.json                stop ids (eos and the template's end-of-turn token)
  *   metrics.jsonl                         one JSON line per step ({"type":"step",...}) and per eval ({"type":"eval",...})
  *   loss.svg                              the loss curve (train and eval)
+ * With --lora-r the base weights stay frozen and the output is a PEFT adapter directory instead of
+ * the model files (adapter_config.json + adapter_model.safetensors, plus the tokenizer files), which
+ * `webtune eval --adapter`, the demo and PEFT's `PeftModel.from_pretrained` load on top of the base.
+ *
  *   checkpoint-<step>/                    resumable checkpoints (model + optimizer + trainer state + the
  *                                         run's flags): every --save-every steps and on Ctrl-C; removed
  *                                         when the run completes unless --keep-checkpoints
@@ -37,6 +41,8 @@ import { prepareDataset, type PipelineSource, type PreparedDataset } from '../da
 import { packBatch, packExamples, padBatch, shuffled, type Batch } from '../data/batch.js';
 import type { DatasetSummary } from '../data/summary.js';
 import { loadModel, saveModel } from '../io/checkpoint.js';
+import { saveAdapter } from '../io/peft.js';
+import { applyLora, loraTrainableReport, type LoraConfig } from '../nn/lora.js';
 import { nodeDirSink } from '../io/files.js';
 import { Trainer, type TrainerOptions, type TrainerEvent, type UpdateRule } from '../train/trainer.js';
 import { endOfTurnMarker } from '../train/generate.js';
@@ -56,6 +62,11 @@ export const TRAIN_FLAGS = {
   mask: { type: 'string', default: 'assistant', help: `which tokens are trained: ${MASK_MODES.join(', ')} ('all' for plain-text pre-training)` },
   'max-length': { type: 'number', help: 'maximum tokens per example (longer ones are truncated); default: the model\'s context length' },
   packing: { type: 'boolean', help: 'pack several examples into each row of --max-length tokens (segment-masked attention)' },
+  'lora-r': { type: 'number', help: 'train a LoRA adapter of this rank instead of every weight (output: a PEFT adapter directory)' },
+  'lora-alpha': { type: 'number', help: 'LoRA alpha (scaling = alpha / r); default 2 * r' },
+  'lora-dropout': { type: 'number', default: 0, help: 'LoRA dropout on the adapter input, training only' },
+  'lora-targets': { type: 'string', help: 'LoRA target modules: comma-separated names or globs (c_attn,c_proj / q_proj,v_proj), or all-linear; default: PEFT\'s per-family default' },
+  rslora: { type: 'boolean', help: 'rank-stabilised LoRA: scaling = alpha / sqrt(r)' },
   'neftune-alpha': { type: 'number', help: 'NEFTune noise alpha on the token embeddings (e.g. 5); off by default' },
   steps: { type: 'number', help: 'optimizer steps to train (exclusive with --epochs)' },
   epochs: { type: 'number', help: 'epochs over the training data (default 1 when --steps is not given; may be fractional)' },
@@ -133,6 +144,14 @@ export function validateFlags(f: TrainFlags): void {
   if (f['weight-decay']! < 0) bad(`--weight-decay must be >= 0, got ${f['weight-decay']}`);
   if (f['max-grad-norm']! < 0) bad(`--max-grad-norm must be >= 0, got ${f['max-grad-norm']}`);
   if (f['neftune-alpha'] !== undefined && !(f['neftune-alpha'] > 0)) bad(`--neftune-alpha must be positive, got ${f['neftune-alpha']}`);
+  if (f['lora-r'] !== undefined && (!Number.isInteger(f['lora-r']) || f['lora-r'] < 1)) bad(`--lora-r must be a positive integer, got ${f['lora-r']}`);
+  if (f['lora-r'] === undefined) {
+    for (const k of ['lora-alpha', 'lora-targets'] as const) if (f[k] !== undefined) bad(`--${k} needs --lora-r (the adapter rank)`);
+    if (f['lora-dropout']) bad('--lora-dropout needs --lora-r (the adapter rank)');
+    if (f.rslora) bad('--rslora needs --lora-r (the adapter rank)');
+  }
+  if (f['lora-alpha'] !== undefined && !(f['lora-alpha'] > 0)) bad(`--lora-alpha must be positive, got ${f['lora-alpha']}`);
+  if (!(f['lora-dropout']! >= 0 && f['lora-dropout']! < 1)) bad(`--lora-dropout must be in [0, 1), got ${f['lora-dropout']}`);
   if (f['eval-every'] !== undefined && !f['eval-data']) bad('--eval-every needs --eval-data');
   if (!Number.isInteger(f.seed) || f.seed! < 0) bad(`--seed must be a non-negative integer, got ${f.seed}`);
 }
@@ -192,7 +211,7 @@ const fusedUpdateRule: UpdateRule = {
 /** Lines of bad rows and dropped examples, for the end-of-run report. */
 function dataProblems(summary: DatasetSummary): string[] {
   const lines: string[] = [];
-  for (const e of summary.rowErrors) lines.push(`${e.file}:${e.line} ${e.field}: ${e.message}`);
+  for (const e of summary.rowErrors) lines.push(e.message); // 'file:line: field "...": what is wrong'
   for (const d of summary.dropped.rows) {
     const where = d.file !== undefined ? `${String(d.file)}:${String(d.line)}` : String(d.id ?? '?');
     lines.push(`${where} dropped (${d.reason}): ${d.detail}`);
@@ -254,6 +273,8 @@ export async function run(argv: string[]): Promise<number> {
     f = { ...merged, epochs: given.has('steps') ? undefined : merged.epochs, steps: given.has('epochs') ? undefined : merged.steps };
   }
   validateFlags(f);
+  const trainSources = parseDataSpec(f.data!);
+  const evalSources = f['eval-data'] ? parseDataSpec(f['eval-data'], '--eval-data') : undefined;
   const savedArgv = argv.filter((a, i) => !(a === '--resume' || a.startsWith('--resume=') || argv[i - 1] === '--resume'));
   const argsToSave = resumeDir && fs.existsSync(path.join(resumeDir, ARGS_FILE))
     ? [...(JSON.parse(fs.readFileSync(path.join(resumeDir, ARGS_FILE), 'utf8')) as { argv: string[] }).argv, ...savedArgv]
@@ -300,6 +321,17 @@ export async function run(argv: string[]): Promise<number> {
       config = presetConfig(f.preset as PresetName, { vocabSize: tok.vocabSize, family: f.family as 'gpt2' | 'llama' });
       model = CausalLM.create(config, { seed: f.seed });
     }
+    let lora: LoraConfig | undefined;
+    if (f['lora-r'] !== undefined) {
+      const targets = f['lora-targets'];
+      lora = {
+        r: f['lora-r'], alpha: f['lora-alpha'] ?? 2 * f['lora-r'], dropout: f['lora-dropout'], useRslora: f.rslora, seed: f.seed,
+        targetModules: targets === undefined ? undefined : targets === 'all-linear' ? 'all-linear' : targets.split(',').map((x) => x.trim()).filter(Boolean),
+        baseModelNameOrPath: f.model ?? null,
+      };
+      applyLora(model, lora);
+      log(`LoRA: ${loraTrainableReport(model).line}`);
+    }
     if (config.vocab_size < tok.vocabSize) throw new CliError(`train: the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize} tokens (${tokFrom})`);
     const positions = maxPositions(config);
     if (f['max-length'] !== undefined && f['max-length'] > positions) throw new CliError(`train: --max-length ${f['max-length']} exceeds the model's ${positions} positions`);
@@ -312,11 +344,11 @@ export async function run(argv: string[]): Promise<number> {
       sources, template, tokenizer: tok, mask: f.mask as MaskMode, maxLength, onRowError, seed: f.seed,
       ...(f.packing ? { packing: 'first_fit' as const, seqLen: maxLength } : {}),
     });
-    const train = await prep(parseDataSpec(f.data!));
+    const train = await prep(trainSources);
     const ts = train.summary;
     log(`data: ${ts.rows} rows -> ${train.examples.length} examples, ${ts.tokens.toLocaleString('en-US')} tokens, ${(ts.trainedFraction * 100).toFixed(1)}% trained (mask ${f.mask})` +
       `${ts.rowErrors.length ? `, ${ts.rowErrors.length} bad rows skipped` : ''}${ts.dropped.total ? `, ${ts.dropped.total} examples dropped` : ''}`);
-    const evalData = f['eval-data'] ? await prep(parseDataSpec(f['eval-data'], '--eval-data')) : undefined;
+    const evalData = evalSources ? await prep(evalSources) : undefined;
     const batchOpts = { seed: f.seed!, batchSize: f['batch-size']!, padTokenId: tok.padTokenId, packing: !!f.packing, seqLen: maxLength };
     const perEpoch = epochBatches(train.examples, 0, batchOpts).length;
     const cache = new Map<number, Batch[]>([[0, epochBatches(train.examples, 0, batchOpts)]]);
@@ -339,12 +371,8 @@ export async function run(argv: string[]): Promise<number> {
       seed: f.seed, evalEvery: f['eval-every'] ?? 0, updateRule,
       forwardOptions: f['neftune-alpha'] ? { neftune: { alpha: f['neftune-alpha'] } } : undefined,
     };
-    if (resumeDir) {
-      model.dispose();
-      model = undefined;
-      trainer = await Trainer.resume(resumeDir, options);
-      model = trainer.model as CausalLM;
-    } else trainer = new Trainer(model, options);
+    if (resumeDir) trainer = await Trainer.resume(resumeDir, options, model);
+    else trainer = new Trainer(model, options);
     const t = trainer;
     const startStep = t.step;
     if (startStep >= t.maxSteps) throw new CliError(`train: the checkpoint is at step ${startStep}, and the run has ${t.maxSteps} steps: nothing to do (give a larger --steps to extend it)`);
@@ -364,7 +392,7 @@ export async function run(argv: string[]): Promise<number> {
     writeAtomic(metricsFile, metrics.map((m) => JSON.stringify(m) + '\n').join(''));
     const metricsFd = fs.openSync(metricsFile, 'a');
     const record = (m: MetricsLine) => { metrics.push(m); fs.writeSync(metricsFd, JSON.stringify(m) + '\n'); };
-    const title = `${modelDir ? path.basename(path.resolve(modelDir)) : f.preset} on ${f.data}`;
+    const title = `${f.model ? path.basename(path.resolve(f.model)) : `${f.preset} preset`}${lora ? ` + LoRA r=${lora.r}` : ''} on ${f.data}`;
     const writeSvg = () => {
       const trainPts: Point[] = metrics.filter((m) => m.type === 'step').map((m) => [m.step, m.loss as number]);
       const evalPts: Point[] = metrics.filter((m) => m.type === 'eval').map((m) => [m.step, m.eval_loss as number]);
@@ -434,7 +462,8 @@ export async function run(argv: string[]): Promise<number> {
 
     // 6. Final eval, model, tokenizer, curve.
     if (evalData && !metrics.some((m) => m.type === 'eval' && m.step === t.step)) await t.evaluate();
-    await saveModel(model, outDir);
+    if (lora) await saveAdapter(model, outDir);
+    else await saveModel(model, outDir);
     await writeTokenizerFiles(outDir, tok, template, config);
     if (f['keep-checkpoints']) await saveCheckpoint();
     else for (const n of fs.readdirSync(outDir)) if (/^checkpoint-\d+$/.test(n)) fs.rmSync(path.join(outDir, n), { recursive: true, force: true });
@@ -446,7 +475,7 @@ export async function run(argv: string[]): Promise<number> {
     const elapsed = steps.length ? (steps[steps.length - 1].elapsed_ms as number) : Date.now() - t0;
     log(`done: ${t.step} steps, final loss ${lastLoss.toFixed(4)}${evals.length ? `, eval loss ${(evals[evals.length - 1].eval_loss as number).toFixed(4)}` : ''}, ` +
       `${(steps.length ? (steps[steps.length - 1].tokens as number) : 0).toLocaleString('en-US')} tokens, training time ${formatDuration(elapsed)}`);
-    log(`wrote ${outDir}: config.json, model.safetensors, tokenizer.json, tokenizer_config.json, generation_config.json, metrics.jsonl, loss.svg`);
+    log(`wrote ${outDir}: ${lora ? 'adapter_config.json, adapter_model.safetensors (a PEFT adapter of the base model)' : 'config.json, model.safetensors'}, tokenizer.json, tokenizer_config.json, generation_config.json, metrics.jsonl, loss.svg`);
     reportProblems(problems);
     return 0;
   } finally {
