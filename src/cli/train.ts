@@ -53,11 +53,11 @@ import { fusedAdamwUpdate, fusedClipGradNorm, fusedKernelsAvailable, useFusedOps
 const PRESET_NAMES: PresetName[] = ['nano', 'micro', 'small'];
 
 export const TRAIN_FLAGS = {
-  data: { type: 'string', help: 'training data: FILE, or FILE:weight,FILE:weight for a weighted mixture (JSONL: messages, prompt/completion, text, Alpaca)' },
+  data: { type: 'string', help: '[required] training data: FILE, or FILE:weight,FILE:weight for a weighted mixture (JSONL: messages, prompt/completion, text, Alpaca)' },
   template: { type: 'string', help: 'chat template: built-in name (chatml, zephyr, llama3, ...), .jinja file or tokenizer_config.json; default: the tokenizer\'s chat_template, else chatml' },
   tokenizer: { type: 'string', help: 'tokenizer directory; default: the --model directory\'s tokenizer, else the bundled one' },
-  model: { type: 'string', help: 'start from this Hugging Face checkpoint directory (GPT-2 or Llama)' },
-  preset: { type: 'string', help: `start from a freshly initialised preset: ${PRESET_NAMES.join(', ')}` },
+  model: { type: 'string', help: '[--model or --preset] start from this Hugging Face checkpoint directory (GPT-2 or Llama)' },
+  preset: { type: 'string', help: `[--model or --preset] start from a freshly initialised preset: ${PRESET_NAMES.join(', ')}` },
   family: { type: 'string', default: 'gpt2', help: 'model family of --preset: gpt2 or llama' },
   mask: { type: 'string', default: 'assistant', help: `which tokens are trained: ${MASK_MODES.join(', ')} ('all' for plain-text pre-training)` },
   'max-length': { type: 'number', help: 'maximum tokens per example (longer ones are truncated); default: the model\'s context length' },
@@ -79,7 +79,7 @@ export const TRAIN_FLAGS = {
   'max-grad-norm': { type: 'number', default: 1, help: 'global gradient-norm clipping threshold (0 disables)' },
   'eval-data': { type: 'string', help: 'evaluation data (same format); eval loss and token accuracy are logged' },
   'eval-every': { type: 'number', help: 'evaluate every N steps (needs --eval-data; default: only at the end)' },
-  'save-every': { type: 'number', help: 'write a resumable checkpoint every N steps (default: only on Ctrl-C and at the end)' },
+  'save-every': { type: 'number', help: 'write a resumable checkpoint-<step> every N steps (default: only on Ctrl-C; the final model is always written)' },
   'save-total-limit': { type: 'number', default: 1, help: 'checkpoint-<step> directories kept (the newest ones)' },
   'keep-checkpoints': { type: 'boolean', help: 'keep checkpoint-<step> directories after the run completes (a final one is written), so the run can be extended with --resume' },
   resume: { type: 'string', help: 'continue the run saved in this checkpoint directory (or the newest checkpoint-<step> inside it)' },
@@ -88,7 +88,7 @@ export const TRAIN_FLAGS = {
   kernels: { type: 'string', default: 'auto', help: 'WebGPU ops: fused (custom WGSL kernels), stock (tfjs ops) or auto (fused where available)' },
   'strict-data': { type: 'boolean', help: 'stop at the first bad data row (default: skip bad rows and list them at the end)' },
   'log-every': { type: 'number', default: 10, help: 'without a terminal: print a progress line every N steps' },
-  out: { type: 'string', help: 'output directory (required)' },
+  out: { type: 'string', help: '[required] output directory (with --resume: default the original run\'s)' },
 } as const;
 
 export type TrainFlags = Flags<typeof TRAIN_FLAGS>;
