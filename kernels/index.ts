@@ -9,17 +9,20 @@
  *   ...
  *   restore();
  */
+import * as tf from '@tensorflow/tfjs';
 import { setOps } from '../src/nn/ops.js';
 import { ensureRegistered, fusedKernelsAvailable } from './registry.js';
-import { fusedLayerNorm, fusedRmsNorm } from './norm.js';
-import { fusedAttention } from './attention.js';
-import { fusedGelu, fusedSwiglu } from './activations.js';
-import { fusedCrossEntropy } from './cross_entropy.js';
+import { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm } from './norm.js';
+import { fusedAttention, fusedAttentionSegments, fusedAttentionPacked } from './attention.js';
+import { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu } from './activations.js';
+import { fusedCrossEntropy, fusedMaskedCrossEntropy } from './cross_entropy.js';
+import { fusedAttentionMask } from './mask.js';
 
 // Kernels and their ops
 export { fusedMaskedCrossEntropy, fusedCrossEntropy, stockMaskedCrossEntropy, stockCrossEntropy, type MaskedCrossEntropy } from './cross_entropy.js';
 export { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm, stockLayerNorm, stockRmsNorm } from './norm.js';
-export { fusedAttention, fusedSegmentAttention, stockAttention, segmentMask, type SegmentAttentionOptions } from './attention.js';
+export { fusedAttention, fusedSegmentAttention, fusedAttentionSegments, fusedAttentionPacked, stockAttention, segmentMask, type SegmentAttentionOptions } from './attention.js';
+export { fusedAttentionMask } from './mask.js';
 export { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu, stockSwiglu } from './activations.js';
 export { fusedAdamwUpdate, fusedClipGradNorm, type ClipResult, type AdamWStateLike } from './adamw.js';
 export { fusedUpdateRule } from './update_rule.js';
@@ -41,9 +44,11 @@ export function registerFusedKernels(): void {
 }
 
 /**
- * Swaps the fused kernels into the model's ops table (src/nn/ops.ts): layerNorm, rmsNorm,
- * attention, gelu, swiglu, crossEntropy. Each falls back to stock ops off WebGPU, so this is
- * safe on any backend. Returns a function that restores the previous table.
+ * Swaps the fused kernels into the model's ops table (src/nn/ops.ts): every entry (layerNorm,
+ * rmsNorm, attention, gelu, swiglu, crossEntropy, attentionMask, attentionSegments,
+ * attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy). Each falls back to
+ * stock ops off WebGPU, so this is safe on any backend. Returns a function that restores the
+ * previous table.
  */
 export function useFusedOps(): () => void {
   registerFusedKernels();
@@ -54,6 +59,13 @@ export function useFusedOps(): () => void {
     gelu: fusedGelu,
     swiglu: fusedSwiglu,
     crossEntropy: fusedCrossEntropy,
+    attentionMask: fusedAttentionMask,
+    attentionSegments: fusedAttentionSegments,
+    attentionPacked: fusedAttentionPacked,
+    addLayerNorm: fusedAddLayerNorm,
+    addRmsNorm: fusedAddRmsNorm,
+    biasGelu: (x, bias, approximate) => (approximate === 'tanh' ? fusedBiasGelu(x, bias) : tf.tidy(() => stockGelu(tf.add(x, bias), 'erf'))),
+    maskedCrossEntropy: fusedMaskedCrossEntropy,
   });
 }
 

@@ -3,7 +3,7 @@
  * Llama attention modules. The score/softmax/value core is `ops.attention`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ops, MASK_VALUE } from './ops.js';
+import { ops } from './ops.js';
 import type { Linear } from './linear.js';
 
 /** Keys and values of one layer kept for incremental decoding. */
@@ -24,23 +24,22 @@ export interface LayerKV {
  * the cached segments). Both null: causal only, [1, 1, T, S].
  */
 export function buildAttentionMask(segQ: tf.Tensor2D | null, segK: tf.Tensor2D | null, offset: number, T: number, S: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const qi = tf.reshape(tf.range(offset, offset + T, 1, 'int32'), [T, 1]);
-    const kj = tf.reshape(tf.range(0, S, 1, 'int32'), [1, S]);
-    let allowed: tf.Tensor = tf.lessEqual(kj, qi);                                    // [T, S]
-    if (segQ && segK) {
-      const B = segQ.shape[0];
-      const q = tf.reshape(segQ, [B, T, 1]);
-      const k = tf.reshape(segK, [B, 1, S]);
-      const isPad = tf.equal(q, tf.scalar(0, 'int32'));                                   // [B, T, 1]
-      const same = tf.logicalAnd(tf.equal(q, k), tf.logicalNot(isPad));                     // [B, T, S]
-      // A padding query attends to itself only: a proper one-key softmax, so forward and
-      // gradient stay finite and consistent (its logits are ignored by the labels anyway).
-      allowed = tf.logicalOr(tf.logicalAnd(same, allowed), tf.logicalAnd(isPad, tf.equal(kj, qi)));
-    }
-    const mask = tf.mul(tf.sub(1, tf.cast(allowed, 'float32')), MASK_VALUE);         // 0 where allowed
-    return tf.reshape(mask, allowed.rank === 2 ? [1, 1, T, S] : [allowed.shape[0], 1, T, S]) as tf.Tensor4D;
-  });
+  const mask = ops.attentionMask(segQ, segK, offset, T, S);
+  // Self-attention without a cache: remember the segments, so the attention modules can call
+  // ops.attentionSegments / attentionPacked (a fused entry then never reads this mask).
+  if (offset === 0 && S === T && segQ === segK) selfSegments.set(mask, { segmentIds: segQ });
+  return mask;
+}
+
+const selfSegments = new WeakMap<tf.Tensor, { segmentIds: tf.Tensor2D | null }>();
+
+/**
+ * The segment ids a mask from buildAttentionMask was built from, when it is plain
+ * self-attention (no cached keys, the same segments for queries and keys); else undefined.
+ * segmentIds null means causal only.
+ */
+export function selfAttentionSegments(mask: tf.Tensor4D): { segmentIds: tf.Tensor2D | null } | undefined {
+  return selfSegments.get(mask);
 }
 
 /** cos and sin of the rotary angles, [B, 1, T, D], computed once per forward from the positions. */
@@ -93,6 +92,13 @@ function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
   return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * D]);
 }
 
+/** Keys/values [B, H, T, D] made only if read (a KV cache reads them; a training step does not). */
+function lazyKV(make: () => tf.Tensor[]): LayerKV {
+  let kv: tf.Tensor4D[] | undefined;
+  const get = () => (kv ??= make() as tf.Tensor4D[]);
+  return { get k() { return get()[0]; }, get v() { return get()[1]; } };
+}
+
 function withPast(past: LayerKV | undefined, k: tf.Tensor4D, v: tf.Tensor4D): LayerKV {
   if (!past) return { k, v };
   return { k: tf.concat([past.k, k], 2), v: tf.concat([past.v, v], 2) };
@@ -109,6 +115,12 @@ export class GPT2Attention {
   apply(x: tf.Tensor3D, ctx: AttentionContext): { out: tf.Tensor3D; kv: LayerKV } {
     const C = x.shape[2], H = this.nHead, D = C / H;
     const qkv = this.cAttn.apply(x, ctx.training, ctx.seed);                    // [B, T, 3C]
+    const self = ctx.past ? undefined : selfAttentionSegments(ctx.mask);
+    if (self) {
+      // Straight from the packed projection (no split, no head transposes on a fused path).
+      const y = ops.attentionPacked(qkv as tf.Tensor3D, H, H, self.segmentIds, 1 / Math.sqrt(D), ctx.mask);   // [B, T, C]
+      return { out: this.cProj.apply(y, ctx.training, ctx.seed) as tf.Tensor3D, kv: lazyKV(() => tf.split(qkv, 3, 2).slice(1).map((t) => splitHeads(t, H, D))) };
+    }
     const [q, k, v] = tf.split(qkv, 3, 2).map((t) => splitHeads(t, H, D));    // [B, H, T, D] each
     const kv = withPast(ctx.past, k, v);                                        // [B, H, S, D]
     const y = ops.attention(q, kv.k, kv.v, ctx.mask, 1 / Math.sqrt(D));         // [B, H, T, D]
@@ -128,7 +140,10 @@ export class LlamaAttention {
     const k = applyRope(splitHeads(this.k.apply(x, ctx.training, ctx.seed), this.nKVHead, D), ctx.rope); // [B, Hkv, T, D]
     const v = splitHeads(this.v.apply(x, ctx.training, ctx.seed), this.nKVHead, D);                       // [B, Hkv, T, D]
     const kv = withPast(ctx.past, k, v);
-    const y = ops.attention(q, kv.k, kv.v, ctx.mask, 1 / Math.sqrt(D));                                   // [B, H, T, D]
+    const self = ctx.past ? undefined : selfAttentionSegments(ctx.mask);
+    const y = self
+      ? ops.attentionSegments(q, k, v, self.segmentIds, 1 / Math.sqrt(D), ctx.mask)                      // [B, H, T, D]
+      : ops.attention(q, kv.k, kv.v, ctx.mask, 1 / Math.sqrt(D));
     return { out: this.o.apply(mergeHeads(y), ctx.training, ctx.seed) as tf.Tensor3D, kv };
   }
 }

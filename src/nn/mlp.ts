@@ -7,7 +7,16 @@ import type { Linear } from './linear.js';
 export class GPT2MLP {
   constructor(readonly cFc: Linear, readonly cProj: Linear, readonly approximate: 'tanh' | 'erf') {}
   apply(x: tf.Tensor, training = false, seed?: number): tf.Tensor {
-    return tf.tidy(() => this.cProj.apply(ops.gelu(this.cFc.apply(x, training, seed), this.approximate), training, seed));
+    return tf.tidy(() => {
+      const fc = this.cFc;
+      // Without a LoRA branch, the bias add goes into the activation (one fused op where the
+      // ops table has one): the same matMul Linear.apply does, then gelu(xW + b).
+      const h = fc.bias && !fc.lora
+        ? ops.biasGelu(tf.reshape(tf.matMul(tf.reshape(x, [-1, fc.inFeatures]), fc.weight as tf.Tensor2D, false, fc.layout === 'out_in'), [...x.shape.slice(0, -1), fc.outFeatures]),
+          fc.bias as tf.Tensor1D, this.approximate)
+        : ops.gelu(fc.apply(x, training, seed), this.approximate);
+      return this.cProj.apply(h, training, seed);
+    });
   }
 }
 

@@ -7,6 +7,10 @@ export class LayerNorm {
   apply(x: tf.Tensor): tf.Tensor {
     return ops.layerNorm(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
   }
+  /** sum = x + residual and y = LayerNorm(sum) (one fused op where the ops table has one). */
+  applyAdd(x: tf.Tensor, residual: tf.Tensor): { sum: tf.Tensor; y: tf.Tensor } {
+    return ops.addLayerNorm(x, residual, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
+  }
   parameters(): Array<[string, tf.Variable]> {
     return [[`${this.name}.weight`, this.weight], [`${this.name}.bias`, this.bias]];
   }
@@ -16,6 +20,10 @@ export class RMSNorm {
   constructor(readonly name: string, public weight: tf.Variable /* [C] */, readonly eps: number) {}
   apply(x: tf.Tensor): tf.Tensor {
     return ops.rmsNorm(x, this.weight as tf.Tensor1D, this.eps);
+  }
+  /** sum = x + residual and y = RMSNorm(sum). */
+  applyAdd(x: tf.Tensor, residual: tf.Tensor): { sum: tf.Tensor; y: tf.Tensor } {
+    return ops.addRmsNorm(x, residual, this.weight as tf.Tensor1D, this.eps);
   }
   parameters(): Array<[string, tf.Variable]> {
     return [[`${this.name}.weight`, this.weight]];

@@ -34,6 +34,34 @@ export interface Ops {
   swiglu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor;
   /** Per-row -log softmax(logits)[target]. logits [N, V], targets int32 [N] in [0, V). Returns [N]. */
   crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D;
+  /**
+   * The additive attention mask [B or 1, 1, T, S] of query segments segQ [B, T] and key segments
+   * segK [B, S] at absolute query offset `offset` (see src/nn/attention.ts buildAttentionMask).
+   */
+  attentionMask(segQ: tf.Tensor2D | null, segK: tf.Tensor2D | null, offset: number, T: number, S: number): tf.Tensor4D;
+  /**
+   * Causal self-attention over segment ids: q [B, H, T, D], k/v [B, Hkv, T, D], segmentIds int32
+   * [B, T] (0 = padding, which attends to itself only) or null (causal only). Equals
+   * attention(q, k, v, attentionMask(seg, seg, 0, T, T), scale); `mask`, when the caller already
+   * has that mask, saves the stock entry from building it again (a fused entry never reads it).
+   */
+  attentionSegments(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, segmentIds: tf.Tensor2D | null, scale: number, mask?: tf.Tensor4D): tf.Tensor4D;
+  /**
+   * attentionSegments straight from a packed projection qkv [B, T, (H + 2 Hkv) D] (q heads, then
+   * k heads, then v heads, as GPT-2's c_attn lays them out) to [B, T, H D] (heads merged).
+   */
+  attentionPacked(qkv: tf.Tensor3D, heads: number, kvHeads: number, segmentIds: tf.Tensor2D | null, scale: number, mask?: tf.Tensor4D): tf.Tensor3D;
+  /** sum = x + residual and y = layerNorm(sum). */
+  addLayerNorm(x: tf.Tensor, residual: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { sum: tf.Tensor; y: tf.Tensor };
+  /** sum = x + residual and y = rmsNorm(sum). */
+  addRmsNorm(x: tf.Tensor, residual: tf.Tensor, weight: tf.Tensor1D, eps: number): { sum: tf.Tensor; y: tf.Tensor };
+  /** gelu(x + bias), bias [C] over the last axis. */
+  biasGelu(x: tf.Tensor, bias: tf.Tensor1D, approximate: 'tanh' | 'erf'): tf.Tensor;
+  /**
+   * Masked causal-LM cross-entropy (src/train/loss.ts contract): logits [B, T, V], labels int32
+   * [B, T] unshifted with -100 ignored; loss = sum / max(count, 1), per-row sums and counts.
+   */
+  maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D): { loss: tf.Scalar; rowSums: tf.Tensor1D; rowCounts: tf.Tensor1D };
 }
 
 function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
@@ -108,8 +136,87 @@ function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
   return f(logits, targets) as tf.Tensor1D;
 }
 
+function attentionMask(segQ: tf.Tensor2D | null, segK: tf.Tensor2D | null, offset: number, T: number, S: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const qi = tf.reshape(tf.range(offset, offset + T, 1, 'int32'), [T, 1]);
+    const kj = tf.reshape(tf.range(0, S, 1, 'int32'), [1, S]);
+    let allowed: tf.Tensor = tf.lessEqual(kj, qi);                                    // [T, S]
+    if (segQ && segK) {
+      const B = segQ.shape[0];
+      const q = tf.reshape(segQ, [B, T, 1]);
+      const k = tf.reshape(segK, [B, 1, S]);
+      const isPad = tf.equal(q, tf.scalar(0, 'int32'));                                   // [B, T, 1]
+      const same = tf.logicalAnd(tf.equal(q, k), tf.logicalNot(isPad));                     // [B, T, S]
+      // A padding query attends to itself only: a proper one-key softmax, so forward and
+      // gradient stay finite and consistent (its logits are ignored by the labels anyway).
+      allowed = tf.logicalOr(tf.logicalAnd(same, allowed), tf.logicalAnd(isPad, tf.equal(kj, qi)));
+    }
+    const mask = tf.mul(tf.sub(1, tf.cast(allowed, 'float32')), MASK_VALUE);         // 0 where allowed
+    return tf.reshape(mask, allowed.rank === 2 ? [1, 1, T, S] : [allowed.shape[0], 1, T, S]) as tf.Tensor4D;
+  });
+}
+
+function attentionSegments(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, segmentIds: tf.Tensor2D | null, scale: number, mask?: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const T = q.shape[2];
+    return ops.attention(q, k, v, mask ?? ops.attentionMask(segmentIds, segmentIds, 0, T, T), scale);
+  });
+}
+
+function attentionPacked(qkv: tf.Tensor3D, heads: number, kvHeads: number, segmentIds: tf.Tensor2D | null, scale: number, mask?: tf.Tensor4D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [B, T, W] = qkv.shape;
+    const D = W / (heads + 2 * kvHeads);
+    const parts = heads === kvHeads ? tf.split(qkv, 3, 2) : tf.split(qkv, [heads * D, kvHeads * D, kvHeads * D], 2);
+    // [B, T, X*D] -> [B, X, T, D]
+    const [q, k, v] = parts.map((t, i) => tf.transpose(tf.reshape(t, [B, T, i === 0 ? heads : kvHeads, D]), [0, 2, 1, 3]) as tf.Tensor4D);
+    const y = ops.attentionSegments(q, k, v, segmentIds, scale, mask);                  // [B, H, T, D]
+    return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, heads * D]) as tf.Tensor3D;
+  });
+}
+
+function addLayerNorm(x: tf.Tensor, residual: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { sum: tf.Tensor; y: tf.Tensor } {
+  const sum = tf.add(x, residual);
+  return { sum, y: ops.layerNorm(sum, gamma, beta, eps) };
+}
+
+function addRmsNorm(x: tf.Tensor, residual: tf.Tensor, weight: tf.Tensor1D, eps: number): { sum: tf.Tensor; y: tf.Tensor } {
+  const sum = tf.add(x, residual);
+  return { sum, y: ops.rmsNorm(sum, weight, eps) };
+}
+
+function biasGelu(x: tf.Tensor, bias: tf.Tensor1D, approximate: 'tanh' | 'erf'): tf.Tensor {
+  return tf.tidy(() => ops.gelu(tf.add(x, bias), approximate));
+}
+
+const IGNORE_INDEX = -100;
+
+/**
+ * The shift is done on the labels (labels[:, 1:] padded with -100), so the logits are never
+ * sliced or copied; the per-position loss is ops.crossEntropy.
+ */
+function maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D): { loss: tf.Scalar; rowSums: tf.Tensor1D; rowCounts: tf.Tensor1D } {
+  const [B, T, V] = logits.shape;
+  return tf.tidy(() => {
+    // targets[t] = labels[t + 1]; the last position predicts nothing.
+    const shifted = tf.concat([tf.slice(labels, [0, 1], [B, T - 1]), tf.fill([B, 1], IGNORE_INDEX, 'int32')], 1);  // [B, T]
+    const trained = tf.notEqual(shifted, tf.scalar(IGNORE_INDEX, 'int32'));                                         // [B, T] bool
+    const targets = tf.where(trained, shifted, tf.zerosLike(shifted));                                              // any valid id where ignored
+    const weights = tf.cast(trained, 'float32');                                                                     // [B, T]
+    const nll = ops.crossEntropy(tf.reshape(logits, [B * T, V]), tf.reshape(targets, [B * T]));                    // [B*T]
+    const perToken = tf.mul(tf.reshape(nll, [B, T]), weights);                                                       // [B, T]
+    const rowSums = tf.sum(perToken, 1) as tf.Tensor1D;
+    const rowCounts = tf.sum(weights, 1) as tf.Tensor1D;
+    const loss = tf.div(tf.sum(rowSums), tf.maximum(tf.sum(rowCounts), 1)) as tf.Scalar;
+    return { loss, rowSums, rowCounts };
+  });
+}
+
 /** The stock tfjs implementations: the reference for any fused replacement. */
-export const stockOps: Readonly<Ops> = Object.freeze({ layerNorm, rmsNorm, attention, gelu, swiglu, crossEntropy });
+export const stockOps: Readonly<Ops> = Object.freeze({
+  layerNorm, rmsNorm, attention, gelu, swiglu, crossEntropy,
+  attentionMask, attentionSegments, attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy,
+});
 
 /** The live table the model calls. Change it through setOps. */
 export const ops: Ops = { ...stockOps };

@@ -22,25 +22,14 @@ export interface MaskedLoss {
 /**
  * logits [B, T, V], labels int32 [B, T] (unshifted, -100 ignored). The shift is done on the
  * labels (labels[:, 1:] padded with -100), so the logits are never sliced or copied; the core
- * per-position loss is ops.crossEntropy (logSumExp minus the gathered target logit).
+ * per-position loss is ops.crossEntropy (logSumExp minus the gathered target logit). The whole
+ * loss is the ops-table entry ops.maskedCrossEntropy, so a fused one-pass kernel can replace it.
  */
 export function maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D): MaskedLoss {
   const [B, T, V] = logits.shape;
   if (!(labels.shape[0] === B && labels.shape[1] === T)) throw new Error(`maskedCrossEntropy: labels [${labels.shape}] must be [${B}, ${T}] like the logits.`);
   if (labels.dtype !== 'int32') throw new Error(`maskedCrossEntropy: labels must be int32, got ${labels.dtype}.`);
-  return tf.tidy(() => {
-    // targets[t] = labels[t + 1]; the last position predicts nothing.
-    const shifted = tf.concat([tf.slice(labels, [0, 1], [B, T - 1]), tf.fill([B, 1], IGNORE_INDEX, 'int32')], 1);  // [B, T]
-    const trained = tf.notEqual(shifted, tf.scalar(IGNORE_INDEX, 'int32'));                                         // [B, T] bool
-    const targets = tf.where(trained, shifted, tf.zerosLike(shifted));                                              // any valid id where ignored
-    const weights = tf.cast(trained, 'float32');                                                                     // [B, T]
-    const nll = ops.crossEntropy(tf.reshape(logits, [B * T, V]), tf.reshape(targets, [B * T]));                    // [B*T]
-    const perToken = tf.mul(tf.reshape(nll, [B, T]), weights);                                                       // [B, T]
-    const rowSums = tf.sum(perToken, 1) as tf.Tensor1D;
-    const rowCounts = tf.sum(weights, 1) as tf.Tensor1D;
-    const loss = tf.div(tf.sum(rowSums), tf.maximum(tf.sum(rowCounts), 1)) as tf.Scalar;
-    return { loss, rowSums, rowCounts };
-  });
+  return ops.maskedCrossEntropy(logits, labels);
 }
 
 /**

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect, beforeAll } from 'vitest';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
-import { fusedAttention, fusedSegmentAttention, stockAttention, segmentMask } from '../../kernels/attention.js';
+import { fusedAttention, fusedSegmentAttention, fusedAttentionPacked, stockAttention, segmentMask } from '../../kernels/attention.js';
+import { stockOps } from '../../src/nn/ops.js';
 import { attentionRef } from '../../kernels/attention_ref.js';
 import { startGpuMeter } from '../../kernels/counters.js';
 import { randn, read } from './util.js';
@@ -17,11 +18,18 @@ function swap12(a: Float32Array, B: number, X: number, Y: number, D: number): Fl
   return out;
 }
 
-interface SegCase { B: number; H: number; Hkv: number; T: number; D: number; seg: number[][] }
+interface SegCase { B: number; H: number; Hkv: number; T: number; D: number; seg: number[][] | null }
+
+/** The model's rule: j <= i within the segment; a padding query (0) sees only itself; null = causal. */
+function allowedOf(seg: number[][] | null) {
+  return (b: number, i: number, j: number) => (seg === null ? j <= i : seg[b][i] === 0 ? j === i : j <= i && seg[b][j] === seg[b][i]);
+}
 const SEG_CASES: SegCase[] = [
   { B: 2, H: 4, Hkv: 2, T: 5, D: 7, seg: [[1, 1, 2, 2, 0], [1, 1, 1, 1, 1]] },   // packed + padding, GQA
   { B: 1, H: 3, Hkv: 3, T: 1, D: 5, seg: [[1]] },                              // T = 1
-  { B: 1, H: 2, Hkv: 1, T: 70, D: 67, seg: [Array.from({ length: 70 }, (_, t) => (t < 40 ? 1 : t < 66 ? 2 : 0))] },  // > WG keys, D > WG
+  { B: 1, H: 2, Hkv: 1, T: 70, D: 67, seg: [Array.from({ length: 70 }, (_, t) => (t < 40 ? 1 : t < 66 ? 2 : 0))] },  // T not a multiple of the 32-row block, odd D
+  { B: 2, H: 2, Hkv: 2, T: 33, D: 8, seg: null },                                // causal only, one row past a block
+  { B: 1, H: 4, Hkv: 1, T: 40, D: 16, seg: [Array.from({ length: 40 }, (_, t) => (t < 3 ? 0 : t < 35 ? 1 : 2))] },  // leading padding, MQA
 ];
 
 describe('fused attention [webgpu]', () => {
@@ -32,14 +40,14 @@ describe('fused attention [webgpu]', () => {
       it(`segment mask, ${layout}: matches the float64 reference (B=${c.B} H=${c.H} Hkv=${c.Hkv} T=${c.T} D=${c.D})`, async () => {
         const { B, H, Hkv, T, D, seg } = c;
         const qd = randn(B * H * T * D, 1, 1.5), kd = randn(B * Hkv * T * D, 2, 1.5), vd = randn(B * Hkv * T * D, 3), dOd = randn(B * H * T * D, 4);
-        const allowed = (b: number, i: number, j: number) => j <= i && seg[b][i] !== 0 && seg[b][j] === seg[b][i];
+        const allowed = allowedOf(seg);
         const scale = 1 / Math.sqrt(D);
         const ref = attentionRef(qd, kd, vd, dOd, B, H, Hkv, T, T, D, scale, allowed);
         const tr = (a: Float32Array | Float64Array, X: number): Float32Array => (layout === 'bhtd' ? Float32Array.from(a) : swap12(Float32Array.from(a), B, X, T, D));
         const shape = (X: number) => (layout === 'bhtd' ? [B, X, T, D] : [B, T, X, D]);
         const q = tf.tensor4d(tr(qd, H), shape(H) as any), k = tf.tensor4d(tr(kd, Hkv), shape(Hkv) as any), v = tf.tensor4d(tr(vd, Hkv), shape(Hkv) as any);
         const dO = tf.tensor4d(tr(dOd, H), shape(H) as any);
-        const segT = tf.tensor2d(seg, [B, T], 'int32');
+        const segT = seg === null ? null : tf.tensor2d(seg, [B, T], 'int32');
         const f = (a: tf.Tensor, b: tf.Tensor, cc: tf.Tensor) => fusedSegmentAttention(a as tf.Tensor4D, b as tf.Tensor4D, cc as tf.Tensor4D, segT, { layout });
         assertAllClose(await read(f(q, k, v)), tr(ref.out, H), { ...TOL, label: 'out' });
         const meter = startGpuMeter();
@@ -52,6 +60,26 @@ describe('fused attention [webgpu]', () => {
         expect(dispatches).toBeLessThanOrEqual(7);
       });
     }
+  }
+
+  for (const c of [SEG_CASES[0], SEG_CASES[2], SEG_CASES[3]]) {
+    it(`packed qkv [B, T, (H + 2 Hkv) D] equals the stock split + attention + merge (B=${c.B} H=${c.H} Hkv=${c.Hkv} T=${c.T} D=${c.D}), 3 attention dispatches`, async () => {
+      const { B, H, Hkv, T, D, seg } = c;
+      const W = (H + 2 * Hkv) * D;
+      const qkv = tf.tensor3d(randn(B * T * W, 21, 1.5), [B, T, W]);
+      const dO = tf.tensor3d(randn(B * T * H * D, 22), [B, T, H * D]);
+      const segT = seg === null ? null : tf.tensor2d(seg, [B, T], 'int32');
+      const scale = 1 / Math.sqrt(D);
+      const loss = (f: typeof fusedAttentionPacked) => (x: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor3D, H, Hkv, segT, scale), dO));
+      assertAllClose(await read(fusedAttentionPacked(qkv, H, Hkv, segT, scale)), await read(stockOps.attentionPacked(qkv, H, Hkv, segT, scale)), { ...TOL, label: 'out' });
+      const meter = startGpuMeter();
+      const gf = tf.grad(loss(fusedAttentionPacked))(qkv);
+      const { dispatches } = meter.stop();
+      const gs = tf.grad(loss(stockOps.attentionPacked))(qkv);
+      assertAllClose(await read(gf), await read(gs), { ...TOL, label: 'dqkv' });
+      // forward 1 + backward 2, plus mul, sum and their gradients around it.
+      expect(dispatches).toBeLessThanOrEqual(7);
+    });
   }
 
   it('additive mask (ops.attention drop-in) equals the stock composition, GQA, padded rows included', async () => {
@@ -89,12 +117,11 @@ describe('fused attention [webgpu]', () => {
 
 describe('fused attention fallback [cpu]', () => {
   beforeAll(async () => { await useBackend('cpu'); });
-  it('segment attention off WebGPU matches the reference (padding rows zero)', async () => {
+  it('segment attention off WebGPU matches the reference (a padding row sees itself)', async () => {
     const B = 1, H = 2, Hkv = 1, T = 4, D = 3;
     const seg = [[1, 1, 2, 0]];
     const qd = randn(B * H * T * D, 1), kd = randn(B * Hkv * T * D, 2), vd = randn(B * Hkv * T * D, 3);
-    const ref = attentionRef(qd, kd, vd, new Float32Array(B * H * T * D), B, H, Hkv, T, T, D, 1 / Math.sqrt(D),
-      (b, i, j) => j <= i && seg[b][i] !== 0 && seg[b][j] === seg[b][i]);
+    const ref = attentionRef(qd, kd, vd, new Float32Array(B * H * T * D), B, H, Hkv, T, T, D, 1 / Math.sqrt(D), allowedOf(seg));
     const out = fusedSegmentAttention(tf.tensor4d(qd, [B, H, T, D]), tf.tensor4d(kd, [B, Hkv, T, D]), tf.tensor4d(vd, [B, Hkv, T, D]), tf.tensor2d(seg, [B, T], 'int32'));
     assertAllClose(await read(out), ref.out, { ...TOL, label: 'out' });
   });
