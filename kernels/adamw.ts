@@ -1,8 +1,9 @@
 /**
  * Fused AdamW and global-norm clipping, drop-in companions of src/train/optim.ts:
  *
- *   fusedClipGradNorm(grads, maxNorm)            ceil(n / 6) dispatches instead of ~3 per gradient
- *   fusedAdamwUpdate(grads, state, params, hp, { clip })   one dispatch per parameter (p, m, v at once)
+ *   fusedClipGradNorm(grads, maxNorm)            ceil(n / (storage buffers - 2)) dispatches instead of ~3 per gradient
+ *   fusedAdamwUpdate(grads, state, params, hp, { clip })   one dispatch per floor((storage buffers - 1) / 7)
+ *                                                parameters (p, m, v at once): 1 with the default 8, 2 with 16
  *
  * Same semantics as clipGradNorm + adamwUpdate (torch): the clip coefficient is folded into the
  * update instead of producing scaled copies of every gradient. Off WebGPU both run the stock
@@ -15,9 +16,14 @@
  *   clip.dispose();
  */
 import * as tf from '@tensorflow/tfjs';
-import { adamwProgram, clipProgram, CLIP_GROUP } from './adamw_webgpu.js';
+import { adamwProgram, adamwStarts, adamwGroup, clipProgram, clipGroup } from './adamw_webgpu.js';
 import { fusedKernelsAvailable } from './registry.js';
-import { run } from './runtime.js';
+import { run, webgpuBackend } from './runtime.js';
+
+/** Storage buffers a shader may bind on the active device (8 unless the device was created with more). */
+function storageLimit(): number {
+  return webgpuBackend()?.device.limits.maxStorageBuffersPerShaderStage ?? 8;
+}
 
 /** The parts of src/train/optim.ts AdamWState this update reads and writes (structurally the same type). */
 export interface AdamWStateLike {
@@ -63,8 +69,9 @@ export function fusedClipGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number
     }));
   }
   let acc = tf.tensor1d([0, 1, 0]);
-  for (let i = 0; i < names.length || i === 0; i += CLIP_GROUP) {
-    const group = names.slice(i, i + CLIP_GROUP).map((n) => grads.get(n)!);
+  const per = clipGroup(storageLimit());
+  for (let i = 0; i < names.length || i === 0; i += per) {
+    const group = names.slice(i, i + per).map((n) => grads.get(n)!);
     if (group.length === 0) break;
     const [next] = run(clipProgram(group.length), [acc, ...group], [...group.map((g) => g.size), maxNorm]);
     acc.dispose();
@@ -95,19 +102,31 @@ export function fusedAdamwUpdate(
   const one = opts.clip ? undefined : tf.scalar(1);
   const scale = opts.clip ? opts.clip.stats : one!;
   const scaleIndex = opts.clip ? 1 : 0;
-  for (const [name, g] of grads) {
-    const p = params.get(name)!, m = state.m.get(name)!, v = state.v.get(name)!;
-    const decay = state.decay.get(name) && weightDecay !== 0 && lr !== 0 ? 1 - lr * weightDecay : 1;
-    if (fused && g.size > 0) {
-      const [p1, m1, v1] = run(adamwProgram(g.size), [p, g, m, v, scale], [g.size, decay, beta1, beta2, bc2sqrt, eps, stepSize, scaleIndex]);
+  const decayOf = (name: string) => (state.decay.get(name) && weightDecay !== 0 && lr !== 0 ? 1 - lr * weightDecay : 1);
+  const names = [...grads.keys()].filter((n) => !fused || grads.get(n)!.size > 0);
+  const per = fused ? adamwGroup(storageLimit()) : 1;
+  for (let i = 0; i < names.length; i += per) {
+    const group = names.slice(i, i + per);
+    if (fused) {
+      const sizes = group.map((n) => grads.get(n)!.size);
+      const starts = adamwStarts(sizes);
+      const inputs = group.flatMap((n) => [params.get(n)!, grads.get(n)!, state.m.get(n)!, state.v.get(n)!]);
+      const outs = run(adamwProgram(sizes), [...inputs, scale], [...group.flatMap((n, k) => [sizes[k], starts[k], decayOf(n)]), beta1, beta2, bc2sqrt, eps, stepSize, scaleIndex]);
       // assign() keeps the variables' identity; the reshape is free (same buffer).
-      tf.tidy(() => {
-        m.assign(tf.reshape(m1, m.shape));
-        v.assign(tf.reshape(v1, v.shape));
-        p.assign(tf.reshape(p1, p.shape));
+      group.forEach((n, k) => {
+        const p = params.get(n)!, m = state.m.get(n)!, v = state.v.get(n)!;
+        const [p1, m1, v1] = outs.slice(3 * k, 3 * k + 3);
+        tf.tidy(() => {
+          m.assign(tf.reshape(m1, m.shape));
+          v.assign(tf.reshape(v1, v.shape));
+          p.assign(tf.reshape(p1, p.shape));
+        });
       });
-      tf.dispose([p1, m1, v1]);
+      tf.dispose(outs);
     } else {
+      const name = group[0], g = grads.get(name)!;
+      const p = params.get(name)!, m = state.m.get(name)!, v = state.v.get(name)!;
+      const decay = decayOf(name);
       tf.tidy(() => {
         const gs = opts.clip ? tf.mul(g, opts.clip.coef()) : g;
         const m1 = m.add(gs.sub(m).mul(1 - beta1));

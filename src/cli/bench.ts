@@ -20,7 +20,7 @@ import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, type ModelConfig } from '../../models/config.js';
 import { maskedCrossEntropy } from '../train/loss.js';
 import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm } from '../train/optim.js';
-import { useFusedOps, fusedAdamwUpdate, fusedClipGradNorm, fusedKernelsAvailable, startGpuMeter, flush } from '../../kernels/index.js';
+import { useFusedOps, fusedAdamwUpdate, fusedClipGradNorm, fusedKernelsAvailable, startGpuMeter, flush, useAdapterStorageLimit } from '../../kernels/index.js';
 
 const PRESET_NAMES = ['nano', 'micro', 'small'] as const;
 
@@ -169,12 +169,15 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.family !== 'gpt2' && flags.family !== 'llama') throw new CliError(`bench: --family must be gpt2 or llama, got '${flags.family}'.`);
   const info = await initBackend({ prefer: backendName, strict: true });
   if (info.backend === 'webgpu') tf.env().set('WEBGPU_CPU_FORWARD', false);
+  // Both paths run on a device with the adapter's storage-buffer limit (tfjs asks for 8).
+  const storageBuffers = info.backend === 'webgpu' ? await useAdapterStorageLimit() : 0;
   const custom = flags.layers !== undefined || flags.heads !== undefined || flags.dim !== undefined;
   const presets = custom ? ['custom'] : flags.preset === 'all' ? [...PRESET_NAMES] : [flags.preset];
   for (const p of presets) if (p !== 'custom' && !(PRESET_NAMES as readonly string[]).includes(p)) throw new CliError(`bench: unknown --preset '${p}'; choose ${PRESET_NAMES.join(', ')} or all.`);
   const B = flags.batch, T = flags.ctx, steps = Math.max(1, flags.steps);
   const paths: Array<'stock' | 'fused'> = fusedKernelsAvailable() ? ['stock', 'fused'] : ['stock'];
   const notes = ['mode: full fine-tuning only (LoRA is not measured yet).'];
+  if (storageBuffers) notes.push(`device: ${storageBuffers} storage buffers per shader stage (the adapter's limit; both paths).`);
   if (!fusedKernelsAvailable()) notes.push(`fused kernels need the webgpu backend; on ${info.backend} only the stock path is measured.`);
   const results: BenchResult[] = [];
   for (const p of presets) {

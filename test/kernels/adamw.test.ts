@@ -7,6 +7,8 @@ import { adamwInit, adamwUpdate, clipGradNorm } from '../../src/train/optim.js';
 import { stockUpdateRule } from '../../src/train/trainer.js';
 import { fusedUpdateRule } from '../../kernels/update_rule.js';
 import { startGpuMeter } from '../../kernels/counters.js';
+import { useAdapterStorageLimit } from '../../kernels/limits.js';
+import { adamwGroup, clipGroup } from '../../kernels/adamw_webgpu.js';
 import { randn, read } from './util.js';
 
 // 8 parameters (more than one clip group of 6), odd sizes, one with weight decay excluded (1-D).
@@ -28,6 +30,44 @@ function makeGrads(seed: number, scale: number): Map<string, tf.Tensor> {
   return m;
 }
 
+/** Three clipped AdamW steps on WebGPU against the float64 reference and the stock optimizer; returns the dispatches of the last step. */
+async function threeSteps(tag = ""): Promise<number> {
+  const hp = { lr: 3e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+  const fusedParams = makeParams(1, "fused" + tag), stockParams = makeParams(1, "stock" + tag);
+  const fusedState = adamwInit(fusedParams), stockState = adamwInit(stockParams);
+  // float64 reference state
+  const ref = new Map<string, { p: Float64Array; m: Float64Array; v: Float64Array }>();
+  for (const [n, p] of fusedParams) ref.set(n, { p: Float64Array.from(await read(p)), m: new Float64Array(p.size), v: new Float64Array(p.size) });
+  let dispatches = 0;
+  for (let step = 1; step <= 3; step++) {
+    const grads = makeGrads(10 * step, 3);
+    const arrays = new Map<string, Float32Array>();
+    for (const [n, g] of grads) arrays.set(n, await read(g));
+    const coef = Math.min(1, 1.0 / (globalNormRef([...arrays.values()]) + 1e-6));
+    for (const [n, r] of ref) {
+      const next = adamwRef(r.p, arrays.get(n)!, r.m, r.v, step, { ...hp, decay: fusedState.decay.get(n)! }, coef);
+      ref.set(n, next);
+    }
+    const meter = startGpuMeter();
+    const clip = fusedClipGradNorm(grads, 1.0);
+    fusedAdamwUpdate(grads, fusedState, fusedParams, hp, { clip });
+    dispatches = meter.stop().dispatches;
+    clip.dispose();
+    const { grads: clipped, totalNorm } = clipGradNorm(grads, 1.0);
+    adamwUpdate(clipped, stockState, stockParams, hp);
+    tf.dispose([...clipped.values(), totalNorm, ...grads.values()]);
+  }
+  expect(fusedState.step).toBe(3);
+  for (const [n, p] of fusedParams) {
+    const r = ref.get(n)!;
+    assertAllClose(await read(p), r.p, { rtol: 1e-5, atol: 1e-6, label: `${n} p vs reference` });
+    assertAllClose(await read(fusedState.m.get(n)!), r.m, { rtol: 1e-5, atol: 1e-7, label: `${n} m` });
+    assertAllClose(await read(fusedState.v.get(n)!), r.v, { rtol: 1e-5, atol: 1e-9, label: `${n} v` });
+    assertAllClose(await read(p), await read(stockParams.get(n)!), { rtol: 1e-5, atol: 1e-6, label: `${n} p vs stock` });
+  }
+  return dispatches;
+}
+
 describe('fused AdamW and clipping [webgpu]', () => {
   beforeAll(async () => { await useBackend('webgpu'); });
 
@@ -45,41 +85,8 @@ describe('fused AdamW and clipping [webgpu]', () => {
   });
 
   it('three steps with clipping equal the float64 reference and src/train/optim (stock) within float32', async () => {
-    const hp = { lr: 3e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
-    const fusedParams = makeParams(1, "fused"), stockParams = makeParams(1, "stock");
-    const fusedState = adamwInit(fusedParams), stockState = adamwInit(stockParams);
-    // float64 reference state
-    const ref = new Map<string, { p: Float64Array; m: Float64Array; v: Float64Array }>();
-    for (const [n, p] of fusedParams) ref.set(n, { p: Float64Array.from(await read(p)), m: new Float64Array(p.size), v: new Float64Array(p.size) });
-    let dispatches = 0;
-    for (let step = 1; step <= 3; step++) {
-      const grads = makeGrads(10 * step, 3);
-      const arrays = new Map<string, Float32Array>();
-      for (const [n, g] of grads) arrays.set(n, await read(g));
-      const coef = Math.min(1, 1.0 / (globalNormRef([...arrays.values()]) + 1e-6));
-      for (const [n, r] of ref) {
-        const next = adamwRef(r.p, arrays.get(n)!, r.m, r.v, step, { ...hp, decay: fusedState.decay.get(n)! }, coef);
-        ref.set(n, next);
-      }
-      const meter = startGpuMeter();
-      const clip = fusedClipGradNorm(grads, 1.0);
-      fusedAdamwUpdate(grads, fusedState, fusedParams, hp, { clip });
-      dispatches = meter.stop().dispatches;
-      clip.dispose();
-      const { grads: clipped, totalNorm } = clipGradNorm(grads, 1.0);
-      adamwUpdate(clipped, stockState, stockParams, hp);
-      tf.dispose([...clipped.values(), totalNorm, ...grads.values()]);
-    }
-    expect(fusedState.step).toBe(3);
-    // 2 clip dispatches (8 gradients, 6 per dispatch) + 8 updates.
-    expect(dispatches).toBe(10);
-    for (const [n, p] of fusedParams) {
-      const r = ref.get(n)!;
-      assertAllClose(await read(p), r.p, { rtol: 1e-5, atol: 1e-6, label: `${n} p vs reference` });
-      assertAllClose(await read(fusedState.m.get(n)!), r.m, { rtol: 1e-5, atol: 1e-7, label: `${n} m` });
-      assertAllClose(await read(fusedState.v.get(n)!), r.v, { rtol: 1e-5, atol: 1e-9, label: `${n} v` });
-      assertAllClose(await read(p), await read(stockParams.get(n)!), { rtol: 1e-5, atol: 1e-6, label: `${n} p vs stock` });
-    }
+    // 2 clip dispatches (8 gradients, 6 per dispatch) + 8 updates on the default device (8 storage buffers).
+    expect(await threeSteps()).toBe(10);
   });
 });
 
@@ -118,5 +125,15 @@ describe('fused AdamW fallback [cpu]', () => {
       const r = adamwRef(before.get(n)!, arrays[i++], new Float64Array(p.size), new Float64Array(p.size), 1, { ...hp, decay: state.decay.get(n)! }, coef);
       assertAllClose(await read(p), r.p, { rtol: 1e-5, atol: 1e-6, label: n });
     }
+  });
+});
+
+describe('fused AdamW on a device with the adapter\'s storage-buffer limit [webgpu]', () => {
+  let limit = 0;
+  beforeAll(async () => { await useBackend('webgpu'); limit = await useAdapterStorageLimit(); });
+  it('several parameters per dispatch, same results', async () => {
+    expect(limit).toBeGreaterThanOrEqual(8);
+    // 8 gradients: ceil(8 / clipGroup) norm dispatches + ceil(8 / adamwGroup) updates (16 buffers: 1 + 4).
+    expect(await threeSteps('wide')).toBe(Math.ceil(8 / clipGroup(limit)) + Math.ceil(8 / adamwGroup(limit)));
   });
 });

@@ -64,11 +64,37 @@ describe('whole model with fused kernels on and off [webgpu]', () => {
       assertAllClose([fused.loss], [stock.loss], { rtol: 1e-5, atol: 1e-6, label: 'loss' });
       expect([...fused.grads.keys()].sort()).toEqual([...stock.grads.keys()].sort());
       for (const [k, g] of stock.grads) assertAllClose(fused.grads.get(k)!, g, { rtol: 2e-3, atol: 2e-5, label: `grad ${k}` });
-      expect(fusedDispatches).toBeLessThan(stockDispatches);
+      // Fused attention (packed qkv for GPT-2), residual-fused norms, bias+GELU and the one-pass
+      // loss: far fewer dispatches (counts, not timings). Llama keeps its head transposes and
+      // stock RoPE, so it saves less.
+      expect(fusedDispatches).toBeLessThan(stockDispatches / (family === 'gpt2' ? 3 : 2));
       model.dispose();
       tf.dispose(Object.values(b));
     });
   }
+
+  it('gpt2 without an attention mask (causal only): fused loss and gradients equal the stock path', async () => {
+    const config = presetConfig('nano', { vocabSize: 37, family: 'gpt2' });
+    const model = CausalLM.create(config, { seed: 2 });
+    const ids = tf.tensor2d(Array.from({ length: 14 }, (_, i) => (i * 5) % 37), [2, 7], 'int32');
+    const run = async () => {
+      const vars = [...model.trainableParams().values()];
+      const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(model.forward(ids, { training: true }), ids).loss, vars);
+      const out = new Map<string, Float32Array>();
+      for (const [k, g] of Object.entries(grads)) out.set(k, (await g.data()) as Float32Array);
+      const loss = (await value.data())[0];
+      tf.dispose([value, ...Object.values(grads)]);
+      return { loss, grads: out };
+    };
+    const stock = await run();
+    const restore = useFusedOps();
+    let fused;
+    try { fused = await run(); } finally { restore(); }
+    assertAllClose([fused.loss], [stock.loss], { rtol: 1e-5, atol: 1e-6, label: 'loss' });
+    for (const [k, g] of stock.grads) assertAllClose(fused.grads.get(k)!, g, { rtol: 2e-3, atol: 2e-5, label: `grad ${k}` });
+    model.dispose();
+    ids.dispose();
+  });
 
   it('fusedMaskedCrossEntropy equals src/train/loss.ts maskedCrossEntropy (values and gradient)', async () => {
     const B = 2, T = 9, V = 37;
