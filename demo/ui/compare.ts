@@ -58,7 +58,8 @@ export function comparePanel(actions: { compare(limit: number, maxNewTokens: num
         rowsBody.append(h('tr', {}, h('td', {}, r.family), h('td', { class: 'prompt' }, r.prompt), h('td', {}, r.expected), el.base, el.tuned));
       }
       const cell = el[which];
-      cell.textContent = r.output || '(empty)';
+      // Newlines shown as ↵ keep an untrained model's runs of blank lines from stretching the table.
+      cell.textContent = r.output.trim() ? r.output.replace(/\n/g, '↵') : r.output ? `(only whitespace: ${JSON.stringify(r.output).slice(0, 40)})` : '(empty: stopped at once)';
       cell.className = `answer ${r.correct ? 'correct' : 'wrong'}`;
       cell.dataset.correct = r.correct ? '1' : '0';
       status.textContent = `Answered ${done} of ${total}…`;

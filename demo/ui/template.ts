@@ -100,6 +100,7 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
       error.hidden = !r.error;
       error.textContent = r.error ? `Template error: ${r.error}` : '';
       output.dataset.hasError = r.error ? '1' : '0';
+      output.hidden = !!r.error;
       if (r.error) { replace(output); return; }
       // Split the text at every special-token and assistant-span boundary; each piece is a text node.
       const cuts = new Set<number>([0, r.text.length]);

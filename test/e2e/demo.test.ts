@@ -84,6 +84,32 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     await page.locator('#panel-masking').screenshot({ path: 'test-artifacts/demo-03-masking.png' });
   }, 30_000);
 
+  it('dataset upload lists bad rows by line; the quiz gives feedback', async () => {
+    const jsonl = [
+      JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }] }),
+      '{"messages": [oops',
+      JSON.stringify({ prompt: 'Say yes.', completion: 'yes' }),
+      JSON.stringify({ messages: [{ role: 'robot', content: 'beep' }] }),
+    ].join('\n');
+    await page.setInputFiles('#dataset-upload', { name: 'mine.jsonl', mimeType: 'application/json', buffer: Buffer.from(jsonl) });
+    const report = page.locator('#dataset-upload-report [data-rows]');
+    await report.waitFor({ timeout: 20_000 });
+    expect(await report.getAttribute('data-rows')).toBe('2');
+    expect(await report.getAttribute('data-errors')).toBe('2');
+    const errors = await page.locator('#dataset-upload-report ul.errors li').allTextContents();
+    expect(errors[0]).toMatch(/^line 2\b/);
+    expect(errors[1]).toMatch(/^line 4\b/);
+    await page.locator('#panel-dataset').screenshot({ path: 'test-artifacts/demo-03b-dataset-upload.png' });
+    await page.fill('#dataset-upload-weight', '0'); // the training test below is about the bundled set
+
+    await page.locator('#quiz input[name="q0"][value="1"]').check();
+    await page.locator('#quiz input[name="q1"][value="0"]').check();
+    await page.click('#quiz button[type="submit"]');
+    expect(await page.textContent('#quiz-score')).toBe('1 of 5 right.');
+    expect(await page.locator('#quiz .feedback.ok').count()).toBe(1);
+    expect(await page.locator('#quiz .feedback.error').count()).toBe(1);
+  }, 30_000);
+
   it('trains at least 20 steps: the chart gains points, the loss falls, the page stays responsive', async () => {
     await page.selectOption('#set-model', 'nano');
     await page.fill('#set-steps', String(STEPS));
@@ -98,10 +124,10 @@ describe('demo page (headless Chromium, WebGPU)', () => {
 
     const chart = page.locator('#chart-loss');
     const points = async () => Number(await chart.getAttribute('data-points'));
-    await expect.poll(points, { timeout: 180_000, intervals: [500] }).toBeGreaterThanOrEqual(3);
+    await expect.poll(points, { timeout: 180_000, interval: 500 }).toBeGreaterThanOrEqual(3);
     const early = await points();
     await screenshot(page, 'demo-04-training');
-    await expect.poll(points, { timeout: 240_000, intervals: [500] }).toBeGreaterThan(early);
+    await expect.poll(points, { timeout: 240_000, interval: 500 }).toBeGreaterThan(early);
     await page.waitForSelector('#train-progress[data-state="done"]', { timeout: 300_000 });
     const endedAt = await page.evaluate(() => performance.now());
 
