@@ -76,7 +76,8 @@ export interface RenderReply {
   templateName: string;
 }
 
-export interface DatasetRowView { messages: Message[]; meta: Record<string, unknown> }
+/** A row for display: chat rows as messages; prompt/completion and text rows as labelled text. */
+export interface DatasetRowView { messages: Message[]; meta: Record<string, unknown>; parts?: Array<[string, string]> }
 export interface DatasetInfo {
   families: Array<{ name: string; description: string; weight: number; rows: number }>;
   samples: Record<string, DatasetRowView[]>;

@@ -78,6 +78,13 @@ async function parseRows(text: string, file: string): Promise<{ examples: Exampl
   return loadDataset(new Blob([text]), { file });
 }
 
+function rowView(ex: Example): DatasetRowView {
+  const text = (v: unknown) => (typeof v === 'string' ? v : (v as Message[] | undefined ?? []).map((m) => `${m.role}: ${m.content}`).join('\n'));
+  if (ex.format === 'prompt_completion') return { messages: [], meta: ex.meta, parts: [['prompt', text(ex.prompt)], ['completion', text(ex.completion)]] };
+  if (ex.format === 'text') return { messages: [], meta: ex.meta, parts: [['text', ex.text ?? '']] };
+  return { messages: ex.messages ?? [], meta: ex.meta };
+}
+
 function datasetInfo() {
   const fams = manifest.families as Record<string, { description: string; weight: number }>;
   const counts: Record<string, number> = {};
@@ -86,7 +93,7 @@ function datasetInfo() {
     const f = String(ex.meta.family ?? 'other');
     counts[f] = (counts[f] ?? 0) + 1;
     const s = (samples[f] ??= []);
-    if (s.length < 4 && (s.length === 0 || ex.meta.source === 'human' || counts[f] % 97 === 0)) s.push({ messages: ex.messages ?? [], meta: ex.meta });
+    if (s.length < 4 && (s.length === 0 || ex.meta.source === 'human' || counts[f] % 97 === 0)) s.push(rowView(ex));
   }
   return {
     families: Object.entries(fams).map(([name, f]) => ({ name, description: f.description, weight: f.weight, rows: counts[name] ?? 0 })),
@@ -437,7 +444,7 @@ async function handle(msg: Request): Promise<void> {
       uploaded = examples;
       const families: Record<string, number> = {};
       for (const ex of examples) families[String(ex.meta.family ?? 'upload')] = (families[String(ex.meta.family ?? 'upload')] ?? 0) + 1;
-      post({ status: 'upload', id: msg.id, name: msg.name, rows: examples.length, errors, families, samples: examples.slice(0, 3).map((e) => ({ messages: e.messages ?? [], meta: e.meta })) });
+      post({ status: 'upload', id: msg.id, name: msg.name, rows: examples.length, errors, families, samples: examples.slice(0, 3).map(rowView) });
       return;
     }
     case 'train':

@@ -12,7 +12,8 @@ function rowView(r: DatasetRowView): HTMLElement {
   const prov = ['source', 'family', 'template', 'id'].filter((k) => m[k] !== undefined).map((k) => `${k}: ${String(m[k])}`).join(' · ');
   return h('div', { class: 'sample' },
     h('div', { class: 'provenance' }, prov || `${String(m.file ?? '')}:${String(m.line ?? '')}`),
-    ...r.messages.map((msg) => h('div', { class: `msg role-${msg.role}` }, h('b', {}, `${msg.role}: `), msg.content)));
+    ...r.messages.map((msg) => h('div', { class: `msg role-${msg.role}` }, h('b', {}, `${msg.role}: `), msg.content)),
+    ...(r.parts ?? []).map(([label, text]) => h('div', { class: `msg role-${label === 'prompt' ? 'user' : 'assistant'}` }, h('b', {}, `${label}: `), text)));
 }
 
 export function datasetPanel(onUpload: (file: File) => void) {
@@ -53,7 +54,7 @@ export function datasetPanel(onUpload: (file: File) => void) {
         h('p', { class: errors.length ? 'warn' : 'ok', 'data-rows': rows, 'data-errors': errors.length },
           `${name}: ${rows} valid rows${errors.length ? `, ${errors.length} bad rows left out` : ''}.`,
           rows ? ` Families: ${Object.entries(families).map(([k, v]) => `${k} ${v}`).join(', ')}.` : ''),
-        errors.length ? h('ul', { class: 'errors' }, ...errors.slice(0, 50).map((e) => h('li', {}, `line ${e.line}, ${e.field}: ${e.message}`))) : null,
+        errors.length ? h('ul', { class: 'errors' }, ...errors.slice(0, 50).map((e) => h('li', {}, `line ${e.line}${e.field ? ` (${e.field})` : ''}: ${e.message.replace(`${e.file}:${e.line}: `, '')}`))) : null,
         errors.length > 50 ? h('p', {}, `…and ${errors.length - 50} more.`) : null,
         ...sampleRows.map(rowView));
     },
