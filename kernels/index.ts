@@ -36,7 +36,6 @@ export { geluTanhRef, geluTanhGradRef, swigluRef } from './activations_ref.js';
 export { runProgram, run, toTensors, makeShader, compiledPipelineCount, type KernelProgram } from './runtime.js';
 export { startGpuMeter, flush, type GpuMeter, type GpuMeterReading } from './counters.js';
 export { warmUpFusedKernels, type WarmUpShapes } from './warmup.js';
-export { useAdapterStorageLimit } from './limits.js';
 export { fusedKernelsAvailable, definedKernelNames } from './registry.js';
 
 /** Registers every fused kernel and its gradient with tfjs (idempotent; ops also do it on first use). */

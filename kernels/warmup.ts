@@ -10,11 +10,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusedMaskedCrossEntropy, fusedCrossEntropy } from './cross_entropy.js';
 import { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm } from './norm.js';
-import { fusedAttention, fusedSegmentAttention } from './attention.js';
+import { fusedAttention, fusedSegmentAttention, fusedAttentionPacked } from './attention.js';
+import { fusedAttentionMask } from './mask.js';
 import { fusedGelu, fusedBiasGelu, fusedSwiglu } from './activations.js';
 import { fusedAdamwUpdate, fusedClipGradNorm } from './adamw.js';
+import { adamwGroup, clipGroup } from './adamw_webgpu.js';
 import { fusedKernelsAvailable } from './registry.js';
-import { compiledPipelineCount } from './runtime.js';
+import { compiledPipelineCount, webgpuBackend } from './runtime.js';
 import { flush } from './counters.js';
 
 export interface WarmUpShapes {
@@ -45,18 +47,28 @@ export async function warmUpFusedKernels(shapes: WarmUpShapes): Promise<number> 
     const mask = tf.zeros([1, 1, T, T]) as tf.Tensor4D;
     tf.grads((a: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => sum(fusedAttention(a as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, mask, 0.5)))([q, q, q]);
     const seg = tf.ones([B, T], 'int32') as tf.Tensor2D;
-    tf.grads((a: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => sum(fusedSegmentAttention(a as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, seg)))([q, q, q]);
+    for (const s of [seg, null]) {
+      tf.grads((a: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => sum(fusedSegmentAttention(a as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, s)))([q, q, q]);
+      // Packed qkv [B, T, 3 H D] (GPT-2's c_attn), masked and causal-only variants.
+      tf.grad((a: tf.Tensor) => sum(fusedAttentionPacked(a as tf.Tensor3D, H, H, s, 0.5)))(tf.ones([B, T, 3 * H * D]));
+    }
+    fusedAttentionMask(seg, seg, 0, T, T);
+    fusedAttentionMask(null, null, 0, T, T);
     tf.grad((a: tf.Tensor) => sum(fusedGelu(a, 'tanh')))(x);
     tf.grads((a: tf.Tensor, c: tf.Tensor) => sum(fusedBiasGelu(a, c as tf.Tensor1D)))([x, b]);
     tf.grads((a: tf.Tensor, c: tf.Tensor) => sum(fusedSwiglu(a, c)))([x, x]);
-    // AdamW and every clip group size.
-    const names = Array.from({ length: 6 }, (_, i) => `w${i}`);
-    const params = new Map(names.map((n) => [n, tf.variable(tf.zeros([3]), false)] as [string, tf.Variable]));
+    // AdamW and clipping at every group size the device's storage-buffer limit allows
+    // (a model's last group is usually a partial one).
+    const limit: number = webgpuBackend()!.device.limits.maxStorageBuffersPerShaderStage;
+    const perUpdate = adamwGroup(limit), perClip = clipGroup(limit);
+    const names = Array.from({ length: Math.max(perUpdate, perClip) }, (_, i) => `w${i}`);
+    const variable = () => tf.variable(tf.zeros([3]), false);
+    const params = new Map(names.map((n) => [n, variable()] as [string, tf.Variable]));
     const grads = new Map(names.map((n) => [n, tf.ones([3])] as [string, tf.Tensor]));
-    const state = { step: 0, m: new Map(names.map((n) => [n, tf.variable(tf.zeros([3]), false)] as [string, tf.Variable])), v: new Map(names.map((n) => [n, tf.variable(tf.zeros([3]), false)] as [string, tf.Variable])), decay: new Map(names.map((n) => [n, true] as [string, boolean])) };
-    for (let k = 1; k <= names.length; k++) fusedClipGradNorm(new Map([...grads].slice(0, k)), 1).dispose();
+    const state = { step: 0, m: new Map(names.map((n) => [n, variable()] as [string, tf.Variable])), v: new Map(names.map((n) => [n, variable()] as [string, tf.Variable])), decay: new Map(names.map((n) => [n, true] as [string, boolean])) };
+    for (let k = 1; k <= perClip; k++) fusedClipGradNorm(new Map([...grads].slice(0, k)), 1).dispose();
     const clip = fusedClipGradNorm(grads, 1);
-    fusedAdamwUpdate(grads, state, params, { lr: 0 }, { clip });
+    for (let k = 1; k <= perUpdate; k++) fusedAdamwUpdate(new Map([...grads].slice(0, k)), state, params, { lr: 0 }, { clip });
     clip.dispose();
     for (const m of [params, state.m, state.v]) for (const t of m.values()) t.dispose();
   });

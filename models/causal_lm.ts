@@ -204,6 +204,8 @@ export class CausalLM {
       const mask = buildAttentionMask(segQ, segK, offset, T, S);        // [B or 1, 1, T, S]
       const training = opts.training ?? false;
       const ctx: NetContext = { positionIds, mask, pasts: cache?.layers, training, seed: opts.seed };
+      // No cached keys: every layer is plain self-attention over these segments.
+      if (offset === 0 && segK === segQ) ctx.selfSegments = { segmentIds: segQ };
       if (training && opts.neftune && opts.neftune.alpha > 0) ctx.onTokenEmbeddings = (e) => neftuneNoise(e, opts.neftune!.alpha, opts.seed, { segments: opts.attentionMask, mode: opts.neftune!.mode });
       const out = this.net.forward(inputIds, ctx);
       // Only with a cache do the keys/values outlive this call.

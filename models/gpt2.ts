@@ -79,7 +79,7 @@ export function buildGPT2(c: GPT2Config, params: Map<string, tf.Variable>): Net 
       let { sum: x, y: h } = blocks.length ? blocks[0].ln1.applyAdd(tok, wpe.apply(ctx.positionIds)) : lnF.applyAdd(tok, wpe.apply(ctx.positionIds));   // [B, T, C]
       const kvs: LayerKV[] = [];
       blocks.forEach((b, i) => {
-        const { out, kv } = b.attn.apply(h as tf.Tensor3D, { mask: ctx.mask, past: ctx.pasts?.[i], training: ctx.training, seed: ctx.seed });
+        const { out, kv } = b.attn.apply(h as tf.Tensor3D, { mask: ctx.mask, selfSegments: ctx.selfSegments, past: ctx.pasts?.[i], training: ctx.training, seed: ctx.seed });
         ({ sum: x, y: h } = b.ln2.applyAdd(x, out));                        // x = x + attn; h = ln_2(x)
         const next = i + 1 < blocks.length ? blocks[i + 1].ln1 : lnF;
         ({ sum: x, y: h } = next.applyAdd(x, b.mlp.apply(h, ctx.training, ctx.seed)));   // x = x + mlp; h = next ln(x)

@@ -86,7 +86,7 @@ export function buildLlama(c: LlamaConfig, params: Map<string, tf.Variable>): Ne
       // Every residual add is fused with the norm that reads its sum.
       let h = blocks.length ? blocks[0].norm1.apply(x) : norm.apply(x);
       blocks.forEach((b, i) => {
-        const { out, kv: layerKV } = b.attn.apply(h as tf.Tensor3D, { mask: ctx.mask, rope, past: ctx.pasts?.[i], training: ctx.training, seed: ctx.seed });
+        const { out, kv: layerKV } = b.attn.apply(h as tf.Tensor3D, { mask: ctx.mask, selfSegments: ctx.selfSegments, rope, past: ctx.pasts?.[i], training: ctx.training, seed: ctx.seed });
         ({ sum: x, y: h } = b.norm2.applyAdd(x, out) as { sum: tf.Tensor3D; y: tf.Tensor });   // x = x + attn; h = post_attention_layernorm(x)
         const next = i + 1 < blocks.length ? blocks[i + 1].norm1 : norm;
         ({ sum: x, y: h } = next.applyAdd(x, b.mlp.apply(h, ctx.training, ctx.seed)) as { sum: tf.Tensor3D; y: tf.Tensor });

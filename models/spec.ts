@@ -1,6 +1,6 @@
 /** What a model family tells CausalLM: its parameters (name, shape, init) and how to run them. */
 import type * as tf from '@tensorflow/tfjs';
-import type { Linear, LayerKV, Rope } from '../src/nn/index.js';
+import type { Linear, LayerKV, Rope, SelfSegments } from '../src/nn/index.js';
 
 /** How a parameter is initialised by CausalLM.create (as Hugging Face's _init_weights does). */
 export type Init = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' };
@@ -15,6 +15,8 @@ export interface ParamSpec {
 export interface NetContext {
   positionIds: tf.Tensor2D;      // int32 [B, T]
   mask: tf.Tensor4D;             // additive [B or 1, 1, T, S]
+  /** The segment ids of `mask` when it is plain self-attention (no cached positions); see SelfSegments. */
+  selfSegments?: SelfSegments;
   pasts?: Array<LayerKV | undefined>;  // per layer, with a KV cache
   training: boolean;
   seed?: number;

@@ -30,8 +30,8 @@ export interface BackendInfo {
   adapter?: AdapterInfo;
   /** One message per backend that was tried before this one and failed, in order. */
   fallbacks: string[];
-  /** Maximum storage-buffer binding size of the device, where known (WebGPU). */
-  limits?: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+  /** Limits of the device, where known (WebGPU). */
+  limits?: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxStorageBuffersPerShaderStage: number };
 }
 
 export interface InitBackendOptions {
@@ -91,6 +91,35 @@ function adapterInfoOf(info: any): AdapterInfo {
   };
 }
 
+let ownFactoryRegistered = false;
+
+/**
+ * The device the 'webgpu' backend runs on: the features and limits tfjs-backend-webgpu 4.22.0
+ * requests (timestamp queries, the adapter's workgroup, dispatch and buffer-size limits) plus the
+ * adapter's maxStorageBuffersPerShaderStage. tfjs leaves that one at WebGPU's default of 8; the
+ * fused kernels (AdamW over several parameters, grouped norms) do more per dispatch with the
+ * 16 or more that lavapipe and desktop GPUs report. Every caller of initBackend (trainer, demo,
+ * bench, tests) gets this same device.
+ */
+async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  if (adapter.features.has('bgra8unorm-storage')) requiredFeatures.push('bgra8unorm-storage');
+  const a = adapter.limits;
+  return adapter.requestDevice({
+    requiredFeatures,
+    requiredLimits: {
+      maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupsPerDimension: a.maxComputeWorkgroupsPerDimension,
+      maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,
+      maxBufferSize: a.maxBufferSize,
+      maxComputeWorkgroupSizeX: a.maxComputeWorkgroupSizeX,
+      maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup,
+      maxStorageBuffersPerShaderStage: a.maxStorageBuffersPerShaderStage,
+    },
+  });
+}
+
 async function tryWebGPU(): Promise<BackendInfo> {
   if (isNode) await installNodeWebGPU();
   const gpu = (globalThis as any).navigator?.gpu as GPU | undefined;
@@ -98,7 +127,14 @@ async function tryWebGPU(): Promise<BackendInfo> {
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error(`navigator.gpu.requestAdapter() returned null: no WebGPU adapter. ${isNode ? HOW_TO_GET_AN_ADAPTER : ''}`.trim());
   const info = adapterInfoOf((adapter as any).info ?? {});
-  await import('@tensorflow/tfjs-backend-webgpu');
+  const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+  if (!ownFactoryRegistered && !tf.findBackend('webgpu')) {
+    // The module registered its own factory when it loaded; replace it (once, before the
+    // backend is first created) with one that asks for the adapter's storage-buffer limit too.
+    if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
+    tf.registerBackend('webgpu', async () => new WebGPUBackend(await requestDevice(adapter), (adapter as any).info), 3);
+    ownFactoryRegistered = true;
+  }
   const ok = await tf.setBackend('webgpu');
   if (!ok) throw new Error('tfjs could not initialise its webgpu backend.');
   await tf.ready();
@@ -107,7 +143,11 @@ async function tryWebGPU(): Promise<BackendInfo> {
     backend: 'webgpu',
     adapter: info,
     fallbacks: [],
-    limits: device ? { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize } : undefined,
+    limits: device ? {
+      maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+      maxBufferSize: device.limits.maxBufferSize,
+      maxStorageBuffersPerShaderStage: device.limits.maxStorageBuffersPerShaderStage,
+    } : undefined,
   };
 }
 

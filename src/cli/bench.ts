@@ -9,7 +9,11 @@
  * the fused kernels into the ops table (kernels/useFusedOps) and uses fusedClipGradNorm +
  * fusedAdamwUpdate.
  *
- * Per preset and path: tokens/s and ms/step (median of interleaved repeats after warm-up), GPU
+ * Modes: 'full' trains every parameter; 'lora' applies LoRA adapters (BENCH_LORA: r 8, alpha 16
+ * on every linear of the blocks) and trains only those, so its gradients and optimizer state
+ * are a small fraction of a full step's.
+ *
+ * Per preset, mode and path: tokens/s and ms/step (median of interleaved repeats after warm-up), GPU
  * compute dispatches per step, peak GPU bytes in use during a step, and the time of the very
  * first step (pipeline compilation included).
  */
@@ -20,9 +24,16 @@ import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, type ModelConfig } from '../../models/config.js';
 import { maskedCrossEntropy } from '../train/loss.js';
 import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm } from '../train/optim.js';
-import { useFusedOps, fusedAdamwUpdate, fusedClipGradNorm, fusedKernelsAvailable, startGpuMeter, flush, useAdapterStorageLimit } from '../../kernels/index.js';
+import { useFusedOps, fusedAdamwUpdate, fusedClipGradNorm, fusedKernelsAvailable, startGpuMeter, flush } from '../../kernels/index.js';
+import { applyLora } from '../nn/lora.js';
 
 const PRESET_NAMES = ['nano', 'micro', 'small'] as const;
+
+/** LoRA as the bench measures it: every linear of the blocks, PEFT names, r 8, alpha 16. */
+export const BENCH_LORA = {
+  r: 8, alpha: 16,
+  targets: { gpt2: ['c_attn', 'c_proj', 'c_fc'], llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+} as const;
 
 const SPEC = {
   preset: { type: 'string', help: `preset to measure (${PRESET_NAMES.join(', ')}, or 'all')`, default: 'all' },
@@ -34,6 +45,7 @@ const SPEC = {
   batch: { type: 'number', help: 'rows per batch', default: 8 },
   vocab: { type: 'number', help: 'vocabulary size', default: 512 },
   steps: { type: 'number', help: 'timed steps per path (interleaved)', default: 5 },
+  mode: { type: 'string', help: "full (every parameter trained), lora (r 8, alpha 16 on every linear of the blocks), or 'both'", default: 'both' },
   backend: { type: 'string', help: 'webgpu or cpu', default: 'webgpu' },
   json: { type: 'boolean', help: 'print one JSON object instead of a table' },
 } as const;
@@ -70,7 +82,7 @@ function configFor(name: string, flags: { family?: string; layers?: number; head
   };
 }
 
-/** One full fine-tuning step (see the file comment); resolves with its wall time in ms. */
+/** One training step of the model's trainable parameters (see the file comment); resolves with its wall time in ms. */
 function makeStep(model: CausalLM, B: number, T: number, V: number) {
   const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919 + 13) % V);
   const inputIds = tf.tensor2d(ids, [B, T], 'int32');
@@ -113,8 +125,9 @@ function makeStep(model: CausalLM, B: number, T: number, V: number) {
   return { step, dispose };
 }
 
-async function measure(presetName: string, config: ModelConfig, B: number, T: number, steps: number, paths: Array<'stock' | 'fused'>): Promise<BenchResult[]> {
+async function measure(presetName: string, config: ModelConfig, B: number, T: number, steps: number, paths: Array<'stock' | 'fused'>, mode: 'full' | 'lora'): Promise<BenchResult[]> {
   const model = CausalLM.create(config, { seed: 0 });
+  if (mode === 'lora') applyLora(model, { r: BENCH_LORA.r, alpha: BENCH_LORA.alpha, targetModules: [...BENCH_LORA.targets[config.model_type]] });
   const V = config.vocab_size;
   const { step, dispose } = makeStep(model, B, T, V);
   try {
@@ -133,7 +146,7 @@ async function measure(presetName: string, config: ModelConfig, B: number, T: nu
     return paths.map((p) => {
       const ms = median(times[p]);
       return {
-        preset: presetName, mode: 'full' as const, path: p, tokensPerSecond: (B * T) / (ms / 1000), msPerStep: ms,
+        preset: presetName, mode, path: p, tokensPerSecond: (B * T) / (ms / 1000), msPerStep: ms,
         dispatchesPerStep: meters[p].dispatches, peakBytes: meters[p].peakBytes, firstStepMs: first[p],
       };
     });
@@ -169,21 +182,25 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.family !== 'gpt2' && flags.family !== 'llama') throw new CliError(`bench: --family must be gpt2 or llama, got '${flags.family}'.`);
   const info = await initBackend({ prefer: backendName, strict: true });
   if (info.backend === 'webgpu') tf.env().set('WEBGPU_CPU_FORWARD', false);
-  // Both paths run on a device with the adapter's storage-buffer limit (tfjs asks for 8).
-  const storageBuffers = info.backend === 'webgpu' ? await useAdapterStorageLimit() : 0;
+  const storageBuffers = info.limits?.maxStorageBuffersPerShaderStage ?? 0;
+  const modes: Array<'full' | 'lora'> = flags.mode === 'both' ? ['full', 'lora'] : [flags.mode];
+  for (const m of modes) if (m !== 'full' && m !== 'lora') throw new CliError(`bench: --mode must be full, lora or both, got '${flags.mode}'.`);
   const custom = flags.layers !== undefined || flags.heads !== undefined || flags.dim !== undefined;
   const presets = custom ? ['custom'] : flags.preset === 'all' ? [...PRESET_NAMES] : [flags.preset];
   for (const p of presets) if (p !== 'custom' && !(PRESET_NAMES as readonly string[]).includes(p)) throw new CliError(`bench: unknown --preset '${p}'; choose ${PRESET_NAMES.join(', ')} or all.`);
   const B = flags.batch, T = flags.ctx, steps = Math.max(1, flags.steps);
   const paths: Array<'stock' | 'fused'> = fusedKernelsAvailable() ? ['stock', 'fused'] : ['stock'];
-  const notes = ['mode: full fine-tuning only (LoRA is not measured yet).'];
+  const notes: string[] = [];
+  if (modes.includes('lora')) notes.push(`lora: r ${BENCH_LORA.r}, alpha ${BENCH_LORA.alpha} on ${BENCH_LORA.targets[flags.family as 'gpt2' | 'llama'].join(', ')}; only the adapters train.`);
   if (storageBuffers) notes.push(`device: ${storageBuffers} storage buffers per shader stage (the adapter's limit; both paths).`);
   if (!fusedKernelsAvailable()) notes.push(`fused kernels need the webgpu backend; on ${info.backend} only the stock path is measured.`);
   const results: BenchResult[] = [];
   for (const p of presets) {
     const config = configFor(p, { ...flags });
-    if (!flags.json) console.error(`bench: ${p} (${flags.family}), batch ${B} x ${T}, ${steps} timed steps per path...`);
-    results.push(...await measure(p, config, B, T, steps, paths));
+    for (const mode of modes) {
+      if (!flags.json) console.error(`bench: ${p} (${flags.family}, ${mode}), batch ${B} x ${T}, ${steps} timed steps per path...`);
+      results.push(...await measure(p, config, B, T, steps, paths, mode));
+    }
   }
   if (flags.json) {
     console.log(JSON.stringify({ backend: info.backend, adapter: info.adapter ?? null, batch: B, ctx: T, family: flags.family, notes, results }, null, 2));

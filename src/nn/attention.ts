@@ -24,22 +24,16 @@ export interface LayerKV {
  * the cached segments). Both null: causal only, [1, 1, T, S].
  */
 export function buildAttentionMask(segQ: tf.Tensor2D | null, segK: tf.Tensor2D | null, offset: number, T: number, S: number): tf.Tensor4D {
-  const mask = ops.attentionMask(segQ, segK, offset, T, S);
-  // Self-attention without a cache: remember the segments, so the attention modules can call
-  // ops.attentionSegments / attentionPacked (a fused entry then never reads this mask).
-  if (offset === 0 && S === T && segQ === segK) selfSegments.set(mask, { segmentIds: segQ });
-  return mask;
+  return ops.attentionMask(segQ, segK, offset, T, S);
 }
 
-const selfSegments = new WeakMap<tf.Tensor, { segmentIds: tf.Tensor2D | null }>();
-
 /**
- * The segment ids a mask from buildAttentionMask was built from, when it is plain
- * self-attention (no cached keys, the same segments for queries and keys); else undefined.
- * segmentIds null means causal only.
+ * Plain self-attention (no cached keys, queries and keys the same T positions): the segment
+ * ids the mask was built from, int32 [B, T], or null for causal only. With it the attention
+ * modules call ops.attentionSegments / attentionPacked, so a fused entry never reads the mask.
  */
-export function selfAttentionSegments(mask: tf.Tensor4D): { segmentIds: tf.Tensor2D | null } | undefined {
-  return selfSegments.get(mask);
+export interface SelfSegments {
+  segmentIds: tf.Tensor2D | null;
 }
 
 /** cos and sin of the rotary angles, [B, 1, T, D], computed once per forward from the positions. */
@@ -74,6 +68,7 @@ export function applyRope(x: tf.Tensor4D, rope: Rope): tf.Tensor4D {
 /** What every attention module reads besides x. */
 export interface AttentionContext {
   mask: tf.Tensor4D;        // [B or 1, 1, T, S] additive
+  selfSegments?: SelfSegments;   // set when this is plain self-attention (see SelfSegments)
   rope?: Rope;              // Llama only
   past?: LayerKV;           // cached keys/values of earlier positions
   training: boolean;
@@ -115,7 +110,7 @@ export class GPT2Attention {
   apply(x: tf.Tensor3D, ctx: AttentionContext): { out: tf.Tensor3D; kv: LayerKV } {
     const C = x.shape[2], H = this.nHead, D = C / H;
     const qkv = this.cAttn.apply(x, ctx.training, ctx.seed);                    // [B, T, 3C]
-    const self = ctx.past ? undefined : selfAttentionSegments(ctx.mask);
+    const self = ctx.past ? undefined : ctx.selfSegments;
     if (self) {
       // Straight from the packed projection (no split, no head transposes on a fused path).
       const y = ops.attentionPacked(qkv as tf.Tensor3D, H, H, self.segmentIds, 1 / Math.sqrt(D), ctx.mask);   // [B, T, C]
@@ -140,7 +135,7 @@ export class LlamaAttention {
     const k = applyRope(splitHeads(this.k.apply(x, ctx.training, ctx.seed), this.nKVHead, D), ctx.rope); // [B, Hkv, T, D]
     const v = splitHeads(this.v.apply(x, ctx.training, ctx.seed), this.nKVHead, D);                       // [B, Hkv, T, D]
     const kv = withPast(ctx.past, k, v);
-    const self = ctx.past ? undefined : selfAttentionSegments(ctx.mask);
+    const self = ctx.past ? undefined : ctx.selfSegments;
     const y = self
       ? ops.attentionSegments(q, k, v, self.segmentIds, 1 / Math.sqrt(D), ctx.mask)                      // [B, H, T, D]
       : ops.attention(q, kv.k, kv.v, ctx.mask, 1 / Math.sqrt(D));

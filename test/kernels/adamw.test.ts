@@ -7,7 +7,6 @@ import { adamwInit, adamwUpdate, clipGradNorm } from '../../src/train/optim.js';
 import { stockUpdateRule } from '../../src/train/trainer.js';
 import { fusedUpdateRule } from '../../kernels/update_rule.js';
 import { startGpuMeter } from '../../kernels/counters.js';
-import { useAdapterStorageLimit } from '../../kernels/limits.js';
 import { adamwGroup, clipGroup } from '../../kernels/adamw_webgpu.js';
 import { randn, read } from './util.js';
 
@@ -85,8 +84,25 @@ describe('fused AdamW and clipping [webgpu]', () => {
   });
 
   it('three steps with clipping equal the float64 reference and src/train/optim (stock) within float32', async () => {
-    // 2 clip dispatches (8 gradients, 6 per dispatch) + 8 updates on the default device (8 storage buffers).
-    expect(await threeSteps()).toBe(10);
+    // 8 gradients: ceil(8 / clipGroup) norm dispatches + ceil(8 / adamwGroup) updates, at the device's limit.
+    const limit: number = (tf.backend() as any).device.limits.maxStorageBuffersPerShaderStage;
+    expect(await threeSteps()).toBe(Math.ceil(8 / clipGroup(limit)) + Math.ceil(8 / adamwGroup(limit)));
+  });
+});
+
+describe('the webgpu device has the adapter\'s storage-buffer limit', () => {
+  beforeAll(async () => { await useBackend('webgpu'); });
+  it('initBackend requests maxStorageBuffersPerShaderStage of the adapter (tfjs alone asks for 8)', async () => {
+    const adapter = await (globalThis as any).navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    const device = (tf.backend() as any).device as GPUDevice;
+    expect(device.limits.maxStorageBuffersPerShaderStage).toBe(adapter.limits.maxStorageBuffersPerShaderStage);
+    expect(device.limits.maxStorageBufferBindingSize).toBe(adapter.limits.maxStorageBufferBindingSize);
+    expect(device.limits.maxBufferSize).toBe(adapter.limits.maxBufferSize);
+    // With 16 (lavapipe) AdamW updates 2 parameters and the norm reads 14 gradients per dispatch.
+    expect(adamwGroup(16)).toBe(2);
+    expect(clipGroup(16)).toBe(14);
+    expect(adamwGroup(8)).toBe(1);
+    expect(clipGroup(8)).toBe(6);
   });
 });
 
@@ -128,12 +144,3 @@ describe('fused AdamW fallback [cpu]', () => {
   });
 });
 
-describe('fused AdamW on a device with the adapter\'s storage-buffer limit [webgpu]', () => {
-  let limit = 0;
-  beforeAll(async () => { await useBackend('webgpu'); limit = await useAdapterStorageLimit(); });
-  it('several parameters per dispatch, same results', async () => {
-    expect(limit).toBeGreaterThanOrEqual(8);
-    // 8 gradients: ceil(8 / clipGroup) norm dispatches + ceil(8 / adamwGroup) updates (16 buffers: 1 + 4).
-    expect(await threeSteps('wide')).toBe(Math.ceil(8 / clipGroup(limit)) + Math.ceil(8 / adamwGroup(limit)));
-  });
-});
