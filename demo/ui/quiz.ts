@@ -18,40 +18,40 @@ const QUESTIONS: Question[] = [
     q: 'Why are the user\'s tokens masked out of the loss (labels -100)?',
     choices: [
       'To save memory: masked tokens are not read by the model.',
-      'So the model spends its capacity learning to answer, not to predict the questions people ask.',
       'Because the tokenizer cannot encode user text.',
+      'So the model spends its capacity learning to answer, not to predict the questions people ask.',
     ],
-    answer: 1,
+    answer: 2,
     why: 'Masked tokens are still read as context; they just add nothing to the loss, so the gradient comes only from the answers (and their end-of-turn token).',
   },
   {
     q: 'What does the "unroll" mask mode do with a conversation that has three assistant turns?',
     choices: [
-      'Trains all three turns in one example.',
       'Makes three examples, each the conversation up to one assistant turn, with only that turn trained.',
+      'Trains all three turns in one example.',
       'Trains only the last turn and drops the rest.',
     ],
-    answer: 1,
+    answer: 0,
     why: 'Unrolling gives each answer its own example with exactly the context that preceded it, as it will be at inference time.',
   },
   {
     q: 'What does LoRA change in the model?',
     choices: [
       'It fine-tunes every weight, but in lower precision.',
-      'It freezes the weights and learns a low-rank update B·A (scaled by alpha/r) added to chosen layers.',
       'It removes layers to make the model smaller.',
+      'It freezes the weights and learns a low-rank update B·A (scaled by alpha/r) added to chosen layers.',
     ],
-    answer: 1,
+    answer: 2,
     why: 'Only the small A (r×in) and B (out×r) matrices train; the base stays frozen, so the adapter is tiny and can be merged or swapped.',
   },
   {
     q: 'What does NEFTune do?',
     choices: [
-      'Adds uniform noise to the input embeddings while training, scaled by alpha/√(L·d).',
       'Adds noise to the model\'s answers at generation time.',
+      'Adds uniform noise to the input embeddings while training, scaled by alpha/√(L·d).',
       'Randomly drops training examples.',
     ],
-    answer: 0,
+    answer: 1,
     why: 'The noise is applied in training only; at inference the embeddings are clean. It acts as a regulariser that often makes instruction-tuned answers less brittle.',
   },
 ];
