@@ -1,6 +1,8 @@
 /**
- * Tokenizers for training: `@huggingface/transformers`' PreTrainedTokenizer (built from an
- * in-memory tokenizer.json + tokenizer_config.json, so nothing is ever fetched from the Hub)
+ * Tokenizers for training: the Tokenizer of `@huggingface/tokenizers` (the pure-JS tokenizer
+ * that `@huggingface/transformers`' PreTrainedTokenizer wraps, imported directly so that no
+ * ONNX runtime is pulled into a browser bundle), built from an in-memory tokenizer.json +
+ * tokenizer_config.json, so nothing is ever fetched from the Hub,
  * plus exact per-token UTF-16 offsets, which the library does not give and label masking
  * needs.
  *
@@ -14,7 +16,7 @@
  * const tok = await loadBundledTokenizer();
  * tok.encode('<|im_start|>user\nhi').ids[0] === tok.tokenToId('<|im_start|>'); // true: one special id
  */
-import { PreTrainedTokenizer, env } from '@huggingface/transformers';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { byteLevelToBytes, spansFromByteLengths } from './bpe.js';
 import bundledTokenizerJson from '../../models/tokenizer/tokenizer.json';
 import bundledTokenizerConfig from '../../models/tokenizer/tokenizer_config.json';
@@ -99,12 +101,9 @@ function tokenContent(v: unknown): string | undefined {
 
 /** Builds a Tokenizer from the two parsed JSON files. `name` is used in error messages. */
 export function createTokenizer(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, name = 'tokenizer'): Tokenizer {
-  // WebTune never downloads anything: models and tokenizers come from files the user gives.
-  env.allowRemoteModels = false;
   const model = tokenizerJson.model as { type?: string } | undefined;
   if (!model || typeof model !== 'object') throw new Error(`${name}/tokenizer.json: no 'model' section`);
-  const pt = new PreTrainedTokenizer(tokenizerJson, tokenizerConfig);
-  const inner = pt._tokenizer;
+  const inner = new HfTokenizer(tokenizerJson, tokenizerConfig);
 
   const added = (tokenizerJson.added_tokens ?? []) as Array<{ id: number; content: string; special?: boolean }>;
   const specialTokens = added.filter((t) => t.special).map((t) => t.content);
