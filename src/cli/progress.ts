@@ -99,7 +99,7 @@ export class Progress {
     const s = this.last;
     if (!s) return;
     const { total } = this.opts;
-    const cols = this.opts.columns ?? (typeof process !== 'undefined' ? process.stdout.columns : undefined) ?? 100;
+    const cols = this.opts.columns || (typeof process !== 'undefined' ? process.stdout.columns : 0) || 100; // 0 when the terminal reports no size
     const w = String(total).length;
     const head = `step ${String(s.step).padStart(w)}/${total} `;
     const tail = `  loss ${s.loss.toFixed(3)}${this.evalLoss !== undefined ? `  eval ${this.evalLoss.toFixed(3)}` : ''}` +

@@ -448,10 +448,10 @@ export async function run(argv: string[]): Promise<number> {
       if (interrupted) break;
       if (status === 'done' || status === 'failed') break;
     }
-    progress.done();
     const problems = [...dataProblems(train.summary), ...(evalData ? dataProblems(evalData.summary) : [])];
 
     if (interrupted && t.step < t.maxSteps) {
+      progress.done();
       const dir = await saveCheckpoint();
       fs.closeSync(metricsFd);
       log(`interrupted at step ${t.step}/${t.maxSteps}: checkpoint saved to ${dir}`);
@@ -462,6 +462,7 @@ export async function run(argv: string[]): Promise<number> {
 
     // 6. Final eval, model, tokenizer, curve.
     if (evalData && !metrics.some((m) => m.type === 'eval' && m.step === t.step)) await t.evaluate();
+    progress.done();
     if (lora) await saveAdapter(model, outDir);
     else await saveModel(model, outDir);
     await writeTokenizerFiles(outDir, tok, template, config);
