@@ -17,12 +17,14 @@ import { fusedAttention, fusedAttentionSegments, fusedAttentionPacked } from './
 import { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu } from './activations.js';
 import { fusedCrossEntropy, fusedMaskedCrossEntropy } from './cross_entropy.js';
 import { fusedAttentionMask } from './mask.js';
+import { fusedLinear } from './linear.js';
 
 // Kernels and their ops
 export { fusedMaskedCrossEntropy, fusedCrossEntropy, stockMaskedCrossEntropy, stockCrossEntropy, type MaskedCrossEntropy } from './cross_entropy.js';
 export { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm, stockLayerNorm, stockRmsNorm } from './norm.js';
 export { fusedAttention, fusedSegmentAttention, fusedAttentionSegments, fusedAttentionPacked, stockAttention, segmentMask, type SegmentAttentionOptions } from './attention.js';
 export { fusedAttentionMask } from './mask.js';
+export { fusedLinear } from './linear.js';
 export { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu, stockSwiglu } from './activations.js';
 export { fusedAdamwUpdate, fusedClipGradNorm, type ClipResult, type AdamWStateLike } from './adamw.js';
 export { fusedUpdateRule } from './update_rule.js';
@@ -46,7 +48,7 @@ export function registerFusedKernels(): void {
 /**
  * Swaps the fused kernels into the model's ops table (src/nn/ops.ts): every entry (layerNorm,
  * rmsNorm, attention, gelu, swiglu, crossEntropy, attentionMask, attentionSegments,
- * attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy). Each falls back to
+ * attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy, linear). Each falls back to
  * stock ops off WebGPU, so this is safe on any backend. Returns a function that restores the
  * previous table.
  */
@@ -66,6 +68,7 @@ export function useFusedOps(): () => void {
     addRmsNorm: fusedAddRmsNorm,
     biasGelu: (x, bias, approximate) => (approximate === 'tanh' ? fusedBiasGelu(x, bias) : tf.tidy(() => stockGelu(tf.add(x, bias), 'erf'))),
     maskedCrossEntropy: fusedMaskedCrossEntropy,
+    linear: fusedLinear,
   });
 }
 

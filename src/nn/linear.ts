@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from './init.js';
+import { ops, type LoraBranch } from './ops.js';
 
 export type LinearLayout = 'in_out' | 'out_in';
 
@@ -67,16 +68,15 @@ export class Linear {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const x2 = tf.reshape(x, [-1, this.inFeatures]);                                   // [N, in]
-      let y = tf.matMul(x2, this.weight as tf.Tensor2D, false, this.layout === 'out_in'); // [N, out]
-      if (this.bias) y = tf.add(y, this.bias);
+      let lora: LoraBranch | undefined;
       if (this.lora) {
         const { A, B, scaling, dropout } = this.lora;
-        const xd = training && dropout > 0
-          ? tf.dropout(x2, dropout, undefined, seed === undefined ? undefined : deriveSeed(seed, this.name))
-          : x2;
-        const low = tf.matMul(xd, A as tf.Tensor2D, false, true);                         // [N, r]
-        y = tf.add(y, tf.mul(tf.matMul(low, B as tf.Tensor2D, false, true), scaling));   // [N, out]
+        const input = training && dropout > 0
+          ? tf.dropout(x2, dropout, undefined, seed === undefined ? undefined : deriveSeed(seed, this.name)) as tf.Tensor2D
+          : x2 as tf.Tensor2D;
+        lora = { A: A as tf.Tensor2D, B: B as tf.Tensor2D, scaling, input };
       }
+      const y = ops.linear(x2 as tf.Tensor2D, this.weight as tf.Tensor2D, this.layout === 'out_in', this.bias as tf.Tensor1D | undefined, lora);   // [N, out]
       return tf.reshape(y, [...lead, this.outFeatures]);
     });
   }

@@ -62,6 +62,19 @@ export interface Ops {
    * [B, T] unshifted with -100 ignored; loss = sum / max(count, 1), per-row sums and counts.
    */
   maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D): { loss: tf.Scalar; rowSums: tf.Tensor1D; rowCounts: tf.Tensor1D };
+  /**
+   * A linear layer on rows: x [N, in] -> x·W (transposeB: x·Wᵀ) (+ bias [out]) (+ scaling ·
+   * (loraInput·Aᵀ)·Bᵀ with lora.A [r, in], lora.B [out, r]; loraInput is x, or x after LoRA dropout).
+   */
+  linear(x: tf.Tensor2D, weight: tf.Tensor2D, transposeB: boolean, bias?: tf.Tensor1D, lora?: LoraBranch): tf.Tensor2D;
+}
+
+/** The low-rank branch ops.linear adds (see Linear in src/nn/linear.ts). */
+export interface LoraBranch {
+  A: tf.Tensor2D;        // [r, in]
+  B: tf.Tensor2D;        // [out, r]
+  scaling: number;
+  input: tf.Tensor2D;    // [N, in]: x, or x after dropout
 }
 
 function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
@@ -189,6 +202,18 @@ function biasGelu(x: tf.Tensor, bias: tf.Tensor1D, approximate: 'tanh' | 'erf'):
   return tf.tidy(() => ops.gelu(tf.add(x, bias), approximate));
 }
 
+function linear(x: tf.Tensor2D, weight: tf.Tensor2D, transposeB: boolean, bias?: tf.Tensor1D, lora?: LoraBranch): tf.Tensor2D {
+  return tf.tidy(() => {
+    let y = tf.matMul(x, weight, false, transposeB);                                  // [N, out]
+    if (bias) y = tf.add(y, bias);
+    if (lora) {
+      const low = tf.matMul(lora.input, lora.A, false, true);                         // [N, r]
+      y = tf.add(y, tf.mul(tf.matMul(low, lora.B, false, true), lora.scaling));       // [N, out]
+    }
+    return y as tf.Tensor2D;
+  });
+}
+
 const IGNORE_INDEX = -100;
 
 /**
@@ -215,7 +240,7 @@ function maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D): { loss: t
 /** The stock tfjs implementations: the reference for any fused replacement. */
 export const stockOps: Readonly<Ops> = Object.freeze({
   layerNorm, rmsNorm, attention, gelu, swiglu, crossEntropy,
-  attentionMask, attentionSegments, attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy,
+  attentionMask, attentionSegments, attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy, linear,
 });
 
 /** The live table the model calls. Change it through setOps. */
