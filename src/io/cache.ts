@@ -9,7 +9,7 @@
  *
  * Only complete, successful downloads are stored: hubSource puts a file after its body arrived
  * whole (the byte count equals Content-Length) and never stores an HTTP error. A file the hub
- * answered 404 for is remembered as absent (an empty marker under `<url>#absent`), used only
+ * answered 404 for is remembered as absent (an empty marker under `<url>?webtune-absent`), used only
  * when the network is unreachable, so an offline visit can skip optional files
  * (generation_config.json) it knows are not there.
  *
@@ -40,7 +40,9 @@ export interface HubCache {
   clear(): Promise<void>;
 }
 
-const absentKey = (url: string) => `${url}#absent`;
+// A query, not a fragment: Cache Storage ignores fragments when matching, so `<url>#absent`
+// would be the file's own entry (deleting the marker deleted the file it was put for).
+const absentKey = (url: string) => `${url}${url.includes('?') ? '&' : '?'}webtune-absent`;
 
 /** Files held in a Map for the life of the process (Node, tests). */
 export class MemoryHubCache implements HubCache {

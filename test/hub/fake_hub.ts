@@ -7,6 +7,8 @@
  * repo without the right token, Content-Length on every file (X-Linked-Size on HEAD for
  * .safetensors, as for LFS files). Files can be made to arrive truncated (a Content-Length
  * larger than the body, then the connection closes) or slowly (for cancellation tests).
+ * Every answer carries CORS headers as the Hub's do, so a page on another origin (the demo in
+ * a browser test) can read files, error codes and sizes; preflights (OPTIONS) get 204.
  */
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -47,6 +49,12 @@ export class FakeHub {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const path = req.url ?? '/';
     this.log.push({ method: req.method ?? 'GET', path });
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'x-error-code, x-linked-size, content-length');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'access-control-allow-methods': 'GET, HEAD', 'access-control-allow-headers': 'authorization, range', 'access-control-max-age': '600' });
+      return void res.end();
+    }
     const m = /^\/([^/]+)\/([^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
     const error = (status: number, code: string) => {
       res.writeHead(status, { 'x-error-code': code, 'content-type': 'text/plain' });
