@@ -8,6 +8,10 @@ export default defineConfig({
   publicDir: 'public',
   build: { outDir: '../dist', emptyOutDir: true, target: 'es2022' },
   worker: { format: 'es' },
+  // The worker holds every library import (tfjs, the WebGPU backend initBackend imports on
+  // demand, jinja, tokenizers): scan it with the page, so a fresh dev server bundles every
+  // dependency up front instead of re-bundling (and reloading the page) mid-load.
+  optimizeDeps: { entries: ['index.html', 'worker.ts'], include: ['@tensorflow/tfjs-backend-webgpu'] },
   server: { fs: { allow: ['..'] } },
   test: {
     root: '.',

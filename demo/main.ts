@@ -15,6 +15,7 @@ import { chartsPanel } from './ui/charts.js';
 import { comparePanel } from './ui/compare.js';
 import { storagePanel } from './ui/storage.js';
 import { quizPanel } from './ui/quiz.js';
+import { hubPanel, DEFAULT_HUB } from './ui/hub.js';
 import { throttle } from './ui/dom.js';
 
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
@@ -128,6 +129,59 @@ const storage = storagePanel({
 });
 const quiz = quizPanel();
 
+// The Hub endpoint: ?hub=URL (a mirror, or a local test server), else huggingface.co.
+const hubParam = new URLSearchParams(location.search).get('hub');
+const hub = hubPanel({
+  async check(ref) {
+    hub.checking();
+    try {
+      const s = training.settings();
+      const r = await client.request({ type: 'hub-check', hub: ref, batchSize: s.batchSize, seqLen: s.maxLength, lora: { r: s.lora.r, targets: [] } }, ['hub-info']);
+      hub.checked(r.info);
+    } catch (e) {
+      hub.status((e as Error).message, 'error');
+    }
+  },
+  async load(ref) {
+    hub.loading(ref.repo);
+    try {
+      pretrainedLoaded(await client.request({ type: 'hub-load', hub: ref }, ['model-loaded']));
+    } catch (e) {
+      hub.failed((e as Error).message, /cancelled|abort/i.test((e as Error).message));
+    }
+  },
+  cancel: () => client.send({ type: 'hub-cancel' }),
+  async clearCache() {
+    try {
+      const r = await client.request({ type: 'hub-clear-cache' }, ['hub-cache-cleared']);
+      hub.status(r.deleted ? 'Downloaded models cleared from this browser\'s cache.' : 'The cache was already empty.', 'cleared');
+    } catch (e) {
+      hub.status((e as Error).message, 'error');
+    }
+  },
+  async loadFiles(files) {
+    hub.loading(`${files.length} file${files.length === 1 ? '' : 's'}`);
+    try {
+      pretrainedLoaded(await client.request({ type: 'pretrained-files', files }, ['model-loaded']));
+    } catch (e) {
+      hub.failed((e as Error).message, false);
+    }
+  },
+}, hubParam || DEFAULT_HUB);
+
+function pretrainedLoaded(r: Extract<Reply, { status: 'model-loaded' }>) {
+  const p = r.pretrained!;
+  hub.loaded(r.from, '');
+  template.useModel(p.name, p.template);
+  training.usePretrained(p.name, p.params, p.loraTargets, p.maxPositions);
+  training.model(r.model);
+  modelLora = r.model.lora;
+  chatHistory = [];
+  compare.enable(true);
+  storage.enable(true, modelLora);
+  storage.status(`Current model: ${r.from} (validation loss ${r.model.evalLoss?.toFixed(4) ?? '—'}).`, 'loaded');
+}
+
 let modelLora = false;
 function loaded(r: Extract<Reply, { status: 'model-loaded' }>) {
   training.model(r.model);
@@ -173,6 +227,7 @@ client.on((r) => {
       document.body.dataset.ready = '1';
       dataset.show(r.dataset);
       training.setup(r.presets, r.hasBase, r.loraAvailable, r.neftuneAvailable);
+      hub.enable(true);
       training.model(r.model);
       modelLora = r.model.lora;
       compare.enable(true);
@@ -190,6 +245,7 @@ client.on((r) => {
       break;
     }
     case 'preparing': training.preparing(r.message); break;
+    case 'hub-progress': hub.progress(r.file, r.loaded, r.total); break;
     case 'step':
       training.step(r.step, r.maxSteps, r.loss, r.tokensPerSecond, r.elapsedMs);
       charts.step(r.step, r.loss, r.lr, r.gradNorm, r.tokensPerSecond);
@@ -208,5 +264,5 @@ client.on((r) => {
 });
 
 const app = document.getElementById('app')!;
-app.append(status.section, template.section, masking.section, dataset.section, training.section, charts.section, compare.section, storage.section, quiz.section);
+app.append(status.section, hub.section, template.section, masking.section, dataset.section, training.section, charts.section, compare.section, storage.section, quiz.section);
 client.send({ type: 'init' });

@@ -14,13 +14,15 @@ import type { BackendInfo, Message, MaskMode, RowError, StoredEntry, TrainerStat
 export type TemplateSpec =
   | { kind: 'builtin'; name: string }
   | { kind: 'jinja'; source: string; bosToken: string; eosToken: string }
-  | { kind: 'tokenizer_config'; json: string; fileName: string };
+  | { kind: 'tokenizer_config'; json: string; fileName: string }
+  /** The chat template of the loaded base model (its tokenizer_config.json or chat_template.jinja). */
+  | { kind: 'model' };
 
 export interface LoraSettings { enabled: boolean; r: number; alpha: number; targets: string[] }
 export interface NeftuneSettings { enabled: boolean; alpha: number }
 
 export interface TrainSettings {
-  /** 'base' (models/base/ when it exists) or a preset name. */
+  /** 'base' (models/base/ when it exists), 'pretrained' (the model loaded from the Hub or files), 'current', or a preset name. */
   model: string;
   family: 'gpt2' | 'llama';
   /** Optimizer steps; when 0, `epochs` decides. */
@@ -58,7 +60,39 @@ export type Request =
   | { type: 'store-load'; id: number; name: string }
   | { type: 'store-delete'; id: number; name: string }
   | { type: 'export'; id: number; what: 'model' | 'adapter' }
-  | { type: 'load-files'; id: number; files: File[] };
+  | { type: 'load-files'; id: number; files: File[] }
+  | { type: 'hub-check'; id: number; hub: HubRef; batchSize: number; seqLen: number; lora: { r: number; targets: string[] } }
+  | { type: 'hub-load'; id: number; hub: HubRef }
+  | { type: 'hub-cancel' }
+  | { type: 'hub-clear-cache'; id: number }
+  | { type: 'pretrained-files'; id: number; files: File[] };
+
+/** A model on a hub: repo id, revision, endpoint, and a token for gated repos (kept in memory only). */
+export interface HubRef { repo: string; revision: string; endpoint: string; token?: string }
+
+/** One column of the memory estimate (bytes), and whether its largest tensor fits the adapter. */
+export interface EstimateView {
+  trainableParams: number; weights: number; gradients: number; optimizer: number; activations: number; total: number;
+  largestBuffer: { name: string; shape: number[]; bytes: number };
+  /** Set when a tensor exceeds the adapter's binding limits: what does not fit and what to change. */
+  refusal?: string;
+}
+
+export interface HubCheckInfo {
+  source: string; modelType: string; params: number; weightFiles: string[]; downloadBytes?: number;
+  batchSize: number; seqLen: number; loraTargets: string[]; loraR: number;
+  lora: EstimateView; full: EstimateView;
+  limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number };
+}
+
+/** What the page needs to know about a loaded base model. */
+export interface PretrainedInfo {
+  name: string; modelType: string; params: number; maxPositions: number;
+  /** The model's own chat template, when it has one. */
+  template?: { name: string; source: string };
+  /** LoRA targets suited to the architecture. */
+  loraTargets: string[];
+}
 
 /** One token of the masking view. */
 export interface MaskToken { text: string; id: number; special: boolean; trained: boolean }
@@ -117,7 +151,10 @@ export type Reply =
   | { status: 'store-list'; id: number; entries: StoredEntry[] }
   | { status: 'store-saved'; id: number; entry: StoredEntry; evalLoss: number }
   | { status: 'store-deleted'; id: number; name: string }
-  | { status: 'model-loaded'; id: number; model: ModelInfo; from: string }
+  | { status: 'model-loaded'; id: number; model: ModelInfo; from: string; pretrained?: PretrainedInfo }
+  | { status: 'hub-info'; id: number; info: HubCheckInfo }
+  | { status: 'hub-progress'; id: number; file: string; loaded: number; total?: number }
+  | { status: 'hub-cache-cleared'; id: number; deleted: boolean }
   | { status: 'export'; id: number; files: Array<{ name: string; bytes: Uint8Array }> }
   | { status: 'error'; id?: number; message: string };
 

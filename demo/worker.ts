@@ -4,19 +4,19 @@
  * `{status}` out. The trainer yields to the event loop between steps, so pause/stop and the
  * template builder's requests are answered while a run goes on.
  */
-// Imported statically (initBackend imports it on demand) so the dev server sees every
-// dependency of the worker in one pass instead of re-bundling mid-load.
-import '@tensorflow/tfjs-backend-webgpu';
 import {
   initBackend, loadBundledTokenizer, loadDataset, prepareDataset, labelExample, countTrainedLabels, renderWithSpans,
   BUILTIN_TEMPLATES, templateFromTokenizerConfig, isBuiltinTemplate, CausalLM, presetConfig, countParams, configToJSON,
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
   MASK_MODES, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
-  ADAPTER_CONFIG_FILE,
+  ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, estimateTrainingMemory, checkFitsAdapter,
+  clearHubCache, dims, loadTokenizer, type PretrainedModel, type MemoryEstimate, type HubOptions,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
   type PresetName, type ModelConfig, type InstructMessage, type EvalRowInput, type TrainerOptions,
 } from '../src/index.js';
-import type { Request, Reply, TemplateSpec, TrainSettings, MaskView, ModelInfo, DatasetRowView, FamilyScore } from './protocol.js';
+import type {
+  Request, Reply, TemplateSpec, TrainSettings, MaskView, ModelInfo, DatasetRowView, FamilyScore, HubRef, HubCheckInfo, EstimateView, PretrainedInfo,
+} from './protocol.js';
 import { zipStore, unzipStore } from './zip.js';
 import trainText from './data/train.jsonl?raw';
 import validText from './data/valid.jsonl?raw';
@@ -34,7 +34,9 @@ const post = (reply: Reply, transfer: Transferable[] = []) => (self as unknown a
 // State
 
 let backend: BackendInfo;
+/** The tokenizer of the current model: the bundled one, or a loaded base model's own. */
 let tokenizer: Tokenizer;
+let bundledTokenizer: Tokenizer;
 let trainExamples: Example[] = [];
 let uploaded: Example[] = [];
 let validExamples: Example[] = [];
@@ -50,6 +52,15 @@ let trainer: Trainer | undefined;
 let template: ChatTemplate = BUILTIN_TEMPLATES.chatml;
 let busy = false;
 
+/**
+ * A base model loaded from the Hub or from files, with its own tokenizer and chat template.
+ * `pristine` is the loaded model while nothing has trained it: the first run starts from it;
+ * later runs load the weights again from `source` (the Hub's files come from Cache Storage).
+ */
+let pretrained: { name: string; source: () => Promise<PretrainedModel>; tokenizer: Tokenizer; template?: ChatTemplate; config: ModelConfig; pristine?: CausalLM } | undefined;
+/** Cancels the Hub download in flight. */
+let hubAbort: AbortController | undefined;
+
 /** A fixed slice of the validation split, so eval loss is comparable across runs and reloads. */
 const EVAL_ROWS = 32;
 
@@ -57,6 +68,11 @@ function templateOf(spec: TemplateSpec): ChatTemplate {
   if (spec.kind === 'builtin') {
     if (!isBuiltinTemplate(spec.name)) throw new Error(`unknown built-in template '${spec.name}'`);
     return BUILTIN_TEMPLATES[spec.name];
+  }
+  if (spec.kind === 'model') {
+    if (!pretrained) throw new Error('No base model is loaded: load one in "Bring your own base model" first.');
+    if (!pretrained.template) throw new Error(`${pretrained.name} has no chat template (a base model, not an instruct one): pick a built-in template.`);
+    return pretrained.template;
   }
   if (spec.kind === 'jinja') return { name: 'custom template', source: spec.source, bosToken: spec.bosToken, eosToken: spec.eosToken };
   return templateFromTokenizerConfig(spec.json, spec.fileName);
@@ -112,7 +128,7 @@ async function evalBatches(t: ChatTemplate, mask: TrainSettings['mask'], maxLeng
 
 /** Mean loss of `m` on the fixed eval slice (chat template of the last run, assistant mask). */
 async function evalLossOf(m: CausalLM): Promise<number> {
-  const t = new Trainer(m, { train: [], eval: await evalBatches(template, 'assistant', 80), maxSteps: 1 });
+  const t = new Trainer(m, { train: [], eval: await evalBatches(template, 'assistant', Math.min(80, dims(m.config).maxPositions)), maxSteps: 1 });
   try {
     return (await t.evaluate()).evalLoss;
   } finally {
@@ -186,6 +202,15 @@ async function startingModel(s: TrainSettings): Promise<{ m: CausalLM; name: str
     return { m: model, name: modelName };
   }
   if (s.model === 'base') return { m: await loadModel(await baseSource()), name: 'models/base' };
+  if (s.model === 'pretrained') {
+    if (!pretrained) throw new Error('No base model is loaded: load one in "Bring your own base model" first.');
+    if (pretrained.pristine && pretrained.pristine === model) {
+      const m = pretrained.pristine;
+      pretrained.pristine = undefined; // training changes it from here on
+      return { m, name: pretrained.name };
+    }
+    return { m: (await pretrained.source()).model, name: pretrained.name };
+  }
   const config: ModelConfig = presetConfig(s.model as PresetName, { vocabSize: tokenizer.vocabSize, family: s.family });
   return { m: CausalLM.create(config, { seed: s.seed }), name: `${s.family} ${s.model} (fresh)` };
 }
@@ -202,6 +227,13 @@ function setModel(m: CausalLM, name: string): void {
 async function train(s: TrainSettings): Promise<void> {
   if (trainer && (trainer.status === 'running' || trainer.status === 'paused')) throw new Error('A run is already going: stop it first.');
   post({ status: 'train-status', state: 'preparing', step: 0, maxSteps: 0 });
+  // A loaded base model reads with its own tokenizer; fresh presets and models/base with the bundled one.
+  if (s.model === 'pretrained') {
+    if (!pretrained) throw new Error('No base model is loaded: load one in "Bring your own base model" first.');
+    tokenizer = pretrained.tokenizer;
+  } else if (s.model !== 'current') tokenizer = bundledTokenizer;
+  const maxPositions = s.model === 'pretrained' ? dims(pretrained!.config).maxPositions : s.model === 'current' && model ? dims(model.config).maxPositions : Infinity;
+  if (s.maxLength > maxPositions) throw new Error(`Max length ${s.maxLength} is longer than the model reads (${maxPositions} positions): lower it.`);
   const t = templateOf(s.template);
   // One source per task family, weighted: the mixture the dataset panel shows.
   const byFamily = new Map<string, Example[]>();
@@ -227,7 +259,7 @@ async function train(s: TrainSettings): Promise<void> {
   if (s.lora.enabled) {
     if (loraState(m)) throw new Error('The current model already carries a LoRA adapter: start from a preset or the base model to train a new one.');
     const targets = s.lora.targets.length ? s.lora.targets : DEFAULT_TARGET_MODULES[m.config.model_type];
-    const state = applyLora(m, { r: s.lora.r, alpha: s.lora.alpha, targetModules: targets, seed: s.seed });
+    const state = applyLora(m, { r: s.lora.r, alpha: s.lora.alpha, targetModules: targets, seed: s.seed, baseModelNameOrPath: s.model === 'pretrained' ? startName : null });
     name = `${startName} + LoRA r=${state.r}`;
   }
   setModel(m, name);
@@ -349,6 +381,7 @@ async function checkpointFiles(m: CausalLM): Promise<MemoryFiles> {
 async function storeSave(name: string) {
   if (!model) throw new Error('No model to save yet.');
   const dir = await checkpointOf(model, false);
+  await dir.write('tokenizer.json', JSON.stringify(tokenizer.files.tokenizerJson));
   await dir.write('tokenizer_config.json', JSON.stringify({ ...tokenizer.files.tokenizerConfig, chat_template: template.source }, null, 2));
   // The pre-training snapshot rides along so the before/after panel works after a reload.
   if (baseSnapshot) for (const [f, b] of baseSnapshot.files) dir.files.set(`base/${f}`, b);
@@ -390,6 +423,8 @@ async function loadFrom(src: MemoryFiles | FileSource, from: string): Promise<Mo
     return modelInfo(model, modelName, await evalLossOf(model));
   }
   const m = await loadWithAdapter(src);
+  // A checkpoint with its own tokenizer files reads with them (a tuned Hub model); otherwise the bundled one.
+  tokenizer = (await src.exists('tokenizer.json')) && (await src.exists('tokenizer_config.json')) ? await loadTokenizer(src) : bundledTokenizer;
   if (await src.exists('tokenizer_config.json')) {
     try {
       const t = templateFromTokenizerConfig(await src.readText('tokenizer_config.json'), 'tokenizer_config.json');
@@ -407,6 +442,86 @@ async function loadFrom(src: MemoryFiles | FileSource, from: string): Promise<Mo
 }
 
 // ---------------------------------------------------------------------------------------------
+// Bring your own base model (Hub or files)
+
+/** LoRA targets for an architecture: every attention projection of Llama, GPT-2's fused c_attn. */
+function loraTargetsFor(modelType: string): string[] {
+  return modelType === 'llama' ? ['q_proj', 'k_proj', 'v_proj', 'o_proj'] : [...(DEFAULT_TARGET_MODULES[modelType] ?? ['c_attn'])];
+}
+
+function hubOptions(hub: HubRef, extra: HubOptions = {}): HubOptions {
+  return { revision: hub.revision || 'main', endpoint: hub.endpoint || undefined, token: hub.token || undefined, ...extra };
+}
+
+function estimateView(est: MemoryEstimate): EstimateView {
+  const fit = backend.limits ? checkFitsAdapter(est, backend.limits) : { ok: true as const };
+  return {
+    trainableParams: est.trainableParams, weights: est.weights, gradients: est.gradients, optimizer: est.optimizer,
+    activations: est.activations, total: est.total, largestBuffer: est.largestBuffer, refusal: fit.ok ? undefined : fit.message,
+  };
+}
+
+/** config.json (and the size of the weights) only: what loading and training will cost, before any weight is fetched. */
+async function hubCheck(hub: HubRef, batchSize: number, seqLen: number, r: number, targets: string[]): Promise<HubCheckInfo> {
+  const info = await fetchHubModelInfo(hub.repo.trim(), hubOptions(hub));
+  const d = dims(info.config);
+  const T = Math.min(seqLen, d.maxPositions);
+  const loraTargets = targets.length ? targets : loraTargetsFor(info.config.model_type);
+  const lora = estimateTrainingMemory(info.config, { batchSize, seqLen: T, lora: { r, targets: loraTargets } });
+  const full = estimateTrainingMemory(info.config, { batchSize, seqLen: T });
+  return {
+    source: info.source.name, modelType: info.config.model_type, params: lora.params, weightFiles: info.weightFiles, downloadBytes: info.downloadBytes,
+    batchSize, seqLen: T, loraTargets, loraR: r, lora: estimateView(lora), full: estimateView(full),
+    limits: backend.limits ? { maxBufferSize: backend.limits.maxBufferSize, maxStorageBufferBindingSize: backend.limits.maxStorageBufferBindingSize } : undefined,
+  };
+}
+
+/** Makes a loaded base model the current one: its tokenizer and chat template are used from now on. */
+async function usePretrained(p: PretrainedModel, name: string, again: () => Promise<PretrainedModel>): Promise<{ model: ModelInfo; pretrained: PretrainedInfo }> {
+  if (pretrained?.pristine && pretrained.pristine !== model) pretrained.pristine.dispose();
+  pretrained = { name, source: again, tokenizer: p.tokenizer, template: p.template, config: p.config, pristine: p.model };
+  tokenizer = p.tokenizer;
+  if (p.template) template = p.template;
+  baseSnapshot = undefined;
+  trainer?.dispose();
+  trainer = undefined;
+  setModel(p.model, name);
+  return {
+    model: modelInfo(p.model, name, await evalLossOf(p.model)),
+    pretrained: {
+      name, modelType: p.config.model_type, params: p.model.numParams(), maxPositions: dims(p.config).maxPositions,
+      template: p.template ? { name: p.template.name, source: p.template.source } : undefined,
+      loraTargets: loraTargetsFor(p.config.model_type),
+    },
+  };
+}
+
+async function hubLoad(id: number, hub: HubRef): Promise<void> {
+  if (trainer?.status === 'running' || trainer?.status === 'paused') throw new Error('A run is going: stop it before loading another model.');
+  hubAbort?.abort();
+  const ctrl = new AbortController();
+  hubAbort = ctrl;
+  // Progress at most every 100 ms per file (and always its first and last event), not per network chunk.
+  const last = new Map<string, number>();
+  const onProgress = (file: string, loaded: number, total: number | undefined) => {
+    const now = performance.now();
+    if (loaded !== 0 && loaded !== total && now - (last.get(file) ?? 0) < 100) return;
+    last.set(file, now);
+    post({ status: 'hub-progress', id, file, loaded, total });
+  };
+  const repo = hub.repo.trim();
+  const opts = hubOptions(hub, { signal: ctrl.signal, onProgress });
+  try {
+    const p = await loadFromHub(repo, opts);
+    const name = hub.revision && hub.revision !== 'main' ? `${repo}@${hub.revision}` : repo;
+    const r = await usePretrained(p, name, () => loadFromHub(repo, hubOptions(hub)));
+    post({ status: 'model-loaded', id, model: r.model, from: name, pretrained: r.pretrained });
+  } finally {
+    if (hubAbort === ctrl) hubAbort = undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Messages
 
 async function handle(msg: Request): Promise<void> {
@@ -415,7 +530,7 @@ async function handle(msg: Request): Promise<void> {
       post({ status: 'init-progress', message: 'Starting the GPU backend…' });
       backend = await initBackend({ onFallback: () => undefined });
       post({ status: 'init-progress', message: 'Loading the tokenizer and the bundled data…' });
-      tokenizer = await loadBundledTokenizer();
+      tokenizer = bundledTokenizer = await loadBundledTokenizer();
       trainExamples = (await parseRows(trainText, 'train.jsonl')).examples;
       validExamples = (await parseRows(validText, 'valid.jsonl')).examples;
       // Warm up: one training step and one generation on a tiny model compile the shaders the
@@ -513,6 +628,18 @@ async function handle(msg: Request): Promise<void> {
       } else dir = await checkpointFiles(model);
       const zip = zipStore([...dir.files].map(([name, bytes]) => ({ name, bytes })));
       post({ status: 'export', id: msg.id, files: [{ name: `${stem}-${msg.what === 'adapter' ? 'peft-adapter' : 'hf'}.zip`, bytes: zip }] }, [zip.buffer]);
+      return;
+    }
+    case 'hub-check':
+      post({ status: 'hub-info', id: msg.id, info: await hubCheck(msg.hub, msg.batchSize, msg.seqLen, msg.lora.r, msg.lora.targets) });
+      return;
+    case 'hub-load': await exclusive(() => hubLoad(msg.id, msg.hub)); return;
+    case 'hub-cancel': hubAbort?.abort(); return;
+    case 'hub-clear-cache': post({ status: 'hub-cache-cleared', id: msg.id, deleted: await clearHubCache() }); return;
+    case 'pretrained-files': {
+      const src = filesSource(msg.files);
+      const r = await exclusive(async () => usePretrained(await loadPretrainedFrom(src), src.name, () => loadPretrainedFrom(filesSource(msg.files))));
+      post({ status: 'model-loaded', id: msg.id, model: r.model, from: src.name, pretrained: r.pretrained });
       return;
     }
     case 'load-files': {

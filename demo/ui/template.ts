@@ -36,7 +36,13 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
   const error = h('p', { id: 'tpl-error', class: 'error', hidden: true });
   const legend = h('p', { class: 'legend' }, h('span', { class: 'special' }, 'special token'), ' ', h('span', { class: 'turn-assistant' }, 'assistant turn (content + end-of-turn)'));
 
-  const spec = (): TemplateSpec => pick.value === 'jinja' ? { kind: 'jinja', source: jinja.value, bosToken: bos.value, eosToken: eos.value }
+  const modelOption = h('option', { value: 'model', hidden: true, disabled: true }, 'the loaded model\'s own') as HTMLOptionElement;
+  pick.prepend(modelOption);
+  const modelSource = h('pre', { id: 'tpl-model-source', class: 'template-source' });
+  const modelBox = h('details', { class: 'model-template', hidden: true }, h('summary', { id: 'tpl-model-name' }, 'The model\'s chat template'), modelSource);
+  const nameLine = h('p', { id: 'tpl-name', class: 'muted' });
+
+  const spec = (): TemplateSpec => pick.value === 'model' ? { kind: 'model' } : pick.value === 'jinja' ? { kind: 'jinja', source: jinja.value, bosToken: bos.value, eosToken: eos.value }
     : pick.value === 'tokenizer_config' ? { kind: 'tokenizer_config', json: cfgText || '{}', fileName: cfgName }
     : { kind: 'builtin', name: pick.value };
   const messages = (): Message[] => [...(system.value.trim() ? [{ role: 'system' as const, content: system.value }] : []), ...turns];
@@ -69,6 +75,7 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
   pick.addEventListener('change', () => {
     customBox.hidden = pick.value !== 'jinja';
     cfgBox.hidden = pick.value !== 'tokenizer_config';
+    modelBox.hidden = pick.value !== 'model';
     if (pick.value === 'jinja' && !jinja.value) jinja.value = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
     changed();
   });
@@ -88,15 +95,29 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
     h('p', {}, 'Some templates refuse conversations they were not made for (Gemma and Mistral demand alternating user/assistant turns): try putting two user turns in a row.'),
   ],
   h('div', { class: 'row' }, field('Template', pick), legend),
-  customBox, cfgBox,
+  customBox, cfgBox, modelBox,
   field('System prompt (empty: none)', system),
   h('div', { class: 'field-label' }, 'Turns'), turnList, addTurn,
-  h('h3', {}, 'Rendered conversation'), error, output);
+  h('h3', {}, 'Rendered conversation'), nameLine, error, output);
 
   return {
     section,
     state: (): TemplateState => ({ template: spec(), messages: messages() }),
+    /** A base model was loaded: offer (and pick) its own chat template, or say it has none. */
+    useModel(name: string, t: { name: string; source: string } | undefined) {
+      modelOption.hidden = !t;
+      modelOption.disabled = !t;
+      modelOption.textContent = t ? `the loaded model's own (${name})` : 'the loaded model\'s own';
+      if (t) {
+        pick.value = 'model';
+        modelSource.textContent = t.source;
+        (modelBox.querySelector('summary') as HTMLElement).textContent = `The chat template of ${name} (${t.name})`;
+      } else if (pick.value === 'model') pick.value = 'chatml';
+      pick.dispatchEvent(new Event('change'));
+    },
     show(r: RenderReply) {
+      nameLine.textContent = r.templateName ? `Template: ${r.templateName}` : '';
+      nameLine.dataset.template = r.templateName;
       error.hidden = !r.error;
       error.textContent = r.error ? `Template error: ${r.error}` : '';
       output.dataset.hasError = r.error ? '1' : '0';

@@ -28,6 +28,17 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
   const neftOn = h('input', { id: 'set-neftune', type: 'checkbox' }) as HTMLInputElement;
   const neftAlpha = num('set-neftune-alpha', 5, { min: 0, step: 1 });
   const loraNote = h('p', { class: 'muted', id: 'lora-note' });
+  const fullWarning = h('p', { class: 'warn', id: 'full-ft-warning', hidden: true });
+  let pretrainedParams = 0;
+  const pretrainedOption = h('option', { value: 'pretrained', hidden: true, disabled: true }, 'the loaded base model') as HTMLOptionElement;
+  // Full fine-tuning of a large model: gradients and AdamW state cost 12 bytes per parameter on top of the weights.
+  const warnFull = () => {
+    const large = preset.value === 'pretrained' && !loraOn.checked && pretrainedParams > 20e6;
+    fullWarning.hidden = !large;
+    fullWarning.textContent = large ? `Full fine-tuning trains all ${fmtCount(pretrainedParams)} parameters: gradients and AdamW state add about ${((pretrainedParams * 12) / 2 ** 30).toFixed(1)} GiB to the weights, and every step updates them all. LoRA trains a fraction of a percent of that and usually does as well: turn it on unless you need full fine-tuning.` : '';
+  };
+  preset.addEventListener('change', warnFull);
+  loraOn.addEventListener('change', warnFull);
 
   const start = h('button', { id: 'train-start', type: 'button', class: 'primary', onclick: () => actions.start(), disabled: true }, 'Start training');
   const pause = h('button', { id: 'train-pause', type: 'button', onclick: () => actions.pause(), disabled: true }, 'Pause');
@@ -50,7 +61,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
     field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules ("all-linear" for every layer but the head)', loraTargets)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, neftOn, ' NEFTune')), field('noise alpha', neftAlpha)),
-  loraNote,
+  loraNote, fullWarning,
   h('div', { class: 'buttons' }, start, pause, resume, stop),
   bar, progress, prep, modelLine);
 
@@ -61,6 +72,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
       replace(preset,
         ...(hasBase ? [h('option', { value: 'base', selected: true }, 'bundled base model (models/base)')] : []),
         ...Object.entries(presets).map(([n, p]) => h('option', { value: n, selected: !hasBase && n === 'micro' }, `fresh ${n} (${fmtCount(p.params)} parameters)`)),
+        pretrainedOption,
         h('option', { value: 'current' }, 'continue from the current model'));
       for (const el of [loraOn, loraR, loraAlpha, loraTargets]) (el as HTMLInputElement).disabled = !loraAvailable;
       for (const el of [neftOn, neftAlpha]) (el as HTMLInputElement).disabled = !neftuneAvailable;
@@ -102,6 +114,18 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
       progress.textContent = `Step ${step} / ${maxSteps} · loss ${fmt(loss)} · ${Math.round(tokensPerSecond)} tokens/s · elapsed ${fmtDuration(elapsedMs)} · ETA ${fmtDuration(eta)}`;
     },
     preparing(message: string) { prep.textContent = message; },
+    /** A base model was loaded: train it by default, with LoRA on the architecture's attention projections. */
+    usePretrained(name: string, params: number, targets: string[], maxPositions: number) {
+      pretrainedParams = params;
+      pretrainedOption.hidden = false;
+      pretrainedOption.disabled = false;
+      pretrainedOption.textContent = `the loaded base model: ${name} (${fmtCount(params)} parameters)`;
+      preset.value = 'pretrained';
+      if (!loraOn.disabled) loraOn.checked = true;
+      loraTargets.value = targets.join(', ');
+      if (Number(maxLen.value) > maxPositions) maxLen.value = String(maxPositions);
+      warnFull();
+    },
     model(m: ModelInfo) {
       modelLine.dataset.evalLoss = m.evalLoss !== undefined ? String(m.evalLoss) : '';
       modelLine.textContent = `Current model: ${m.name} · ${fmtCount(m.params)} parameters (${fmtCount(m.trainableParams)} trainable)${m.evalLoss !== undefined ? ` · validation loss ${fmt(m.evalLoss, 4)}` : ''}${m.loraSummary ? ` · ${m.loraSummary}` : ''}`;

@@ -25,5 +25,9 @@ describe('demo build', () => {
       const js = fs.readFileSync(path.join('dist/assets', f), 'utf8');
       expect(js.includes('"/assets/') || js.includes("'/assets/") || js.includes('`/assets/'), `absolute /assets/ path in ${f}`).toBe(false);
     }
+    // No runtime the demo does not use rides along (the tokenizer once pulled in ONNX Runtime's ~27 MB .wasm).
+    const wasm = fs.readdirSync('dist', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.wasm'));
+    for (const f of wasm) expect(fs.statSync(path.join('dist', f)).size, `dist/${f}`).toBeLessThan(2 ** 20);
+    expect(fs.readdirSync('dist/assets').some((f) => /onnxruntime|ort-wasm/i.test(f)), 'ONNX Runtime files in dist/assets').toBe(false);
   }, 150_000);
 });
