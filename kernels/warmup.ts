@@ -12,6 +12,7 @@ import { fusedMaskedCrossEntropy, fusedCrossEntropy } from './cross_entropy.js';
 import { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm } from './norm.js';
 import { fusedAttention, fusedSegmentAttention, fusedAttentionPacked } from './attention.js';
 import { fusedAttentionMask } from './mask.js';
+import { fusedLinear } from './linear.js';
 import { fusedGelu, fusedBiasGelu, fusedSwiglu } from './activations.js';
 import { fusedAdamwUpdate, fusedClipGradNorm } from './adamw.js';
 import { adamwGroup, clipGroup } from './adamw_webgpu.js';
@@ -54,6 +55,10 @@ export async function warmUpFusedKernels(shapes: WarmUpShapes): Promise<number> 
     }
     fusedAttentionMask(seg, seg, 0, T, T);
     fusedAttentionMask(null, null, 0, T, T);
+    // The linear layers' matmul, with and without the bias (8 x 8: the kernel's tile).
+    const x8 = tf.ones([8, 8]) as tf.Tensor2D;
+    tf.grads((a: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => sum(fusedLinear(a as tf.Tensor2D, w as tf.Tensor2D, false, c as tf.Tensor1D)))([x8, x8, tf.zeros([8])]);
+    tf.grad((a: tf.Tensor) => sum(fusedLinear(a as tf.Tensor2D, x8, true)))(x8);
     tf.grad((a: tf.Tensor) => sum(fusedGelu(a, 'tanh')))(x);
     tf.grads((a: tf.Tensor, c: tf.Tensor) => sum(fusedBiasGelu(a, c as tf.Tensor1D)))([x, b]);
     tf.grads((a: tf.Tensor, c: tf.Tensor) => sum(fusedSwiglu(a, c)))([x, x]);

@@ -2,10 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import { it, expect } from 'vitest';
 import { describeEachBackend, assertAllClose } from '../helpers/backends.js';
 import { fusedLinear } from '../../kernels/linear.js';
+import { matmul2d } from '../../kernels/matmul.js';
 import { stockOps } from '../../src/nn/ops.js';
 import { randn, read } from './util.js';
 
-const N = 6, IN = 5, OUT = 7, R = 3;
+// Multiples of 8, so the WebGPU path runs kernels/matmul.ts for every product (forward and backward).
+const N = 16, IN = 8, OUT = 24, R = 8;
 const t = (shape: number[], seed: number) => tf.tensor(randn(shape.reduce((a, b) => a * b, 1), seed), shape);
 
 describeEachBackend('fusedLinear equals the stock ops.linear', () => {
@@ -46,4 +48,25 @@ describeEachBackend('fusedLinear equals the stock ops.linear', () => {
     assertAllClose(await read(grads[w.name]), await read(want[w.name]), { rtol: 1e-5, atol: 1e-6, label: 'dW' });
     w.dispose();
   });
+});
+
+describeEachBackend('matmul2d equals a float64 reference', () => {
+  // [M, K, N]: multiples of 8 (the kernel), and odd sizes (the tf.matMul fallback).
+  for (const [M, K, Nn] of [[16, 5, 24], [8, 33, 8], [7, 4, 9]]) {
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+      it(`[${M}, ${K}] x [${K}, ${Nn}], transposeA ${ta}, transposeB ${tb}, with bias`, async () => {
+        const a = t(ta ? [K, M] : [M, K], 20), b = t(tb ? [Nn, K] : [K, Nn], 21), bias = t([Nn], 22);
+        const [A, B, Bi] = [await read(a), await read(b), await read(bias)];
+        const want = new Float64Array(M * Nn);
+        for (let i = 0; i < M; i++) for (let j = 0; j < Nn; j++) {
+          let s = Bi[j];
+          for (let k = 0; k < K; k++) s += A[ta ? k * M + i : i * K + k] * B[tb ? j * K + k : k * Nn + j];
+          want[i * Nn + j] = s;
+        }
+        const y = matmul2d(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb, bias as tf.Tensor1D);
+        expect(y.shape).toEqual([M, Nn]);
+        assertAllClose(await read(y), want, { rtol: 1e-5, atol: 1e-5, label: 'y' });
+      });
+    }
+  }
 });

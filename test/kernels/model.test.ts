@@ -5,7 +5,8 @@ import { useFusedOps, startGpuMeter, fusedMaskedCrossEntropy } from '../../kerne
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig } from '../../models/config.js';
 import { maskedCrossEntropy } from '../../src/train/loss.js';
-import { rng } from './util.js';
+import { rng, randn } from './util.js';
+import { applyLora } from '../../src/nn/lora.js';
 
 /** A packed batch: row 0 holds two examples and padding, row 1 one example; first tokens untrained. */
 function batch(B: number, T: number, V: number) {
@@ -44,9 +45,10 @@ describe('whole model with fused kernels on and off [webgpu]', () => {
 
   for (const family of ['gpt2', 'llama'] as const) {
     it(`${family}: loss and every gradient agree within float32 tolerance, with fewer dispatches`, async () => {
-      const config = presetConfig('nano', { vocabSize: 37, family });
+      // 16 rows and every width a multiple of 8: each linear runs kernels/matmul.ts.
+      const config = presetConfig('nano', { vocabSize: 40, family });
       const model = CausalLM.create(config, { seed: 1 });
-      const b = batch(2, 9, 37);
+      const b = batch(2, 8, 40);
       let meter = startGpuMeter();
       const stock = await lossAndGrads(model, b);
       const stockDispatches = meter.stop().dispatches;
@@ -68,6 +70,42 @@ describe('whole model with fused kernels on and off [webgpu]', () => {
       // loss: far fewer dispatches (counts, not timings). Llama keeps its head transposes and
       // stock RoPE, so it saves less.
       expect(fusedDispatches).toBeLessThan(stockDispatches / (family === 'gpt2' ? 3 : 2));
+      model.dispose();
+      tf.dispose(Object.values(b));
+    });
+  }
+
+  for (const family of ['gpt2', 'llama'] as const) {
+    it(`${family} with LoRA on every linear of the blocks (dropout on): adapter gradients agree, fewer bytes at peak`, async () => {
+      const config = presetConfig('nano', { vocabSize: 40, family });
+      const model = CausalLM.create(config, { seed: 3 });
+      const targets = family === 'gpt2' ? ['c_attn', 'c_proj', 'c_fc'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+      applyLora(model, { r: 8, alpha: 16, dropout: 0.1, targetModules: targets });
+      // B starts at zero (PEFT); give it values so every adapter gradient is non-trivial.
+      let s = 50;
+      for (const [name, v] of model.trainableParams()) if (name.endsWith('lora_B.weight')) v.assign(tf.tensor(randn(v.size, s++, 0.1), v.shape));
+      const b = batch(2, 8, 40);
+      const lossAndGradsSeeded = async () => {
+        const params = model.trainableParams();
+        const meter = startGpuMeter();
+        const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(model.forward(b.ids, { attentionMask: b.mask, positionIds: b.pos, training: true, seed: 7 }), b.labels).loss, [...params.values()]);
+        const peak = meter.stop().peakBytes;
+        const out = new Map<string, Float32Array>();
+        for (const [k, g] of Object.entries(grads)) out.set(k, (await g.data()) as Float32Array);
+        const loss = (await value.data())[0];
+        tf.dispose([value, ...Object.values(grads)]);
+        return { loss, grads: out, peak };
+      };
+      const stock = await lossAndGradsSeeded();
+      const restore = useFusedOps();
+      let fused;
+      try { fused = await lossAndGradsSeeded(); } finally { restore(); }
+      assertAllClose([fused.loss], [stock.loss], { rtol: 1e-5, atol: 1e-6, label: 'loss' });
+      expect([...fused.grads.keys()].sort()).toEqual([...stock.grads.keys()].sort());
+      // A and B of each adapted module in each of the 2 layers ('c_proj' names attn.c_proj and mlp.c_proj).
+      expect(stock.grads.size).toBe(2 * (family === 'gpt2' ? 4 : 7) * 2);
+      for (const [k, g] of stock.grads) assertAllClose(fused.grads.get(k)!, g, { rtol: 2e-3, atol: 2e-5, label: `grad ${k}` });
+      expect(fused.peak).toBeLessThan(stock.peak);
       model.dispose();
       tf.dispose(Object.values(b));
     });
