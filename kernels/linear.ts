@@ -20,7 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { stockOps, type LoraBranch } from '../src/nn/ops.js';
-import { matmul2d } from './matmul.js';
+import { matmul2d, columnSum } from './matmul.js';
 
 const frozen = (t?: tf.Tensor): boolean => !t || (t instanceof tf.Variable && !t.trainable);
 
@@ -46,7 +46,7 @@ export function fusedLinear(x: tf.Tensor2D, weight: tf.Tensor2D, transposeB: boo
         const d = dy as tf.Tensor2D;
         const grads: tf.Tensor[] = [matmul2d(d, ws, false, !transposeB)];                // dx [N, in]
         if (wIn) grads.push(weightGrad(xs, d, transposeB));
-        if (bIn) grads.push(tf.sum(d, 0));                                                 // db [out]
+        if (bIn) grads.push(columnSum(d));                                                 // db [out]
         return grads;
       },
     };

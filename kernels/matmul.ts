@@ -76,3 +76,31 @@ export function matmul2d(a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, tr
   const sBk = transposeB ? 1 : bc, sBj = transposeB ? bc : 1;
   return run(matmulProgram(M, N, !!bias), bias ? [a, b, bias] : [a, b], [M, N, K, sAi, sAk, sBk, sBj])[0] as tf.Tensor2D;
 }
+
+function columnSumProgram(rows: number, cols: number): KernelProgram {
+  return {
+    shaderKey: 'webtune_column_sum',
+    variableNames: ['x'],
+    outputs: [{ name: 'y', shape: [cols] }],
+    uniforms: [['rows', 'u32'], ['cols', 'u32']],
+    workgroupSize: WG,
+    workgroups: Math.ceil(cols / WG),
+    // One invocation per column, rows in order (deterministic); neighbouring invocations read
+    // neighbouring columns. No workgroup memory, no barrier (see the file comment).
+    getUserCode: () => `
+fn main(wg: u32, lid: u32) {
+  let c = wg * WG + lid;
+  if (c >= uniforms.cols) { return; }
+  var s = 0.0;
+  for (var r = 0u; r < uniforms.rows; r = r + 1u) { s = s + x[r * uniforms.cols + c]; }
+  y[c] = s;
+}`,
+  };
+}
+
+/** Sum over the rows of x [rows, cols] -> [cols] (a bias gradient). tf.sum(x, 0) off WebGPU. */
+export function columnSum(x: tf.Tensor2D): tf.Tensor1D {
+  const [rows, cols] = x.shape;
+  if (!fusedKernelsAvailable() || rows === 0 || cols === 0 || x.dtype !== 'float32') return tf.sum(x, 0) as tf.Tensor1D;
+  return run(columnSumProgram(rows, cols), [x], [rows, cols])[0] as tf.Tensor1D;
+}

@@ -13,6 +13,7 @@ import { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm } from
 import { fusedAttention, fusedSegmentAttention, fusedAttentionPacked } from './attention.js';
 import { fusedAttentionMask } from './mask.js';
 import { fusedLinear } from './linear.js';
+import { columnSum } from './matmul.js';
 import { fusedGelu, fusedBiasGelu, fusedSwiglu } from './activations.js';
 import { fusedAdamwUpdate, fusedClipGradNorm } from './adamw.js';
 import { adamwGroup, clipGroup } from './adamw_webgpu.js';
@@ -59,6 +60,7 @@ export async function warmUpFusedKernels(shapes: WarmUpShapes): Promise<number> 
     const x8 = tf.ones([8, 8]) as tf.Tensor2D;
     tf.grads((a: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => sum(fusedLinear(a as tf.Tensor2D, w as tf.Tensor2D, false, c as tf.Tensor1D)))([x8, x8, tf.zeros([8])]);
     tf.grad((a: tf.Tensor) => sum(fusedLinear(a as tf.Tensor2D, x8, true)))(x8);
+    columnSum(x8);
     tf.grad((a: tf.Tensor) => sum(fusedGelu(a, 'tanh')))(x);
     tf.grads((a: tf.Tensor, c: tf.Tensor) => sum(fusedBiasGelu(a, c as tf.Tensor1D)))([x, b]);
     tf.grads((a: tf.Tensor, c: tf.Tensor) => sum(fusedSwiglu(a, c)))([x, x]);

@@ -10,9 +10,9 @@ export class GPT2MLP {
     return tf.tidy(() => {
       const fc = this.cFc;
       // Without a LoRA branch, the bias add goes into the activation (one fused op where the
-      // ops table has one): the same matMul Linear.apply does, then gelu(xW + b).
+      // ops table has one): Linear.apply's ops.linear without the bias, then gelu(xW + b).
       const h = fc.bias && !fc.lora
-        ? ops.biasGelu(tf.reshape(tf.matMul(tf.reshape(x, [-1, fc.inFeatures]), fc.weight as tf.Tensor2D, false, fc.layout === 'out_in'), [...x.shape.slice(0, -1), fc.outFeatures]),
+        ? ops.biasGelu(tf.reshape(ops.linear(tf.reshape(x, [-1, fc.inFeatures]) as tf.Tensor2D, fc.weight as tf.Tensor2D, fc.layout === 'out_in'), [...x.shape.slice(0, -1), fc.outFeatures]),
           fc.bias as tf.Tensor1D, this.approximate)
         : ops.gelu(fc.apply(x, training, seed), this.approximate);
       return this.cProj.apply(h, training, seed);

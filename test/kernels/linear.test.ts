@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { it, expect } from 'vitest';
 import { describeEachBackend, assertAllClose } from '../helpers/backends.js';
 import { fusedLinear } from '../../kernels/linear.js';
-import { matmul2d } from '../../kernels/matmul.js';
+import { matmul2d, columnSum } from '../../kernels/matmul.js';
 import { stockOps } from '../../src/nn/ops.js';
 import { randn, read } from './util.js';
 
@@ -68,5 +68,17 @@ describeEachBackend('matmul2d equals a float64 reference', () => {
         assertAllClose(await read(y), want, { rtol: 1e-5, atol: 1e-5, label: 'y' });
       });
     }
+  }
+});
+
+describeEachBackend('columnSum equals a float64 reference', () => {
+  for (const [rows, cols] of [[1, 3], [37, 70], [300, 129]]) {
+    it(`[${rows}, ${cols}]`, async () => {
+      const x = t([rows, cols], 30);
+      const X = await read(x);
+      const want = new Float64Array(cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c] += X[r * cols + c];
+      assertAllClose(await read(columnSum(x as tf.Tensor2D)), want, { rtol: 1e-5, atol: 1e-5, label: 'sum' });
+    });
   }
 });
