@@ -2,7 +2,7 @@
  * The demo end to end, in one headless Chromium session with WebGPU on SwiftShader:
  * load -> template builder (render, template error) -> masking -> train (>= 20 steps, loss
  * falls, chart grows, main thread free of long tasks) -> before/after -> chat -> save to
- * IndexedDB -> reload -> load -> same validation loss. A screenshot of each state goes to
+ * IndexedDB -> reload -> load -> same validation loss -> a short LoRA + NEFTune run. A screenshot of each state goes to
  * test-artifacts/. SwiftShader is slow: the nano preset, short sequences, batch 4.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -186,6 +186,24 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     // The page's current model is the restored one.
     expect(Number(await page.getAttribute('#model-info', 'data-eval-loss'))).toBeCloseTo(savedLoss, 5);
     await screenshot(page, 'demo-07-restored');
-    expect(errors).toEqual([]);
   }, 360_000);
+
+  it('trains a few more steps with LoRA and NEFTune on: PEFT report line, chart points', async () => {
+    await page.selectOption('#set-model', 'current');
+    await page.fill('#set-steps', '4');
+    await page.fill('#set-eval-every', '0');
+    await page.check('#set-lora');
+    await page.fill('#set-lora-targets', 'c_attn');
+    await page.check('#set-neftune');
+    await page.fill('#set-neftune-alpha', '5');
+    await page.click('#train-start');
+    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: 180_000 });
+    expect(Number(await page.getAttribute('#chart-loss', 'data-points'))).toBe(4);
+    // nano (hidden 64, 2 layers), LoRA r=8 on c_attn [64 -> 192]: 8 * (64 + 192) * 2 = 4,096 trainable parameters.
+    const info = (await page.textContent('#model-info'))!;
+    expect(info).toMatch(/LoRA r=8, alpha=16 on 2 modules · trainable params: 4,096 \|\| all params: [\d,]+ \|\| trainable%: /);
+    expect(await page.isEnabled('#download-adapter')).toBe(true);
+    await page.locator('#panel-training').screenshot({ path: 'test-artifacts/demo-08-lora-neftune.png' });
+    expect(errors).toEqual([]);
+  }, 240_000);
 });

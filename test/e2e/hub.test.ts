@@ -13,7 +13,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startDemoServer, screenshot } from '../helpers/browser.js';
+import { launchChromium, startDemoServer } from '../helpers/browser.js';
 import { FakeHub } from '../hub/fake_hub.js';
 import { unzipStore } from '../../demo/zip.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
@@ -125,7 +125,7 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     expect(Number(await page.getAttribute('#chart-loss', 'data-points'))).toBe(4);
     // PEFT's report line: 3,584 adapter parameters beside the frozen base.
     expect(await page.textContent('#model-info')).toMatch(new RegExp(`trainable params: 3,584 \\|\\| all params: ${(storedParams + 3584).toLocaleString('en-US')} \\|\\|`));
-    await screenshot(page, 'hub-04-trained');
+    await page.locator('#panel-training').screenshot({ path: 'test-artifacts/hub-04-trained.png' });
 
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#download-adapter')]);
     const zip = new Uint8Array(fs.readFileSync((await download.path())!));
@@ -152,7 +152,7 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     expect(await page.getAttribute('#hub-progress-total', 'data-percent')).toBe('100');
     expect(await page.inputValue('#tpl-builtin')).toBe('model');
     expect(await page.textContent('#model-info')).toContain(REPO);
-    await screenshot(page, 'hub-05-offline');
+    await page.locator('#panel-hub').screenshot({ path: 'test-artifacts/hub-05-offline.png' });
 
     await page.click('#hub-clear-cache');
     await page.waitForSelector('#hub-status[data-state="cleared"]', { timeout: 10_000 });
