@@ -7,18 +7,15 @@
  *   const { sum, y: y2 } = fusedAddLayerNorm(x, attnOut, gamma, beta, 1e-5);   // sum = x + attnOut, y2 = LN(sum)
  */
 import * as tf from '@tensorflow/tfjs';
-import { normBackwardProgram, normForwardProgram, type NormKind } from './norm_webgpu.js';
+import { normBackwardProgram, normForwardProgram, NORM_WG, type NormKind } from './norm_webgpu.js';
 import { defineKernel, fusedKernelsAvailable, runFused } from './registry.js';
-import { pow2AtMost, run, runProgram } from './runtime.js';
+import { run, runProgram } from './runtime.js';
 
 const NAMES: Record<NormKind, { plain: string; residual: string }> = {
   layer: { plain: 'WebTuneLayerNorm', residual: 'WebTuneAddLayerNorm' },
   rms: { plain: 'WebTuneRMSNorm', residual: 'WebTuneAddRMSNorm' },
 };
 
-function rowWorkgroup(C: number): number {
-  return pow2AtMost(C, 256, 64);
-}
 
 for (const kind of ['layer', 'rms'] as NormKind[]) {
   for (const residual of [false, true]) {
@@ -33,7 +30,7 @@ for (const kind of ['layer', 'rms'] as NormKind[]) {
           const C = x.shape[x.shape.length - 1];
           const rows = tf.util.sizeFromShape(x.shape) / C;
           const ins = [x, ...(residual ? [inputs.residual as tf.TensorInfo] : []), ...paramNames.map((n) => inputs[n] as tf.TensorInfo)];
-          return runProgram(normForwardProgram(kind, residual, rows, x.shape, rowWorkgroup(C)), ins, [C, attrs!.eps as number]);
+          return runProgram(normForwardProgram(kind, residual, rows, x.shape), ins, [C, attrs!.eps as number, rows]);
         },
       },
       gradient: {
@@ -48,8 +45,8 @@ for (const kind of ['layer', 'rms'] as NormKind[]) {
           const C = x.shape[x.shape.length - 1];
           const rows = x.size / C;
           // One dispatch yields every gradient; the closures hand them out.
-          const grads = run(normBackwardProgram(kind, residual, rows, x.shape, rowWorkgroup(C)),
-            [x, gamma, stats, dy, ...(residual ? [dh] : [])], [C, rows]);
+          const grads = run(normBackwardProgram(kind, residual, rows, x.shape),
+            [x, gamma, stats, dy, ...(residual ? [dh] : [])], [C, rows, Math.ceil(rows / NORM_WG)]);
           const [dx, dgamma, dbeta] = grads;
           const out: Record<string, () => tf.Tensor> = { x: () => dx, gamma: () => dgamma };
           if (kind === 'layer') out.beta = () => dbeta;

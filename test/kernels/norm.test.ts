@@ -6,7 +6,7 @@ import { normRef } from '../../kernels/norm_ref.js';
 import { startGpuMeter } from '../../kernels/counters.js';
 import { randn, read } from './util.js';
 
-const SHAPES: number[][] = [[2, 3, 37], [5, 300], [1, 1, 128], [1, 7]];
+const SHAPES: number[][] = [[2, 3, 37], [5, 300], [1, 1, 128], [1, 7], [70, 9]];   // [70, 9]: more rows than one workgroup
 const TOL = { rtol: 2e-4, atol: 2e-5 };
 
 describe('fused LayerNorm / RMSNorm [webgpu]', () => {
