@@ -25,6 +25,7 @@ export { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm, stock
 export { fusedAttention, fusedSegmentAttention, fusedAttentionSegments, fusedAttentionPacked, stockAttention, segmentMask, type SegmentAttentionOptions } from './attention.js';
 export { fusedAttentionMask } from './mask.js';
 export { fusedLinear } from './linear.js';
+export { matmul2d, columnSum } from './matmul.js';
 export { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu, stockSwiglu } from './activations.js';
 export { fusedAdamwUpdate, fusedClipGradNorm, type ClipResult, type AdamWStateLike } from './adamw.js';
 export { fusedUpdateRule } from './update_rule.js';
