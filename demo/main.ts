@@ -171,7 +171,7 @@ const hub = hubPanel({
 
 function pretrainedLoaded(r: Extract<Reply, { status: 'model-loaded' }>) {
   const p = r.pretrained!;
-  hub.loaded(r.from, '');
+  hub.loaded(r.from);
   template.useModel(p.name, p.template);
   training.usePretrained(p.name, p.params, p.loraTargets, p.maxPositions);
   training.model(r.model);

@@ -51,7 +51,8 @@ export function hubPanel(actions: HubActions, endpoint: string) {
   const totalText = h('span', { id: 'hub-progress-text', class: 'muted' });
   const fileList = h('ul', { id: 'hub-files-progress', class: 'hub-files' });
   const progressBox = h('div', { class: 'hub-progress', hidden: true }, h('div', { class: 'row' }, total, totalText), fileList);
-  const bars = new Map<string, { bar: HTMLProgressElement; text: HTMLElement; li: HTMLElement; loaded: number; total?: number }>();
+  // cached: the file's first event was already complete (a download reports 0 bytes first).
+  const bars = new Map<string, { bar: HTMLProgressElement; text: HTMLElement; li: HTMLElement; loaded: number; total?: number; cached: boolean }>();
   let expectedBytes: number | undefined;
 
   const { section } = panel('panel-hub', '1b · Bring your own base model', [
@@ -140,7 +141,7 @@ export function hubPanel(actions: HubActions, endpoint: string) {
         const text = h('span', { class: 'muted' });
         const li = h('li', { 'data-file': file }, h('code', {}, file), ' ', bar, ' ', text);
         fileList.append(li);
-        b = { bar, text, li, loaded: 0 };
+        b = { bar, text, li, loaded: 0, cached: loaded > 0 && loaded === fileTotal };
         bars.set(file, b);
       }
       b.loaded = loaded;
@@ -149,13 +150,15 @@ export function hubPanel(actions: HubActions, endpoint: string) {
       b.bar.value = loaded;
       const done = fileTotal !== undefined && loaded >= fileTotal;
       b.li.dataset.done = done ? '1' : '0';
-      b.text.textContent = `${fmtBytes(loaded)}${fileTotal !== undefined ? ` of ${fmtBytes(fileTotal)}` : ''}${done ? ' ✓' : ''}`;
+      b.li.dataset.cached = b.cached ? '1' : '0';
+      b.text.textContent = `${fmtBytes(loaded)}${fileTotal !== undefined ? ` of ${fmtBytes(fileTotal)}` : ''}${done ? (b.cached ? ' ✓ from the cache' : ' ✓') : ''}`;
       drawTotal();
     },
-    loaded(name: string, cachedNote: string) {
+    loaded(name: string) {
       cancel.disabled = true;
       load.disabled = false;
-      setStatus(`Loaded ${name}${cachedNote}. Its tokenizer and chat template are now used by the template builder, the masking view, training and chat.`, 'loaded');
+      const cached = bars.size > 0 && [...bars.values()].every((b) => b.cached);
+      setStatus(`Loaded ${name}${cached ? ' from this browser\'s cache (nothing downloaded)' : ''}. Its tokenizer and chat template are now used by the template builder, the masking view, training and chat.`, 'loaded');
       drawTotal();
     },
     failed(message: string, cancelled: boolean) {

@@ -38,6 +38,9 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
     fullWarning.textContent = large ? `Full fine-tuning trains all ${fmtCount(pretrainedParams)} parameters: gradients and AdamW state add about ${((pretrainedParams * 12) / 2 ** 30).toFixed(1)} GiB to the weights, and every step updates them all. LoRA trains a fraction of a percent of that and usually does as well: turn it on unless you need full fine-tuning.` : '';
   };
   preset.addEventListener('change', warnFull);
+  // The family only matters for a fresh preset.
+  const familyUse = () => { family.disabled = ['base', 'pretrained', 'current'].includes(preset.value); };
+  preset.addEventListener('change', familyUse);
   loraOn.addEventListener('change', warnFull);
 
   const start = h('button', { id: 'train-start', type: 'button', class: 'primary', onclick: () => actions.start(), disabled: true }, 'Start training');
@@ -79,6 +82,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
       const missing = [!loraAvailable && 'LoRA', !neftuneAvailable && 'NEFTune'].filter(Boolean);
       loraNote.textContent = missing.length ? `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not in this build of the library yet: ${missing.length > 1 ? 'their' : 'its'} controls are shown but disabled.` : '';
       start.disabled = false;
+      familyUse();
     },
     settings(): Omit<TrainSettings, 'template' | 'weights' | 'uploadWeight'> {
       return {
@@ -121,6 +125,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
       pretrainedOption.disabled = false;
       pretrainedOption.textContent = `the loaded base model: ${name} (${fmtCount(params)} parameters)`;
       preset.value = 'pretrained';
+      familyUse();
       if (!loraOn.disabled) loraOn.checked = true;
       loraTargets.value = targets.join(', ');
       if (Number(maxLen.value) > maxPositions) maxLen.value = String(maxPositions);

@@ -150,12 +150,26 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     await page.waitForSelector(LOAD_ENDED, { timeout: 60_000 });
     expect(await page.getAttribute('#hub-status', 'data-state'), (await page.textContent('#hub-status'))!).toBe('loaded');
     expect(await page.getAttribute('#hub-progress-total', 'data-percent')).toBe('100');
+    expect(await page.textContent('#hub-status')).toContain('from this browser\'s cache');
+    expect(await page.locator('#hub-files-progress li[data-cached="0"]').count()).toBe(0);
     expect(await page.inputValue('#tpl-builtin')).toBe('model');
     expect(await page.textContent('#model-info')).toContain(REPO);
     await page.locator('#panel-hub').screenshot({ path: 'test-artifacts/hub-05-offline.png' });
 
     await page.click('#hub-clear-cache');
     await page.waitForSelector('#hub-status[data-state="cleared"]', { timeout: 10_000 });
-    expect(errors).toEqual([]);
   }, 300_000);
+
+  it('loads the same checkpoint from local files (the file picker)', async () => {
+    await page.setInputFiles('#hub-files', [...files].map(([name, bytes]) => ({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) })));
+    await page.waitForSelector(LOAD_ENDED, { timeout: 60_000 });
+    expect(await page.getAttribute('#hub-status', 'data-state'), (await page.textContent('#hub-status'))!).toBe('loaded');
+    expect(await page.textContent('#model-info')).toContain('selected files');
+    expect(await page.inputValue('#set-model')).toBe('pretrained');
+    expect(await page.inputValue('#tpl-builtin')).toBe('model');
+    await page.fill('#tpl-system', '');
+    await expect.poll(() => page.textContent('#tpl-output'), { timeout: 20_000 }).toContain('named SmolLM');
+    expect(await page.getAttribute('#tpl-name', 'data-template')).toContain('selected files');
+    expect(errors).toEqual([]);
+  }, 120_000);
 });
