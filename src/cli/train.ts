@@ -13,6 +13,8 @@
  * With --lora-r the base weights stay frozen and the output is a PEFT adapter directory instead of
  * the model files (adapter_config.json + adapter_model.safetensors, plus the tokenizer files), which
  * `webtune eval --adapter`, the demo and PEFT's `PeftModel.from_pretrained` load on top of the base.
+ * --lora-modules-to-save adds whole modules to the adapter (PEFT modules_to_save), e.g. the token
+ * embedding when the data's chat markers are tokens the base model never learned.
  *
  *   checkpoint-<step>/                    resumable checkpoints (model + optimizer + trainer state + the
  *                                         run's flags): every --save-every steps and on Ctrl-C; removed
@@ -42,7 +44,7 @@ import { packBatch, packExamples, padBatch, shuffled, type Batch } from '../data
 import type { DatasetSummary } from '../data/summary.js';
 import { loadModel, saveModel } from '../io/checkpoint.js';
 import { saveAdapter } from '../io/peft.js';
-import { applyLora, loraTrainableReport, type LoraConfig } from '../nn/lora.js';
+import { applyLora, loraState, loraTrainableReport, type LoraConfig } from '../nn/lora.js';
 import { nodeDirSink } from '../io/files.js';
 import { Trainer, type TrainerOptions, type TrainerEvent, type UpdateRule } from '../train/trainer.js';
 import { endOfTurnMarker } from '../train/generate.js';
@@ -66,6 +68,7 @@ export const TRAIN_FLAGS = {
   'lora-alpha': { type: 'number', help: 'LoRA alpha (scaling = alpha / r); default 2 * r' },
   'lora-dropout': { type: 'number', default: 0, help: 'LoRA dropout on the adapter input, training only' },
   'lora-targets': { type: 'string', help: 'LoRA target modules: comma-separated names or globs (c_attn,c_proj / q_proj,v_proj), or all-linear; default: PEFT\'s per-family default' },
+  'lora-modules-to-save': { type: 'string', help: 'modules trained in full beside the LoRA adapter and saved in it (PEFT modules_to_save): comma-separated names, e.g. wte (GPT-2) or embed_tokens,lm_head (Llama); needed when the data uses tokens the base never learned (chat markers). With tied embeddings each listed module trains its own copy, as in PEFT' },
   rslora: { type: 'boolean', help: 'rank-stabilised LoRA: scaling = alpha / sqrt(r)' },
   'neftune-alpha': { type: 'number', help: 'NEFTune noise alpha on the token embeddings (e.g. 5); off by default' },
   steps: { type: 'number', help: 'optimizer steps to train (exclusive with --epochs)' },
@@ -146,14 +149,20 @@ export function validateFlags(f: TrainFlags): void {
   if (f['neftune-alpha'] !== undefined && !(f['neftune-alpha'] > 0)) bad(`--neftune-alpha must be positive, got ${f['neftune-alpha']}`);
   if (f['lora-r'] !== undefined && (!Number.isInteger(f['lora-r']) || f['lora-r'] < 1)) bad(`--lora-r must be a positive integer, got ${f['lora-r']}`);
   if (f['lora-r'] === undefined) {
-    for (const k of ['lora-alpha', 'lora-targets'] as const) if (f[k] !== undefined) bad(`--${k} needs --lora-r (the adapter rank)`);
+    for (const k of ['lora-alpha', 'lora-targets', 'lora-modules-to-save'] as const) if (f[k] !== undefined) bad(`--${k} needs --lora-r (the adapter rank)`);
     if (f['lora-dropout']) bad('--lora-dropout needs --lora-r (the adapter rank)');
     if (f.rslora) bad('--rslora needs --lora-r (the adapter rank)');
   }
+  if (f['lora-modules-to-save'] !== undefined && moduleList(f['lora-modules-to-save']).length === 0) bad('--lora-modules-to-save needs at least one module name (e.g. wte or embed_tokens,lm_head)');
   if (f['lora-alpha'] !== undefined && !(f['lora-alpha'] > 0)) bad(`--lora-alpha must be positive, got ${f['lora-alpha']}`);
   if (!(f['lora-dropout']! >= 0 && f['lora-dropout']! < 1)) bad(`--lora-dropout must be in [0, 1), got ${f['lora-dropout']}`);
   if (f['eval-every'] !== undefined && !f['eval-data']) bad('--eval-every needs --eval-data');
   if (!Number.isInteger(f.seed) || f.seed! < 0) bad(`--seed must be a non-negative integer, got ${f.seed}`);
+}
+
+/** A comma-separated list of module names, trimmed, empty entries dropped. */
+function moduleList(spec: string): string[] {
+  return spec.split(',').map((x) => x.trim()).filter(Boolean);
 }
 
 /** The newest checkpoint-<step> directory inside `dir`, or undefined. */
@@ -326,11 +335,17 @@ export async function run(argv: string[]): Promise<number> {
       const targets = f['lora-targets'];
       lora = {
         r: f['lora-r'], alpha: f['lora-alpha'] ?? 2 * f['lora-r'], dropout: f['lora-dropout'], useRslora: f.rslora, seed: f.seed,
-        targetModules: targets === undefined ? undefined : targets === 'all-linear' ? 'all-linear' : targets.split(',').map((x) => x.trim()).filter(Boolean),
+        targetModules: targets === undefined ? undefined : targets === 'all-linear' ? 'all-linear' : moduleList(targets),
+        modulesToSave: f['lora-modules-to-save'] === undefined ? undefined : moduleList(f['lora-modules-to-save']),
         baseModelNameOrPath: f.model ?? null,
       };
-      applyLora(model, lora);
-      log(`LoRA: ${loraTrainableReport(model).line}`);
+      try {
+        applyLora(model, lora);
+      } catch (e) {
+        throw new CliError(`train: ${(e as Error).message}`);
+      }
+      const saved = loraState(model)!.savedModules;
+      log(`LoRA: ${loraTrainableReport(model).line}${saved.size ? `; modules_to_save trained in full: ${[...saved.keys()].join(', ')}` : ''}`);
     }
     if (config.vocab_size < tok.vocabSize) throw new CliError(`train: the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize} tokens (${tokFrom})`);
     const positions = maxPositions(config);
