@@ -14,6 +14,21 @@
  *   - a string: a regular expression that must match the whole path (`re.fullmatch`);
  *   - 'all-linear': every linear layer except the output layer `lm_head`.
  *
+ * modules_to_save (PEFT): whole modules trained in full beside the adapter and stored in it under
+ * their own names (`base_model.model.transformer.wte.weight`). The usual case is the token
+ * embedding when the data uses tokens the base model never learned (chat markers such as
+ * `<|im_start|>`): their frozen rows carry nothing a low-rank update can use. With tied
+ * embeddings (GPT-2, small Llamas) WebTune does what PEFT does by default (ensure_weight_tying
+ * false, PEFT 0.18+; huggingface/peft#2777): each listed module trains its OWN copy and the tie is
+ * broken. ['wte'] / ['embed_tokens'] trains the input embedding while the output layer keeps
+ * reading the original values; ['lm_head'] trains a copy of the output layer while the input
+ * embedding stays frozen; both trains two separate matrices (the adapter then stores both keys,
+ * and a merged model is saved untied). PEFT's `ensure_weight_tying=True` (one shared trained
+ * matrix) and `trainable_token_indices` (only some embedding rows) are not implemented.
+ *
+ * `withAdaptersDisabled(model, fn)` runs the base model without a copy of it (PEFT's
+ * `disable_adapter()`), e.g. for the "before" side of a before/after comparison.
+ *
  * @example
  *   const model = CausalLM.create(presetConfig('nano'));
  *   applyLora(model, { r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'], seed: 0 });
@@ -76,6 +91,16 @@ export interface LoraState {
   baseModelNameOrPath: string | null;
   /** Adapters folded into the base weights by mergeLora, by module path. */
   merged: Map<string, LoraWeights> | null;
+  /**
+   * Frozen copies of the base values of the modules to save that train in place (the variable the
+   * model's own module reads), so `withAdaptersDisabled` can run the base model: PEFT likewise keeps
+   * the original module beside the trained copy. Disposed with the adapters.
+   */
+  originals: Map<tf.Variable, tf.Variable>;
+  /** The variable a tied lm_head read before it got its own trained copy (modules_to_save lm_head), else null. */
+  tiedHeadBase: tf.Variable | null;
+  /** True while `withAdaptersDisabled` runs. */
+  disabled: boolean;
 }
 
 const STATE = new WeakMap<object, LoraState>();
@@ -204,6 +229,7 @@ export function applyLora(model: LoraModel, config: LoraConfig): LoraState {
   const state: LoraState = {
     r, alpha, dropout, useRslora, scaling, init, targetModules: savedTargets, targets, modulesToSave: mts,
     savedModules: new Map(), extra: [], fanInFanOut: false, baseModelNameOrPath: config.baseModelNameOrPath ?? null, merged: null,
+    originals: new Map(), tiedHeadBase: null, disabled: false,
   };
 
   // A tied output layer shares its weight with the input embedding. PEFT's modules_to_save trains a
@@ -214,13 +240,17 @@ export function applyLora(model: LoraModel, config: LoraConfig): LoraState {
   for (const path of savePaths.sort()) {
     if (path === 'lm_head' && tiedHead) {
       const copy = tf.variable(tiedHead.weight.clone(), true);
+      state.tiedHeadBase = tiedHead.weight;
       tiedHead.weight = copy;
       state.extra.push(copy);
       state.savedModules.set(path, new Map([['lm_head.weight', copy]]));
       continue;
     }
     const vars = modules.get(path)!;
-    for (const v of vars.values()) v.trainable = true;
+    for (const v of vars.values()) {
+      v.trainable = true;
+      state.originals.set(v, tf.variable(v.clone(), false));
+    }
     state.savedModules.set(path, vars);
   }
   if (tiedHead && !state.savedModules.has('lm_head') && tiedHead.weight.trainable) {
@@ -313,6 +343,7 @@ function delta(lin: Linear, w: LoraWeights): tf.Tensor2D {
 export function mergeLora(model: LoraModel): void {
   const state = requireState(model, 'mergeLora');
   if (state.merged) throw new Error('mergeLora: the adapters are already merged.');
+  if (state.disabled) throw new Error('mergeLora: the adapters are disabled (inside withAdaptersDisabled).');
   const linears = model.linearModules();
   state.merged = new Map();
   for (const path of state.targets) {
@@ -354,6 +385,7 @@ export function mergeAndUnload<M extends LoraModel>(model: M): M {
     if (head && head.weight === v) v.trainable = true;   // an untied copy of a tied head: it is the head now
     else v.dispose();
   }
+  for (const v of state.originals.values()) v.dispose();
   STATE.delete(model);
   return model;
 }
@@ -369,5 +401,68 @@ export function disposeLora(model: LoraModel): void {
     if (w) { w.A.dispose(); w.B.dispose(); }
     lin.lora = undefined;
   }
+  for (const v of state.originals.values()) v.dispose();
   STATE.delete(model);
+}
+
+/**
+ * Runs `fn` on the base model: every LoRA branch off and the modules to save back at their base
+ * values, as PEFT's `with model.disable_adapter():` does. Afterwards (also when `fn` throws or its
+ * promise rejects) the adapter is exactly as before. No copy of the base weights is needed, so a
+ * before/after comparison of a LoRA run costs no extra memory (beyond the modules to save, whose
+ * base values are kept anyway). `fn` may be async: the adapter comes back when its promise settles,
+ * so nothing else may run the model (or train it) meanwhile. While disabled, the adapter's matrices
+ * are not on the model's layers (`trainableParams()` omits them). Nested calls just run `fn`.
+ * Merged adapters are refused (unmerge first): the base weights then hold the update.
+ *
+ * @example
+ *   const before = await withAdaptersDisabled(model, () => generateChat(model, tok, template, messages));
+ *   const after = await generateChat(model, tok, template, messages);
+ */
+export function withAdaptersDisabled<T>(model: LoraModel, fn: () => T): T {
+  const state = requireState(model, 'withAdaptersDisabled');
+  if (state.disabled) return fn();
+  if (state.merged) throw new Error('withAdaptersDisabled: the adapters are merged into the base weights; call unmergeLora first.');
+  const linears = model.linearModules();
+  const removed: Array<[Linear, LoraWeights]> = [];
+  const swappedHeads: Array<[Linear, tf.Variable]> = [];
+  const trained: Array<[tf.Variable, tf.Tensor]> = [];
+  const restore = () => {
+    for (const [v, t] of trained) { v.assign(t); t.dispose(); }
+    for (const [lin, w] of swappedHeads) lin.weight = w;
+    for (const [lin, w] of removed) lin.lora = w;
+    state.disabled = false;
+  };
+  try {
+    state.disabled = true;
+    for (const path of state.targets) {
+      const lin = linears.get(path)!;
+      if (lin.lora) { removed.push([lin, lin.lora]); lin.lora = undefined; }
+    }
+    // A tied head's own trained copy (modules_to_save lm_head): read the embedding again.
+    // (When the embedding trains in place too, it holds its base values below while disabled.)
+    const head = linears.get('lm_head');
+    if (head && state.tiedHeadBase && head.weight !== state.tiedHeadBase) {
+      swappedHeads.push([head, head.weight]);
+      head.weight = state.tiedHeadBase;
+    }
+    // Modules to save trained in place: their base values in, the trained ones kept aside.
+    for (const [v, orig] of state.originals) {
+      trained.push([v, tf.clone(v)]);
+      v.assign(orig);
+    }
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  if (result instanceof Promise) return result.finally(restore) as T;
+  restore();
+  return result;
 }
