@@ -146,6 +146,8 @@ export function parseAdapterConfig(json: unknown, where = ADAPTER_CONFIG_FILE): 
   if (!(typeof tm === 'string' || (Array.isArray(tm) && tm.length > 0 && tm.every((t) => typeof t === 'string')))) bad('target_modules', 'must be a non-empty list of module names or a regular expression string');
   const mts = c.modules_to_save ?? null;
   if (mts !== null && !(Array.isArray(mts) && mts.every((t) => typeof t === 'string'))) bad('modules_to_save', 'must be null or a list of module names');
+  // ensure_weight_tying keeps a tied embedding and head as ONE trained matrix; WebTune trains each listed module's own copy (PEFT's default).
+  if (c.ensure_weight_tying === true && isNonEmpty(mts)) bad('ensure_weight_tying', 'one shared trained matrix for tied modules_to_save is not implemented (each listed module trains its own copy, as with false)');
   if (c.use_rslora !== undefined && typeof c.use_rslora !== 'boolean') bad('use_rslora', 'must be true or false');
   const init = c.init_lora_weights;
   return {

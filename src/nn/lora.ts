@@ -19,7 +19,7 @@
  * embedding when the data uses tokens the base model never learned (chat markers such as
  * `<|im_start|>`): their frozen rows carry nothing a low-rank update can use. With tied
  * embeddings (GPT-2, small Llamas) WebTune does what PEFT does by default (ensure_weight_tying
- * false, PEFT 0.18+; huggingface/peft#2777): each listed module trains its OWN copy and the tie is
+ * false; huggingface/peft#2777): each listed module trains its OWN copy and the tie is
  * broken. ['wte'] / ['embed_tokens'] trains the input embedding while the output layer keeps
  * reading the original values; ['lm_head'] trains a copy of the output layer while the input
  * embedding stays frozen; both trains two separate matrices (the adapter then stores both keys,

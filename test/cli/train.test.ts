@@ -113,6 +113,42 @@ describe('webtune train (cpu)', () => {
   });
 });
 
+describe('webtune train --lora-r --lora-modules-to-save (cpu)', () => {
+  it('trains the embedding in full beside the adapter and stores it under PEFT\'s key; the adapter loads back', async () => {
+    const out = path.join(tmp, 'mts');
+    const r = await capture(() => train(['--data', data, '--model', 'models/base', '--batch-size', '2', '--max-length', '40', '--backend', 'cpu', '--lr', '3e-3', '--seed', '7',
+      '--steps', '2', '--lora-r', '2', '--lora-targets', 'c_attn', '--lora-modules-to-save', 'wte', '--out', out]));
+    expect(r.code, r.err).toBe(0);
+    // PEFT's count: 2 layers x (r·64 + 192·r) adapter + the 1024 x 64 embedding; all = base + those.
+    const trainable = 2 * (2 * 64 + 192 * 2) + 1024 * 64;
+    expect(r.out).toContain(`trainable params: ${trainable.toLocaleString('en-US')} || all params: ${(182016 + trainable).toLocaleString('en-US')}`);
+    expect(r.out).toContain('modules_to_save trained in full: transformer.wte');
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
+    expect(cfg.modules_to_save).toEqual(['wte']);
+    expect(cfg.target_modules).toEqual(['c_attn']);
+    const ad = parseSafetensors(fs.readFileSync(path.join(out, 'adapter_model.safetensors')), 'adapter').tensors;
+    expect([...ad.keys()].sort()).toEqual([
+      'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', 'base_model.model.transformer.h.0.attn.c_attn.lora_B.weight',
+      'base_model.model.transformer.h.1.attn.c_attn.lora_A.weight', 'base_model.model.transformer.h.1.attn.c_attn.lora_B.weight',
+      'base_model.model.transformer.wte.weight']);
+    const base = parseSafetensors(fs.readFileSync('models/base/model.safetensors'), 'base').tensors.get('transformer.wte.weight')!;
+    const wte = ad.get('base_model.model.transformer.wte.weight')!;
+    expect(wte.shape).toEqual([1024, 64]);
+    // The rows of the chat markers (tokens the base never saw) moved; the base checkpoint did not.
+    const tok = JSON.parse(fs.readFileSync(path.join(out, 'tokenizer.json'), 'utf8')) as { added_tokens: Array<{ id: number; content: string }> };
+    const imStart = tok.added_tokens.find((t) => t.content === '<|im_start|>')!.id;
+    const row = (d: ArrayLike<number>, i: number) => Array.from(d).slice(i * 64, (i + 1) * 64);
+    expect(row(wte.data as Float32Array, imStart)).not.toEqual(row(base.data as Float32Array, imStart));
+    expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false);
+    // Loaded on the base model, the stored embedding is the one the model reads.
+    const m = await loadModel('models/base');
+    const { loadAdapter } = await import('../../src/io/peft.js');
+    await loadAdapter(m, out);
+    expect(Array.from(await m.params.get('transformer.wte.weight')!.data())).toEqual(Array.from(wte.data as Float32Array));
+    m.dispose();
+  });
+});
+
 describe('webtune train flag validation', () => {
   const bad = async (argv: string[], message: RegExp) => {
     const err = await train([...argv]).then(() => undefined, (e: unknown) => e);
@@ -129,6 +165,9 @@ describe('webtune train flag validation', () => {
     await bad(['--data', data, '--preset', 'huge', '--out', tmp], /--preset must be one of nano, micro, small/);
     await bad(['--data', data, '--preset', 'nano', '--mask', 'some', '--out', tmp], /--mask must be one of assistant, last, unroll, completion, all/);
     await bad(['--data', data, '--preset', 'nano', '--lora-alpha', '16', '--out', tmp], /--lora-alpha needs --lora-r/);
+    await bad(['--data', data, '--preset', 'nano', '--lora-modules-to-save', 'wte', '--out', tmp], /--lora-modules-to-save needs --lora-r/);
+    await bad(['--data', data, '--preset', 'nano', '--lora-r', '2', '--lora-modules-to-save', ' , ', '--out', tmp], /--lora-modules-to-save needs at least one module name/);
+    await bad(['--data', data, '--preset', 'nano', '--lora-r', '2', '--lora-modules-to-save', 'embed_tokens', '--out', path.join(tmp, 'mts-bad')], /modules_to_save entry 'embed_tokens' matches no module; modules with parameters: .*wte/);
     await bad(['--data', data, '--preset', 'nano', '--eval-every', '10', '--out', tmp], /--eval-every needs --eval-data/);
     await bad(['--data', data, '--preset', 'nano', '--steps', '2.5', '--out', tmp], /--steps must be a positive integer/);
     await bad(['--data', data, '--preset', 'nano', '--batch-size', '0', '--out', tmp], /--batch-size must be a positive integer/);

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { useBackend } from '../helpers/backends.js';
 import type { CausalLM } from '../../models/index.js';
 import { loadModel } from '../../src/io/index.js';
-import { applyLora, loraState, loraTensors, mergeLora, unmergeLora, withAdaptersDisabled, disposeLora, mergeAndUnload } from '../../src/nn/lora.js';
+import { applyLora, loraState, loraTensors, mergeLora, unmergeLora, withAdaptersDisabled, disposeLora, mergeAndUnload, type LoraConfig } from '../../src/nn/lora.js';
 
 const HF = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'hf');
 const gpt2Tiny = () => loadModel(join(HF, 'gpt2-tiny'));
@@ -39,14 +39,15 @@ beforeAll(async () => { await useBackend('cpu'); });
 
 describe('withAdaptersDisabled', () => {
   it('runs the base model exactly (LoRA, trained embedding and a tied head\'s own copy all set aside), then the adapted one exactly', async () => {
-    for (const [make, opts] of [
+    const cases: Array<[() => Promise<CausalLM>, Partial<LoraConfig>]> = [
       [gpt2Tiny, { targetModules: 'all-linear', modulesToSave: ['wte', 'lm_head'] }],
       [gpt2Tiny, { targetModules: ['c_attn'], modulesToSave: ['wte'] }],
       [llamaTiny, { targetModules: ['q_proj', 'v_proj', 'down_proj'], modulesToSave: ['embed_tokens', 'norm'] }],
-    ] as const) {
+    ];
+    for (const [make, opts] of cases) {
       const model = await make();
       const base = await logitsOf(model);
-      applyLora(model, { r: 2, alpha: 4, ...opts } as Parameters<typeof applyLora>[1]);
+      applyLora(model, { r: 2, alpha: 4, ...opts });
       perturb(model, 3);
       const adapted = await logitsOf(model);
       expect(adapted).not.toEqual(base);

@@ -322,6 +322,7 @@ describe('PEFT adapters (src/io/peft.ts)', () => {
       ['rank_pattern', () => withConfig({ rank_pattern: { q_proj: 8 } }), /field "rank_pattern"/],
       ['layers_to_transform', () => withConfig({ layers_to_transform: [0] }), /field "layers_to_transform"/],
       ['peft_type', () => withConfig({ peft_type: 'IA3' }), /field "peft_type" = "IA3"/],
+      ['ensure_weight_tying with modules_to_save', () => withConfig({ ensure_weight_tying: true, modules_to_save: ['embed_tokens'] }), /field "ensure_weight_tying" = true: one shared trained matrix/],
       ['unknown target', () => withConfig({ target_modules: ['q_proj', 'wq'] }), /entry 'wq' matches no linear module; available linear modules: q_proj, k_proj/],
       ['wrong shape', () => withTensors((m) => { const k = 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'; m.set(k, { shape: [4, 12], data: new Float32Array(48) }); }),
         /tensor "base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight": expected shape \[4, 16\]/],
