@@ -71,7 +71,9 @@ function loraLinear(x: tf.Tensor2D, weight: tf.Tensor2D, transposeB: boolean, bi
     save([inp, A, B, low]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      // tfjs calls a custom gradFunc outside any tidy scope: without this tidy, dLow, dBase and
+      // dInp would stay alive until the whole backward pass ends.
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => {
         const [i2, a, b, lo] = saved as tf.Tensor2D[];
         const d = dy as tf.Tensor2D;
         const dLow = tf.mul(matmul2d(d, b, false, false), scaling) as tf.Tensor2D;         // [N, r] (of the unscaled low)
@@ -80,7 +82,7 @@ function loraLinear(x: tf.Tensor2D, weight: tf.Tensor2D, transposeB: boolean, bi
         const dA = matmul2d(dLow, i2, true, false);                                         // [r, in]
         const dB = matmul2d(d, lo, true, false);                                            // [out, r]
         return sameInput ? [tf.add(dBase, dInp), dA, dB] : [dBase, dInp, dA, dB];
-      },
+      }),
     };
   }) as any);
   return (sameInput ? op(x, lora.A, lora.B) : op(x, lora.input, lora.A, lora.B)) as tf.Tensor2D;
