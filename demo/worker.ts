@@ -8,7 +8,7 @@ import {
   initBackend, loadBundledTokenizer, loadDataset, prepareDataset, labelExample, countTrainedLabels, renderWithSpans,
   BUILTIN_TEMPLATES, templateFromTokenizerConfig, isBuiltinTemplate, CausalLM, presetConfig, countParams, configToJSON,
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
-  MASK_MODES, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
+  MASK_MODES, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
   ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, estimateTrainingMemory, checkFitsAdapter,
   clearHubCache, dims, loadTokenizer, type PretrainedModel, type MemoryEstimate, type HubOptions,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
@@ -45,7 +45,11 @@ const testRows = parseJsonl<EvalRowInput & { family: string }>(testText, 'test.j
 /** The model the page talks to (chat, compare, save): the one being trained or the last loaded. */
 let model: CausalLM | undefined;
 let modelName = '';
-/** The weights before the last training run, for the before/after comparison. */
+/**
+ * The weights before the last full fine-tuning run, for the before/after comparison. A LoRA run
+ * keeps none: its "before" is the same model with the adapter switched off (withAdaptersDisabled),
+ * which saves a whole copy of the base (hundreds of MB for a Hub model).
+ */
 let baseSnapshot: MemoryFiles | undefined;
 let trainer: Trainer | undefined;
 /** The chat template of the last run (or the builder's default) for chat and evaluation. */
@@ -253,9 +257,10 @@ async function train(s: TrainSettings): Promise<void> {
 
   const { m, name: startName } = await startingModel(s);
   let name = startName;
-  // The snapshot is taken before LoRA is applied: "before" is the model without the adapter.
-  // (A model that already carries an adapter is saved as its base weights + that adapter.)
-  baseSnapshot = await checkpointOf(m, false);
+  // Full fine-tuning changes the weights in place: "before" needs a snapshot of them. (A model that
+  // already carries an adapter is saved as its base weights + that adapter.) LoRA leaves the base
+  // weights alone: "before" is the model with its adapter switched off, no copy needed.
+  baseSnapshot = s.lora.enabled ? undefined : await checkpointOf(m, false);
   if (s.lora.enabled) {
     if (loraState(m)) throw new Error('The current model already carries a LoRA adapter: start from a preset or the base model to train a new one.');
     const targets = s.lora.targets.length ? s.lora.targets : DEFAULT_TARGET_MODULES[m.config.model_type];
@@ -321,10 +326,13 @@ async function compare(id: number, limit: number, maxNewTokens: number): Promise
   if (!model) throw new Error('No model yet: train one or load one first.');
   const rows = pickTestRows(limit);
   const base = baseSnapshot ? await loadWithAdapter(baseSnapshot) : undefined;
+  // Without a snapshot, a model with an (unmerged) adapter answers "before" with the adapter off.
+  const lora = loraState(model);
+  const adapterOff = !base && !!lora && !lora.merged;
   try {
     const answer = (m: CausalLM) => async (messages: InstructMessage[]) =>
       (await generateChat(m, tokenizer, template, messages, { maxNewTokens })).text;
-    const total = rows.length * (base ? 2 : 1);
+    const total = rows.length * (base || adapterOff ? 2 : 1);
     let done = 0;
     const run = async (which: 'base' | 'tuned', m: CausalLM) => evaluate(rows, answer(m), {
       onRow: (r) => {
@@ -333,7 +341,8 @@ async function compare(id: number, limit: number, maxNewTokens: number): Promise
         post({ status: 'compare-row', id, which, done, total, row: { index: r.index, family: r.family, prompt, expected: JSON.stringify(r.expected), output: r.output, correct: r.correct } });
       },
     });
-    const baseResult = base ? await run('base', base) : undefined;
+    const tuned = model;
+    const baseResult = base ? await run('base', base) : adapterOff ? await withAdaptersDisabled(tuned, () => run('base', tuned)) : undefined;
     const tunedResult = await run('tuned', model);
     post({
       status: 'compare-done', id,
@@ -383,7 +392,8 @@ async function storeSave(name: string) {
   const dir = await checkpointOf(model, false);
   await dir.write('tokenizer.json', JSON.stringify(tokenizer.files.tokenizerJson));
   await dir.write('tokenizer_config.json', JSON.stringify({ ...tokenizer.files.tokenizerConfig, chat_template: template.source }, null, 2));
-  // The pre-training snapshot rides along so the before/after panel works after a reload.
+  // The pre-training snapshot of a full fine-tuning run rides along so the before/after panel works
+  // after a reload (a LoRA model needs none: its files hold the base weights and the adapter apart).
   if (baseSnapshot) for (const [f, b] of baseSnapshot.files) dir.files.set(`base/${f}`, b);
   const store = await BrowserStore.open();
   try {
@@ -415,7 +425,7 @@ async function loadFrom(src: MemoryFiles | FileSource, from: string): Promise<Mo
   if (!(await src.exists('config.json')) && (await src.exists(ADAPTER_CONFIG_FILE))) {
     if (!model) throw new Error(`${from}: an adapter needs a base model; load or train one first`);
     if (loraState(model)) throw new Error(`${from}: the current model already carries an adapter; load its base model first`);
-    baseSnapshot = await checkpointOf(model, false);
+    baseSnapshot = undefined;   // "before" is the model with the adapter switched off
     await loadAdapter(model, src);
     modelName = `${modelName} + adapter ${from}`;
     trainer?.dispose();
@@ -564,13 +574,19 @@ async function handle(msg: Request): Promise<void> {
     }
     case 'train':
       try {
+        // A comparison may be running the model with its adapter switched off: train only after it.
+        if (busy) throw new Error('Busy answering prompts: start training when that finishes.');
         await train(msg.settings);
       } catch (e) {
         post({ status: 'train-status', state: 'failed', step: trainer?.step ?? 0, maxSteps: trainer?.maxSteps ?? 0, reason: 'error', error: (e as Error).message });
       }
       return;
     case 'pause': trainer?.pause(); return;
-    case 'resume': trainer?.resume(); return;
+    case 'resume':
+      // A comparison may be running the model with its adapter switched off: train only after it.
+      if (busy) throw new Error('Busy answering prompts: resume when that finishes.');
+      trainer?.resume();
+      return;
     case 'stop': trainer?.stop(); return;
     case 'compare': await exclusive(() => compare(msg.id, msg.limit, msg.maxNewTokens)); return;
     case 'chat': {

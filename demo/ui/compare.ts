@@ -33,7 +33,7 @@ export function comparePanel(actions: { compare(limit: number, maxNewTokens: num
   let streaming: HTMLElement | undefined;
 
   const { section } = panel('panel-compare', '7 · Before and after', [
-    h('p', {}, 'The prompts come from the held-out test split: inputs the model never trained on, a third of them in phrasings it never saw. "Before" is a snapshot taken just before training started; "after" is the model now. Both answer greedily (always the most likely next token).'),
+    h('p', {}, 'The prompts come from the held-out test split: inputs the model never trained on, a third of them in phrasings it never saw. "Before" is the model as it was just before training started: after full fine-tuning, a snapshot of the weights taken then; after LoRA, the same model with its adapter switched off (the base weights never changed, so no copy is kept). "After" is the model now. Both answer greedily (always the most likely next token).'),
     h('p', {}, 'Each answer is scored by its task\'s rule: the number for arithmetic, the exact string for edits, the JSON fields for extraction, a refusal for harmful requests.'),
     h('p', {}, 'The chat uses the same template the model was trained with; temperature 0 is greedy, higher values sample.'),
   ],
@@ -69,7 +69,7 @@ export function comparePanel(actions: { compare(limit: number, maxNewTokens: num
       status.dataset.baseOverall = String(baseOverall);
       status.dataset.tunedOverall = String(tunedOverall);
       status.textContent = Number.isNaN(baseOverall)
-        ? `Done. No pre-training snapshot exists for this model (it was loaded from a file), so only "after" is scored: ${Math.round(tunedOverall * 100)}%.`
+        ? `Done. Nothing tells what this model was before (it was loaded from a file, and carries no LoRA adapter to switch off), so only "after" is scored: ${Math.round(tunedOverall * 100)}%.`
         : `Done. Accuracy before ${Math.round(baseOverall * 100)}%, after ${Math.round(tunedOverall * 100)}%.`;
       const fams = [...new Set([...Object.keys(base), ...Object.keys(tuned)])].sort();
       replace(accuracy, h('thead', {}, h('tr', {}, h('th', {}, 'Family'), h('th', {}, 'Before'), h('th', {}, 'After'), h('th', {}, ''))),

@@ -101,6 +101,8 @@ export interface LoraState {
   tiedHeadBase: tf.Variable | null;
   /** True while `withAdaptersDisabled` runs. */
   disabled: boolean;
+  /** The adapters taken off their layers while disabled, by module path. */
+  parked?: Map<string, LoraWeights>;
 }
 
 const STATE = new WeakMap<object, LoraState>();
@@ -285,10 +287,16 @@ export function applyLora(model: LoraModel, config: LoraConfig): LoraState {
  */
 export function loraTensors(model: LoraModel): Map<string, tf.Variable> {
   const state = requireState(model, 'loraTensors');
+  // Inside withAdaptersDisabled the matrices are off the layers and the modules to save hold base values.
+  if (state.disabled) throw new Error('loraTensors: the adapters are disabled (inside withAdaptersDisabled); save or read them after it returns.');
+  return adapterVariables(model, state);
+}
+
+function adapterVariables(model: LoraModel, state: LoraState): Map<string, tf.Variable> {
   const out = new Map<string, tf.Variable>();
   const linears = model.linearModules();
   for (const path of state.targets) {
-    const w = linears.get(path)!.lora ?? state.merged?.get(path);
+    const w = linears.get(path)!.lora ?? state.merged?.get(path) ?? state.parked?.get(path);
     if (!w) continue;
     out.set(`${path}.lora_A.weight`, w.A);
     out.set(`${path}.lora_B.weight`, w.B);
@@ -324,7 +332,7 @@ export function loraTrainableReport(model: LoraModel): TrainableReport {
   let trainable = 0, all = model.numParams();
   if (!state) trainable = all;
   else {
-    for (const v of loraTensors(model).values()) trainable += v.size;
+    for (const v of adapterVariables(model, state).values()) trainable += v.size;
     all += trainable;
   }
   const percent = (100 * trainable) / all;
@@ -431,13 +439,15 @@ export function withAdaptersDisabled<T>(model: LoraModel, fn: () => T): T {
     for (const [v, t] of trained) { v.assign(t); t.dispose(); }
     for (const [lin, w] of swappedHeads) lin.weight = w;
     for (const [lin, w] of removed) lin.lora = w;
+    state.parked = undefined;
     state.disabled = false;
   };
   try {
     state.disabled = true;
+    state.parked = new Map();
     for (const path of state.targets) {
       const lin = linears.get(path)!;
-      if (lin.lora) { removed.push([lin, lin.lora]); lin.lora = undefined; }
+      if (lin.lora) { removed.push([lin, lin.lora]); state.parked.set(path, lin.lora); lin.lora = undefined; }
     }
     // A tied head's own trained copy (modules_to_save lm_head): read the embedding again.
     // (When the embedding trains in place too, it holds its base values below while disabled.)

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { useBackend } from '../helpers/backends.js';
 import type { CausalLM } from '../../models/index.js';
 import { loadModel } from '../../src/io/index.js';
-import { applyLora, loraState, loraTensors, mergeLora, unmergeLora, withAdaptersDisabled, disposeLora, mergeAndUnload, type LoraConfig } from '../../src/nn/lora.js';
+import { applyLora, loraState, loraTensors, mergeLora, unmergeLora, withAdaptersDisabled, disposeLora, mergeAndUnload, loraTrainableReport, type LoraConfig } from '../../src/nn/lora.js';
 
 const HF = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'hf');
 const gpt2Tiny = () => loadModel(join(HF, 'gpt2-tiny'));
@@ -58,6 +58,10 @@ describe('withAdaptersDisabled', () => {
       expect(await logitsOf(model)).toEqual(adapted);
       expect([...model.trainableParams().keys()].sort()).toEqual(trainable);
       expect(loraState(model)!.disabled).toBe(false);
+      // Saving while disabled would store base values: refused; the trainable count still reads.
+      const report = loraTrainableReport(model).line;
+      expect(() => withAdaptersDisabled(model, () => loraTensors(model))).toThrow(/disabled/);
+      expect(withAdaptersDisabled(model, () => loraTrainableReport(model).line)).toBe(report);
       // Nested: still the base model inside, adapted after.
       expect(withAdaptersDisabled(model, () => withAdaptersDisabled(model, () => logitsSync(model)))).toEqual(base);
       expect(await logitsOf(model)).toEqual(adapted);
