@@ -8,9 +8,11 @@
  *
  * Variants: the base model before SFT; full fine-tuning with the assistant-only loss mask; the
  * same with every token trained (--mask all); the same with NEFTune (alpha 5); LoRA (r 8, alpha 16,
- * every linear layer) instead of full fine-tuning, plain and with the token embedding trained in
- * full beside it (--lora-modules-to-save wte, PEFT's modules_to_save: the base model never saw the
- * chat markers, so their frozen embeddings carry nothing a plain adapter can use). Every variant
+ * every linear layer) instead of full fine-tuning, plain and with whole modules trained beside it
+ * (--lora-modules-to-save, PEFT's modules_to_save; by default one variant with the input embedding
+ * `wte` and one with `wte,lm_head`, i.e. separate trained copies of the tied input and output
+ * embeddings): the base model never saw the chat markers, so their frozen rows carry nothing a
+ * plain adapter can use. Every variant
  * sees the same batches (same seed, packing and steps), so the columns differ only by the option named.
  */
 import * as fs from 'node:fs';
@@ -30,7 +32,7 @@ const SPEC = {
   'eval-backend': { type: 'string', default: 'cpu', help: 'generation backend for the evaluation (batch-1 decoding is latency bound: cpu is usually faster here)' },
   lr: { type: 'number', default: 2e-3, help: 'learning rate of full fine-tuning (LoRA uses 2.5x)' },
   out: { type: 'string', help: 'working directory (default: a temporary one)' },
-  'modules-to-save': { type: 'string', default: 'wte', help: 'modules_to_save of the second LoRA variant (--lora-modules-to-save)' },
+  'modules-to-save': { type: 'string', default: 'wte;wte,lm_head', help: 'modules_to_save of the further LoRA variants (--lora-modules-to-save), one variant per ;-separated entry (Llama: embed_tokens;embed_tokens,lm_head)' },
   only: { type: 'string', help: 'comma-separated variant names to run (default: all)' },
 } as const;
 
@@ -62,7 +64,8 @@ async function main(): Promise<void> {
     { name: 'full, all tokens', method: 'full', extra: ['--model', f.base!, '--mask', 'all', '--lr', String(lr)] },
     { name: 'full, assistant + NEFTune 5', method: 'full', extra: ['--model', f.base!, '--mask', 'assistant', '--lr', String(lr), '--neftune-alpha', '5'] },
     { name: 'LoRA r8 all-linear, assistant', method: 'lora', extra: ['--model', f.base!, '--mask', 'assistant', '--lr', String(lr * 2.5), '--lora-r', '8', '--lora-alpha', '16', '--lora-targets', 'all-linear'] },
-    { name: `LoRA r8 all-linear + modules_to_save ${f['modules-to-save']}, assistant`, method: 'lora', extra: ['--model', f.base!, '--mask', 'assistant', '--lr', String(lr * 2.5), '--lora-r', '8', '--lora-alpha', '16', '--lora-targets', 'all-linear', '--lora-modules-to-save', f['modules-to-save']!] },
+    ...f['modules-to-save']!.split(';').map((m) => m.trim()).filter(Boolean).map((m): Variant => (
+      { name: `LoRA r8 all-linear + modules_to_save ${m}, assistant`, method: 'lora', extra: ['--model', f.base!, '--mask', 'assistant', '--lr', String(lr * 2.5), '--lora-r', '8', '--lora-alpha', '16', '--lora-targets', 'all-linear', '--lora-modules-to-save', m] })),
   ];
   const only = f.only ? new Set(f.only.split(',').map((s) => s.trim())) : undefined;
   const evalArgs = (model: string, adapter?: string) => ['--model', model, ...(adapter ? ['--adapter', adapter] : []), '--data', f.test!, '--json',
