@@ -2,6 +2,9 @@
  * WebTune's public API. The demo and every user import from here, and only from here.
  */
 
+// Seeded randomness: hashes, mulberry32, seed mixing (every random choice is keyed, so runs reproduce).
+export * from './utils/random.js';
+
 // Backends: WebGPU first, announced fallbacks.
 export * from './backend/index.js';
 

@@ -15,7 +15,7 @@
  * const b = padBatch([{ inputIds: [5, 6, 7], labels: [-100, 6, 7], meta: {} }, { inputIds: [8], labels: [8], meta: {} }], { padTokenId: 0 });
  * // b.inputIds = [5,6,7, 8,0,0], b.attentionMask = [1,1,1, 1,0,0], b.labels = [-100,6,7, 8,-100,-100]
  */
-import { hash32, mulberry32 } from './instruct/prng.js';
+import { hash32, mulberry32 } from '../utils/random.js';
 import { IGNORE_INDEX, type TokenizedExample } from './labels.js';
 
 export interface Batch {

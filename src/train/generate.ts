@@ -19,7 +19,7 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import type { Message } from '../data/dataset.js';
 import { renderChat, renderWithSpans, type ChatTemplate, type RenderOptions } from '../data/template.js';
 import { argmax, sampleToken, type SamplingOptions } from './sampling.js';
-import { SeededRng, mixSeed } from './random.js';
+import { Rng, mixSeed } from '../utils/random.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to add. Default 64. */
@@ -104,7 +104,7 @@ export async function generate(model: GenerativeModel, promptIds: readonly numbe
       const row = await lastRow(logits);
       // One draw per position, keyed by (seed, position): the same seed gives the same text
       // with or without the cache.
-      const id = sample ? sampleToken(row, samplingOpts, new SeededRng(mixSeed(seed, sequence.length))) : argmax(row);
+      const id = sample ? sampleToken(row, samplingOpts, new Rng(mixSeed(seed, sequence.length))) : argmax(row);
       ids.push(id);
       sequence.push(id);
       next = [id];

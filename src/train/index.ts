@@ -7,8 +7,7 @@ export { maskedCrossEntropy, countTrained, type MaskedLoss } from './loss.js';
 export * from './optim.js';
 // Learning-rate schedules as transformers defines them.
 export * from './schedule.js';
-// Seeded randomness keyed by (seed, step): deriveSeed, Rng, permutation.
-export * from './random.js';
+
 // Logits warpers and token choice: temperature, top-k, top-p, argmax.
 export * from './sampling.js';
 // The Trainer: steps, accumulation, events, eval, pause/resume/stop, checkpoints.

@@ -8,7 +8,7 @@
  *   topPFilter(Float64Array.from([Math.log(0.5), Math.log(0.3), Math.log(0.2)]), 0.7);
  *   // Float64Array [log 0.5, log 0.3, -Infinity]: {0.5, 0.3} is the smallest set with mass >= 0.7
  */
-import { SeededRng } from './random.js';
+import { Rng } from '../utils/random.js';
 
 export interface SamplingOptions {
   /** Divide logits by this (> 0). 1 leaves them unchanged. */
@@ -82,7 +82,7 @@ export function warpLogits(logits: ArrayLike<number>, opts: SamplingOptions): Fl
 }
 
 /** Draws an index from the probabilities (inverse CDF with one uniform from `rng`). */
-export function drawIndex(probs: ArrayLike<number>, rng: SeededRng): number {
+export function drawIndex(probs: ArrayLike<number>, rng: Rng): number {
   const u = rng.next();
   let cumulative = 0, last = 0;
   for (let i = 0; i < probs.length; i++) {
@@ -95,6 +95,6 @@ export function drawIndex(probs: ArrayLike<number>, rng: SeededRng): number {
 }
 
 /** Samples one token id from logits with the warpers of `opts`. */
-export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: SeededRng): number {
+export function sampleToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: Rng): number {
   return drawIndex(softmax(warpLogits(logits, opts)), rng);
 }

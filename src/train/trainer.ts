@@ -32,7 +32,7 @@ import type { TokenizedExample } from '../data/labels.js';
 import { maskedCrossEntropy, countTrained, IGNORE_INDEX } from './loss.js';
 import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm, globalNorm, type AdamWState, type AdamWHyperParams, type DecayFilter } from './optim.js';
 import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleKind } from './schedule.js';
-import { mixSeed, permutation } from './random.js';
+import { mixSeed, permutation } from '../utils/random.js';
 import { openSink, openSource, type FileSink, type FileSource } from '../io/files.js';
 import { saveTrainState, loadTrainState, type HostTensor } from '../io/train_state.js';
 import { saveModel, loadModel } from '../io/checkpoint.js';

@@ -4,7 +4,8 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { apportion, buildInstructSet, hash32, instructFiles, mulberry32, Rng } from '../../src/data/instruct/index.js';
+import { apportion, buildInstructSet, instructFiles } from '../../src/data/instruct/index.js';
+import { hash32, mulberry32, Rng } from '../../src/utils/random.js';
 import { dataCommandLine, parseWeights, run } from '../../src/cli/data.js';
 
 describe('prng', () => {

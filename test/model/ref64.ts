@@ -4,19 +4,15 @@
  * Used for forward comparisons and for central finite differences of gradients.
  */
 
+import { mulberry32 } from '../../src/utils/random.js';
+
 export type F64 = Float64Array;
 
 /** Deterministic pseudo-random numbers (mulberry32) in [-scale, scale). */
 export function randArray(n: number, seed: number, scale = 1): F64 {
-  let a = seed >>> 0;
+  const next = mulberry32(seed);
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
+  for (let i = 0; i < n; i++) out[i] = (next() * 2 - 1) * scale;
   return out;
 }
 

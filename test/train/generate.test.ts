@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect, beforeAll } from 'vitest';
 import { generate, generateChat, endOfTurnMarker } from '../../src/train/generate.js';
 import { topKFilter, topPFilter, warpLogits, sampleToken, softmax, argmax } from '../../src/train/sampling.js';
-import { SeededRng } from '../../src/train/random.js';
+import { Rng } from '../../src/utils/random.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { loadBundledTokenizer } from '../../src/data/tokenizer.js';
 import { BUILTIN_TEMPLATES } from '../../src/data/template.js';
@@ -41,16 +41,16 @@ describe('logits warpers (transformers semantics)', () => {
 
   it('sampling draws tokens in proportion to their probabilities, reproducibly from a seed', () => {
     const logits = [log(0.1), log(0.2), log(0.3), log(0.4)];
-    const rng = new SeededRng(123);
+    const rng = new Rng(123);
     const counts = [0, 0, 0, 0];
     const n = 20000;
     for (let i = 0; i < n; i++) counts[sampleToken(logits, {}, rng)]++;
     counts.forEach((c, i) => expect(Math.abs(c / n - (i + 1) / 10), `token ${i}`).toBeLessThan(0.015));
     // Filtered tokens are never drawn.
-    const rng2 = new SeededRng(5);
+    const rng2 = new Rng(5);
     for (let i = 0; i < 2000; i++) expect(sampleToken(logits, { topK: 2 }, rng2)).toBeGreaterThanOrEqual(2);
-    const a = Array.from({ length: 50 }, ((r) => () => sampleToken(logits, {}, r))(new SeededRng(9)));
-    const b = Array.from({ length: 50 }, ((r) => () => sampleToken(logits, {}, r))(new SeededRng(9)));
+    const a = Array.from({ length: 50 }, ((r) => () => sampleToken(logits, {}, r))(new Rng(9)));
+    const b = Array.from({ length: 50 }, ((r) => () => sampleToken(logits, {}, r))(new Rng(9)));
     expect(a).toEqual(b);
     expect(softmax([0, -Infinity])[1]).toBe(0);
     expect(argmax([1, 3, 3, 2])).toBe(1);

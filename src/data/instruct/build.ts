@@ -20,7 +20,7 @@
 import { FACTS } from './facts.js';
 import { FAMILIES, factSentence, getFamily, trainTemplates } from './families.js';
 import { HUMAN_ROWS, humanSplit } from './human.js';
-import { hash32, Rng } from './prng.js';
+import { hash32, Rng } from '../../utils/random.js';
 import type { BuiltExample, Family, FamilyName, InstructMessage, InstructRow, Split } from './types.js';
 import { lengthStats, type LengthStats } from '../summary.js';
 

@@ -8,7 +8,7 @@ import {
   CITIES, FACTS, HARMFUL_ASKS, NAMES, NEGATIVE_WORDS, NEUTRAL_SYSTEM_PROMPTS, POSITIVE_WORDS, REFUSAL,
   REVIEW_SUBJECTS, SORT_WORDS, WORDS, type Fact,
 } from './facts.js';
-import type { Rng } from './prng.js';
+import type { Rng } from '../../utils/random.js';
 import type { BuiltExample, EvalSpec, Family, FamilyName, InstructMessage } from './types.js';
 
 const user = (content: string): InstructMessage => ({ role: 'user', content });

@@ -4,7 +4,6 @@
  * pretraining corpus, and the manifest describing them.
  */
 export * from './types.js';
-export * from './prng.js';
 export { FACTS, REFUSAL, type Fact } from './facts.js';
 export * from './families.js';
 export { HUMAN_ROWS, humanSplit, type HumanRow } from './human.js';

@@ -77,9 +77,9 @@ export interface Family<I = unknown> {
   heldOut: readonly string[];
   /** Default share of generated rows (all families sum to 1). */
   weight: number;
-  draw(rng: import('./prng.js').Rng): I;
+  draw(rng: import('../../utils/random.js').Rng): I;
   key(input: I): string;
-  build(input: I, template: string, rng: import('./prng.js').Rng): BuiltExample;
+  build(input: I, template: string, rng: import('../../utils/random.js').Rng): BuiltExample;
   /** One plain-prose sentence about a random input, for the pretraining corpus (no chat format). */
-  prose(rng: import('./prng.js').Rng): string;
+  prose(rng: import('../../utils/random.js').Rng): string;
 }
