@@ -68,7 +68,7 @@ export const TRAIN_FLAGS = {
   'lora-alpha': { type: 'number', help: 'LoRA alpha (scaling = alpha / r); default 2 * r' },
   'lora-dropout': { type: 'number', default: 0, help: 'LoRA dropout on the adapter input, training only' },
   'lora-targets': { type: 'string', help: 'LoRA target modules: comma-separated names or globs (c_attn,c_proj / q_proj,v_proj), or all-linear; default: PEFT\'s per-family default' },
-  'lora-modules-to-save': { type: 'string', help: 'modules trained in full beside the LoRA adapter and saved in it (PEFT modules_to_save): comma-separated names, e.g. wte (GPT-2) or embed_tokens,lm_head (Llama); needed when the data uses tokens the base never learned (chat markers). With tied embeddings each listed module trains its own copy, as in PEFT' },
+  'lora-modules-to-save': { type: 'string', help: 'modules trained in full beside the LoRA adapter and saved in it (PEFT modules_to_save): comma-separated names, e.g. wte,lm_head (GPT-2) or embed_tokens,lm_head (Llama) when the data uses tokens the base never learned (chat markers). With tied embeddings each listed module trains its own copy, as in PEFT (wte alone leaves the head reading the old rows)' },
   rslora: { type: 'boolean', help: 'rank-stabilised LoRA: scaling = alpha / sqrt(r)' },
   'neftune-alpha': { type: 'number', help: 'NEFTune noise alpha on the token embeddings (e.g. 5); off by default' },
   steps: { type: 'number', help: 'optimizer steps to train (exclusive with --epochs)' },
