@@ -282,6 +282,71 @@ def masked_cross_entropy(logits, labels):
     return F.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1), ignore_index=-100)
 
 
+def check_against_transformers(c, attn_impl):
+    """These modules against transformers' own model with the same weights: logits, loss and the
+    embedding gradient. Returns the worst relative error; raises ImportError without transformers."""
+    import transformers
+    torch.manual_seed(1)
+    mine = build_model(c, 'full', attn_impl, 1, torch.device('cpu')).double()
+    with torch.no_grad():   # norms away from 1 / 0, matrices 10x the init: activations of order 1, where gelu variants differ
+        for n, p in mine.named_parameters():
+            if p.dim() == 1:
+                p.add_(torch.randn_like(p) * 0.1)
+            else:
+                p.mul_(10)
+    sd = {}
+    if c['family'] == 'gpt2':
+        cfg = transformers.GPT2Config(vocab_size=c['vocab'], n_positions=c['positions'], n_embd=c['dim'], n_layer=c['layers'],
+                                      n_head=c['heads'], activation_function='gelu_new', layer_norm_epsilon=c['eps'],
+                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True,
+                                      bos_token_id=0, eos_token_id=0)
+        ref = transformers.GPT2LMHeadModel(cfg)
+        sd['transformer.wte.weight'], sd['transformer.wpe.weight'] = mine.wte, mine.wpe
+        sd['transformer.ln_f.weight'], sd['transformer.ln_f.bias'] = mine.ln_f.weight, mine.ln_f.bias
+        for i, b in enumerate(mine.h):
+            for hf, m in (('ln_1', b.ln_1), ('attn.c_attn', b.c_attn), ('attn.c_proj', b.attn_c_proj), ('ln_2', b.ln_2),
+                          ('mlp.c_fc', b.c_fc), ('mlp.c_proj', b.mlp_c_proj)):
+                sd[f'transformer.h.{i}.{hf}.weight'], sd[f'transformer.h.{i}.{hf}.bias'] = m.weight, m.bias
+        emb = mine.wte
+    else:
+        cfg = transformers.LlamaConfig(vocab_size=c['vocab'], hidden_size=c['dim'], intermediate_size=c['inner'],
+                                       num_hidden_layers=c['layers'], num_attention_heads=c['heads'], num_key_value_heads=c['kv_heads'],
+                                       head_dim=c['head_dim'], max_position_embeddings=c['positions'], rms_norm_eps=c['eps'],
+                                       rope_theta=c['rope_theta'], tie_word_embeddings=True, attention_bias=False, mlp_bias=False,
+                                       hidden_act='silu', bos_token_id=0, eos_token_id=0)
+        ref = transformers.LlamaForCausalLM(cfg)
+        sd['model.embed_tokens.weight'], sd['model.norm.weight'] = mine.embed_tokens, mine.norm.weight
+        for i, b in enumerate(mine.layers):
+            for n in ('q_proj', 'k_proj', 'v_proj', 'o_proj'):
+                sd[f'model.layers.{i}.self_attn.{n}.weight'] = getattr(b, n).weight
+            for n in ('gate_proj', 'up_proj', 'down_proj'):
+                sd[f'model.layers.{i}.mlp.{n}.weight'] = getattr(b, n).weight
+            sd[f'model.layers.{i}.input_layernorm.weight'] = b.input_layernorm.weight
+            sd[f'model.layers.{i}.post_attention_layernorm.weight'] = b.post_attention_layernorm.weight
+        emb = mine.embed_tokens
+    ref = ref.double()
+    ref.config._attn_implementation = 'eager'
+    missing, unexpected = ref.load_state_dict({k: v.detach() for k, v in sd.items()}, strict=False)
+    missing = [k for k in missing if k != 'lm_head.weight' and not k.endswith(('attn.bias', 'attn.masked_bias'))]
+    if missing or unexpected:
+        raise SystemExit(f'torch_bench: transformers check: missing {missing}, unexpected {unexpected}')
+    ref.train()
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(0, c['vocab'], (2, 16), generator=g)
+    labels = ids.clone()
+    labels[0, :5] = -100                                                             # a masked prompt
+    out = ref(input_ids=ids, labels=labels)
+    ref_grad = torch.autograd.grad(out.loss, ref.get_input_embeddings().weight)[0]
+    logits = mine(ids)
+    loss = masked_cross_entropy(logits, labels)
+    grad = torch.autograd.grad(loss, emb)[0]
+    rel = lambda a, b: ((a - b).norm() / b.norm()).item()
+    errs = dict(logits=rel(logits, out.logits), loss=rel(loss, out.loss), embedding_grad=rel(grad, ref_grad))
+    print(f"transformers {transformers.__version__} {type(ref).__name__} vs torch_bench ({c['family']}, float64, attention {attn_impl}): "
+          + ', '.join(f'{k} rel err {v:.2e}' for k, v in errs.items()) + f'; loss {loss.item():.6f} vs {out.loss.item():.6f}')
+    return max(errs.values())
+
+
 # ---------------------------------------------------------------------------------------------
 # Measurement
 
@@ -410,6 +475,8 @@ def main(argv=None):
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--losses', action='store_true', help='print every step loss to stderr')
     ap.add_argument('--json', action='store_true', help='print one JSON object (the shape of `webtune bench --json`)')
+    ap.add_argument('--check-transformers', action='store_true',
+                    help="compare these modules with transformers' model (same weights, float64, CPU) and exit")
     a = ap.parse_args(argv)
 
     device = torch.device(a.device)
@@ -429,6 +496,11 @@ def main(argv=None):
             raise SystemExit(f"torch_bench: unknown --preset '{p}'; choose {', '.join(PRESET_NAMES)} or all.")
     modes = ['full', 'lora'] if a.mode == 'both' else [a.mode]
     steps = max(1, a.steps)
+    if a.check_transformers:
+        worst = 0.0
+        for p in presets:
+            worst = max(worst, check_against_transformers(config_for(p, a.family, a.vocab, a.ctx, a.layers, a.heads, a.dim), attn))
+        return 0 if worst < 1e-5 else 1       # transformers computes RMSNorm, RoPE and the loss in float32
     if device.type == 'cuda':
         torch.zeros(1, device=device)                                                # context created outside the first step
     rows = []
