@@ -28,13 +28,6 @@ ARCHIVE="$PACK_DIR/webtune-gpu.tar.xz"
 
 die() { echo "gpu_compare: $*" >&2; exit 1; }
 
-exclude() {  # keep a carried folder out of git (the device tool carries ignored paths by name)
-  local ex
-  ex="$(git rev-parse --git-path info/exclude 2>/dev/null)" || return 0
-  mkdir -p "$(dirname "$ex")"
-  grep -qxF "/$1/" "$ex" 2>/dev/null || echo "/$1/" >>"$ex"
-}
-
 pack() {
   [ -x node_modules/.bin/esbuild ] || die "pack needs node_modules (npm ci) for esbuild, tfjs and webgpu."
   local dawn=node_modules/webgpu/dist/linux-x64/dawn.node
@@ -67,12 +60,10 @@ pack() {
     echo "node $("$stage/bin/node" --version)"; echo "packed $(date -u +%FT%TZ)"; } >"$stage/STAMP"
   mkdir -p "$PACK_DIR"
   tar -C "$stage" -cf - . | xz -T2 -6 >"$ARCHIVE.tmp" && mv "$ARCHIVE.tmp" "$ARCHIVE"
-  exclude .gpu
   echo "gpu_compare: wrote $ARCHIVE ($(du -h "$ARCHIVE" | cut -f1)):"; sed 's/^/  /' "$stage/STAMP"
   # Vulkan loader packages for a machine without libvulkan (unpacked there by `run`).
   if ! ls .gl/*.deb >/dev/null 2>&1; then
     if command -v apt-get >/dev/null; then
-      exclude .gl
       mkdir -p .gl /tmp/amd64/partial
       local o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
       apt-get "${o[@]}" update -qq && (cd .gl && apt-get "${o[@]}" download -qq libvulkan1) \
