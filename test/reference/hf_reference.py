@@ -7,7 +7,7 @@ names the transformers / PEFT function it follows. The model is written as funct
 a dict of parameters keyed by their Hugging Face names, so that gradients with respect to
 every named parameter come straight out of torch.autograd.
 
-Conventions beyond transformers (they are WebTune's, see DESIGN.md):
+Conventions beyond transformers (they are WebTune's, see the Conventions section of README.md):
 - `attention_mask` [B, T] holds SEGMENT IDS: 0 = padding, otherwise query i attends key j
   iff j <= i and seg[j] == seg[i]. A Hugging Face 0/1 mask is the one-segment case. Packed
   rows (1, 1, 1, 2, 2, 2, 0) with `position_ids` restarting at 0 are what transformers
