@@ -18,7 +18,15 @@ export type TemplateSpec =
   /** The chat template of the loaded base model (its tokenizer_config.json or chat_template.jinja). */
   | { kind: 'model' };
 
-export interface LoraSettings { enabled: boolean; r: number; alpha: number; targets: string[] }
+export interface LoraSettings {
+  enabled: boolean; r: number; alpha: number; targets: string[];
+  /**
+   * PEFT's modules_to_save: modules trained in full beside the adapter and stored in it (e.g.
+   * ['wte', 'lm_head'] for GPT-2, whose frozen embedding rows of never-seen chat markers give a
+   * low-rank update nothing to work with). Empty: none.
+   */
+  modulesToSave: string[];
+}
 export interface NeftuneSettings { enabled: boolean; alpha: number }
 
 export interface TrainSettings {

@@ -8,7 +8,7 @@ import {
   initBackend, loadBundledTokenizer, loadDataset, prepareDataset, labelExample, countTrainedLabels, renderWithSpans,
   BUILTIN_TEMPLATES, templateFromTokenizerConfig, isBuiltinTemplate, CausalLM, presetConfig, countParams, configToJSON,
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
-  MASK_MODES, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
+  MASK_MODES, modelTensors, writeSafetensors, CONFIG_FILE, WEIGHTS_FILE, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
   ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, estimateTrainingMemory, checkFitsAdapter,
   clearHubCache, dims, loadTokenizer, type PretrainedModel, type MemoryEstimate, type HubOptions,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
@@ -87,7 +87,9 @@ function modelInfo(m: CausalLM, name: string, evalLoss?: number): ModelInfo {
   const lora = loraState(m);
   return {
     name, params: m.numParams(), trainableParams: trainable, config: configToJSON(m.config), lora: !!lora, evalLoss,
-    loraSummary: lora ? `LoRA r=${lora.r}, alpha=${lora.alpha} on ${lora.targets.length} modules · ${loraTrainableReport(m).line}` : undefined,
+    loraSummary: lora
+      ? `LoRA r=${lora.r}, alpha=${lora.alpha} on ${lora.targets.length} modules${lora.modulesToSave ? `, modules to save: ${lora.modulesToSave.join(', ')}` : ''} · ${loraTrainableReport(m).line}`
+      : undefined,
   };
 }
 
@@ -264,7 +266,10 @@ async function train(s: TrainSettings): Promise<void> {
   if (s.lora.enabled) {
     if (loraState(m)) throw new Error('The current model already carries a LoRA adapter: start from a preset or the base model to train a new one.');
     const targets = s.lora.targets.length ? s.lora.targets : DEFAULT_TARGET_MODULES[m.config.model_type];
-    const state = applyLora(m, { r: s.lora.r, alpha: s.lora.alpha, targetModules: targets, seed: s.seed, baseModelNameOrPath: s.model === 'pretrained' ? startName : null });
+    const state = applyLora(m, {
+      r: s.lora.r, alpha: s.lora.alpha, targetModules: targets, modulesToSave: s.lora.modulesToSave, seed: s.seed,
+      baseModelNameOrPath: s.model === 'pretrained' ? startName : null,
+    });
     name = `${startName} + LoRA r=${state.r}`;
   }
   setModel(m, name);
@@ -364,19 +369,39 @@ async function compare(id: number, limit: number, maxNewTokens: number): Promise
  */
 async function checkpointOf(m: CausalLM, merged: boolean): Promise<MemoryFiles> {
   const dir = new MemoryFiles();
-  const lora = !!loraState(m);
+  const lora = loraState(m);
   if (lora && merged) {
     mergeLora(m);
     try {
-      await saveModel(m, dir);
+      await saveMergedWeights(m, dir);
     } finally {
       unmergeLora(m);
     }
-  } else {
-    await saveModel(m, dir);
-    if (lora) await saveAdapter(m, dir);
-  }
+  } else if (lora) {
+    // Modules to save train in place (the embedding): the base weights are their values with the
+    // adapter switched off; the trained values go into the adapter.
+    await withAdaptersDisabled(m, () => saveModel(m, dir));
+    await saveAdapter(m, dir);
+  } else await saveModel(m, dir);
   return dir;
+}
+
+/**
+ * The weights of a model whose adapter is merged (mergeLora) but still attached, as saveMerged
+ * writes them after mergeAndUnload: a tied head that trained its own copy (modules_to_save
+ * lm_head) is stored as lm_head.weight and the config says tie_word_embeddings false.
+ */
+async function saveMergedWeights(m: CausalLM, dir: MemoryFiles): Promise<void> {
+  const tensors = await modelTensors(m);
+  const config = configToJSON(m.config);
+  const head = m.linearModules().get('lm_head');
+  const own = new Set(m.params.values());
+  if (m.config.tie_word_embeddings && head && !own.has(head.weight)) {
+    tensors.set('lm_head.weight', { shape: head.weight.shape.slice(), data: (await head.weight.data()) as Float32Array });
+    config.tie_word_embeddings = false;
+  } else if (m.config.tie_word_embeddings) tensors.delete('lm_head.weight');
+  await dir.write(WEIGHTS_FILE, writeSafetensors(tensors, { format: 'pt' }));
+  await dir.write(CONFIG_FILE, JSON.stringify(config, null, 2) + '\n');
 }
 
 /** The model as a Hugging Face directory (LoRA merged in): config.json, model.safetensors and the tokenizer files (chat_template = the template trained with). */
@@ -641,7 +666,7 @@ async function handle(msg: Request): Promise<void> {
         if (!loraState(model)) throw new Error('The current model has no LoRA adapter: train with LoRA on to get one.');
         dir = new MemoryFiles();
         await saveAdapter(model, dir);
-      } else dir = await checkpointFiles(model);
+      } else dir = await exclusive(() => checkpointFiles(model!));   // merges the adapter for a moment: not while a step runs
       const zip = zipStore([...dir.files].map(([name, bytes]) => ({ name, bytes })));
       post({ status: 'export', id: msg.id, files: [{ name: `${stem}-${msg.what === 'adapter' ? 'peft-adapter' : 'hf'}.zip`, bytes: zip }] }, [zip.buffer]);
       return;

@@ -25,6 +25,22 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
   const loraTargets = h('input', { id: 'set-lora-targets', value: 'c_attn', size: 24, title: 'module names (PEFT matching: a name matches every path ending in .name), globs such as h.*.attn.c_attn, or all-linear' }) as HTMLInputElement;
   // PEFT's default targets per family.
   family.addEventListener('change', () => { loraTargets.value = family.value === 'llama' ? 'q_proj, v_proj' : 'c_attn'; });
+  const loraSave = h('input', { id: 'set-lora-save', value: '', size: 16, title: 'PEFT modules_to_save: modules trained in full and stored in the adapter, matched like target names (GPT-2: wte, lm_head; Llama: embed_tokens, lm_head)' }) as HTMLInputElement;
+  // Models on the bundled vocabulary (GPT-2 names) never learned the chat markers: their embedding
+  // and head train in full by default. A model from the Hub usually knows its own chat tokens.
+  let hubLoaded = false;
+  let currentType = '';
+  const defaultSave = (): string => {
+    const bundled = 'wte, lm_head';
+    switch (preset.value) {
+      case 'pretrained': return '';
+      case 'base': return bundled;
+      case 'current': return !hubLoaded && currentType === 'gpt2' ? bundled : '';
+      default: return family.value === 'gpt2' ? bundled : '';
+    }
+  };
+  const useDefaultSave = () => { loraSave.value = defaultSave(); };
+  family.addEventListener('change', useDefaultSave);
   const neftOn = h('input', { id: 'set-neftune', type: 'checkbox' }) as HTMLInputElement;
   const neftAlpha = num('set-neftune-alpha', 5, { min: 0, step: 1 });
   const loraNote = h('p', { class: 'muted', id: 'lora-note' });
@@ -41,6 +57,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
   // The family only matters for a fresh preset.
   const familyUse = () => { family.disabled = ['base', 'pretrained', 'current'].includes(preset.value); };
   preset.addEventListener('change', familyUse);
+  preset.addEventListener('change', useDefaultSave);
   loraOn.addEventListener('change', warnFull);
 
   const start = h('button', { id: 'train-start', type: 'button', class: 'primary', onclick: () => actions.start(), disabled: true }, 'Start training');
@@ -56,13 +73,15 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
     h('p', {}, 'Supervised fine-tuning: the model reads each conversation and is nudged (AdamW) to give the trained tokens higher probability. The learning rate warms up, then decays.'),
     h('p', {}, 'A fresh preset starts from random weights, so it learns the format and the easy tasks first; the bundled base model, when present, starts from a checkpoint pretrained on plain text.'),
     h('p', {}, 'LoRA freezes the model and trains two thin matrices beside chosen layers (A is r×in, B is out×r, their product scaled by alpha/r is added to the frozen weight): far fewer trainable numbers, and an adapter file of a few kilobytes. NEFTune adds uniform noise of size alpha/√(L·d) to the input embeddings during training only, which tends to make answers less brittle.'),
+    h('p', { id: 'lora-save-note' }, 'Modules to save (PEFT\'s modules_to_save) train whole modules in full beside the adapter and go into the adapter file. The bundled base model never saw the chat markers <|im_start|> and <|im_end|>: their frozen embedding rows give a low-rank update nothing to learn from, and LoRA alone learns next to nothing. So for it the token embedding (wte) and the output layer (lm_head, which gets its own copy of the tied matrix) train in full by default. A model from the Hub usually knows its chat tokens already: the field starts empty there.'),
   ],
   h('div', { class: 'settings' },
     field('Model', preset), field('Family (fresh presets)', family),
     field('Steps (0: use epochs)', steps), field('Epochs', epochs),
     field('Learning rate', lr), field('Batch size', batch), field('Warmup steps', warmup), field('Schedule', schedule),
     field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery)),
-  h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules ("all-linear" for every layer but the head)', loraTargets)),
+  h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules ("all-linear" for every layer but the head)', loraTargets),
+    field('modules to save in full (empty: none)', loraSave)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, neftOn, ' NEFTune')), field('noise alpha', neftAlpha)),
   loraNote, fullWarning,
   h('div', { class: 'buttons' }, start, pause, resume, stop),
@@ -77,12 +96,13 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
         ...Object.entries(presets).map(([n, p]) => h('option', { value: n, selected: !hasBase && n === 'micro' }, `fresh ${n} (${fmtCount(p.params)} parameters)`)),
         pretrainedOption,
         h('option', { value: 'current' }, 'continue from the current model'));
-      for (const el of [loraOn, loraR, loraAlpha, loraTargets]) (el as HTMLInputElement).disabled = !loraAvailable;
+      for (const el of [loraOn, loraR, loraAlpha, loraTargets, loraSave]) (el as HTMLInputElement).disabled = !loraAvailable;
       for (const el of [neftOn, neftAlpha]) (el as HTMLInputElement).disabled = !neftuneAvailable;
       const missing = [!loraAvailable && 'LoRA', !neftuneAvailable && 'NEFTune'].filter(Boolean);
       loraNote.textContent = missing.length ? `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not in this build of the library yet: ${missing.length > 1 ? 'their' : 'its'} controls are shown but disabled.` : '';
       start.disabled = false;
       familyUse();
+      useDefaultSave();
     },
     settings(): Omit<TrainSettings, 'template' | 'weights' | 'uploadWeight'> {
       return {
@@ -91,7 +111,8 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
         lr: Number(lr.value), batchSize: Math.max(1, Math.round(Number(batch.value))), warmupSteps: Math.max(0, Math.round(Number(warmup.value))),
         schedule: schedule.value as TrainSettings['schedule'], mask: mask.value as MaskMode, maxLength: Math.round(Number(maxLen.value)),
         evalEvery: Math.max(0, Math.round(Number(evalEvery.value))),
-        lora: { enabled: loraOn.checked && !loraOn.disabled, r: Number(loraR.value), alpha: Number(loraAlpha.value), targets: loraTargets.value.split(',').map((s) => s.trim()).filter(Boolean) },
+        lora: { enabled: loraOn.checked && !loraOn.disabled, r: Number(loraR.value), alpha: Number(loraAlpha.value), targets: loraTargets.value.split(',').map((s) => s.trim()).filter(Boolean),
+          modulesToSave: loraSave.value.split(',').map((s) => s.trim()).filter(Boolean) },
         neftune: { enabled: neftOn.checked && !neftOn.disabled, alpha: Number(neftAlpha.value) },
         seed: 42,
       };
@@ -125,13 +146,16 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
       pretrainedOption.disabled = false;
       pretrainedOption.textContent = `the loaded base model: ${name} (${fmtCount(params)} parameters)`;
       preset.value = 'pretrained';
+      hubLoaded = true;
       familyUse();
+      useDefaultSave();
       if (!loraOn.disabled) loraOn.checked = true;
       loraTargets.value = targets.join(', ');
       if (Number(maxLen.value) > maxPositions) maxLen.value = String(maxPositions);
       warnFull();
     },
     model(m: ModelInfo) {
+      currentType = String(m.config.model_type ?? '');
       modelLine.dataset.evalLoss = m.evalLoss !== undefined ? String(m.evalLoss) : '';
       modelLine.textContent = `Current model: ${m.name} · ${fmtCount(m.params)} parameters (${fmtCount(m.trainableParams)} trainable)${m.evalLoss !== undefined ? ` · validation loss ${fmt(m.evalLoss, 4)}` : ''}${m.loraSummary ? ` · ${m.loraSummary}` : ''}`;
     },

@@ -2,7 +2,8 @@
  * The demo end to end, in one headless Chromium session with WebGPU on SwiftShader:
  * load -> template builder (render, template error) -> masking -> train (>= 20 steps, loss
  * falls, chart grows, main thread free of long tasks) -> before/after -> chat -> save to
- * IndexedDB -> reload -> load -> same validation loss -> a short LoRA + NEFTune run. A screenshot of each state goes to
+ * IndexedDB -> reload -> load -> same validation loss -> a short LoRA (+ modules_to_save) + NEFTune run
+ * -> its before/after with the adapter switched off. A screenshot of each state goes to
  * test-artifacts/. SwiftShader is slow: the nano preset, short sequences, batch 4.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -188,8 +189,10 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     await screenshot(page, 'demo-07-restored');
   }, 360_000);
 
-  it('trains a few more steps with LoRA and NEFTune on: PEFT report line, chart points', async () => {
+  it('trains a few more steps with LoRA (+ modules_to_save) and NEFTune on: PEFT report line, chart points', async () => {
     await page.selectOption('#set-model', 'current');
+    // The current model is a GPT-2 on the bundled vocabulary: the embedding and the head train in full by default.
+    expect(await page.inputValue('#set-lora-save')).toBe('wte, lm_head');
     await page.fill('#set-steps', '4');
     await page.fill('#set-eval-every', '0');
     await page.check('#set-lora');
@@ -199,11 +202,35 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     await page.click('#train-start');
     await page.waitForSelector('#train-progress[data-state="done"]', { timeout: 180_000 });
     expect(Number(await page.getAttribute('#chart-loss', 'data-points'))).toBe(4);
-    // nano (hidden 64, 2 layers), LoRA r=8 on c_attn [64 -> 192]: 8 * (64 + 192) * 2 = 4,096 trainable parameters.
+    // nano (vocab 1024, 256 positions, hidden 64, 2 layers): 182,016 parameters (wte 65,536 + wpe 16,384
+    // + 2 * 49,984 per block + ln_f 128). LoRA r=8 on c_attn [64 -> 192]: 8 * (64 + 192) * 2 = 4,096;
+    // modules_to_save wte 1024 * 64 = 65,536 and lm_head's own copy 65,536: 135,168 trainable.
+    // PEFT counts the saved modules' originals too: all = 182,016 + 135,168 = 317,184;
+    // 100 * 135,168 / 317,184 = 42.6150%.
     const info = (await page.textContent('#model-info'))!;
-    expect(info).toMatch(/LoRA r=8, alpha=16 on 2 modules · trainable params: 4,096 \|\| all params: [\d,]+ \|\| trainable%: /);
+    expect(info).toContain('LoRA r=8, alpha=16 on 2 modules, modules to save: wte, lm_head · trainable params: 135,168 || all params: 317,184 || trainable%: 42.6150');
     expect(await page.isEnabled('#download-adapter')).toBe(true);
     await page.locator('#panel-training').screenshot({ path: 'test-artifacts/demo-08-lora-neftune.png' });
     expect(errors).toEqual([]);
   }, 240_000);
+
+  it('before/after of the LoRA run: "before" is the model with its adapter switched off', async () => {
+    const limit = 6;
+    await page.fill('#cmp-limit', String(limit));
+    await page.fill('#cmp-max-new', '4');
+    await page.click('#cmp-run');
+    await page.waitForSelector('#cmp-status[data-state="done"]', { timeout: 240_000 });
+    // One row per held-out prompt, each with a scored "before" and "after" answer cell.
+    expect(await page.locator('#cmp-rows tbody tr').count()).toBe(limit);
+    expect(await page.locator('#cmp-rows td.answer[data-correct]').count()).toBe(2 * limit);
+    // No snapshot exists for a LoRA run, so a number here (not NaN) means the adapter-off path ran.
+    const before = await page.getAttribute('#cmp-status', 'data-base-overall');
+    expect(before).not.toBeNull();
+    expect(Number.isFinite(Number(before))).toBe(true);
+    expect(Number(before)).toBeGreaterThanOrEqual(0);
+    expect(Number(before)).toBeLessThanOrEqual(1);
+    expect(await page.textContent('#cmp-status')).toMatch(/^Done\. Accuracy before \d+%, after \d+%\.$/);
+    await page.locator('#panel-compare').screenshot({ path: 'test-artifacts/demo-09-lora-before-after.png' });
+    expect(errors).toEqual([]);
+  }, 300_000);
 });
