@@ -66,7 +66,8 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function configFor(name: string, flags: { family?: string; layers?: number; heads?: number; dim?: number; vocab?: number; ctx?: number }): ModelConfig {
+/** The preset's config, or with name 'custom' a model of the given layers/heads/dim (vocab and ctx apply to both). */
+export function configFor(name: string, flags: { family?: string; layers?: number; heads?: number; dim?: number; vocab?: number; ctx?: number }): ModelConfig {
   const family = flags.family === 'llama' ? 'llama' : 'gpt2';
   const base = presetConfig((name === 'custom' ? 'micro' : name) as any, { vocabSize: flags.vocab, family }) as any;
   if (name !== 'custom') return base;
@@ -82,8 +83,8 @@ function configFor(name: string, flags: { family?: string; layers?: number; head
   };
 }
 
-/** One training step of the model's trainable parameters (see the file comment); resolves with its wall time in ms. */
-function makeStep(model: CausalLM, B: number, T: number, V: number) {
+/** One training step of the model's trainable parameters (see the file comment); resolves with its wall time in ms and the loss. */
+export function makeStep(model: CausalLM, B: number, T: number, V: number) {
   const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919 + 13) % V);
   const inputIds = tf.tensor2d(ids, [B, T], 'int32');
   const labels = tf.tensor2d(ids, [B, T], 'int32');      // every position trained
@@ -92,7 +93,7 @@ function makeStep(model: CausalLM, B: number, T: number, V: number) {
   const params = model.trainableParams();
   const byVarName = new Map([...params].map(([n, v]) => [v.name, n]));
   const state = adamwInit(params);
-  const step = async (path: 'stock' | 'fused'): Promise<number> => {
+  const step = async (path: 'stock' | 'fused'): Promise<{ ms: number; loss: number }> => {
     const restore = path === 'fused' ? useFusedOps() : () => {};
     const t0 = performance.now();
     try {
@@ -116,7 +117,7 @@ function makeStep(model: CausalLM, B: number, T: number, V: number) {
       const [loss] = await readout.data();
       tf.dispose([readout, value, ...grads.values()]);
       if (!Number.isFinite(loss)) throw new Error(`bench: non-finite loss on the ${path} path`);
-      return performance.now() - t0;
+      return { ms: performance.now() - t0, loss };
     } finally {
       restore();
     }
@@ -132,7 +133,7 @@ async function measure(presetName: string, config: ModelConfig, B: number, T: nu
   const { step, dispose } = makeStep(model, B, T, V);
   try {
     const first: Record<string, number> = {};
-    for (const p of paths) first[p] = await step(p);                  // compiles the pipelines
+    for (const p of paths) first[p] = (await step(p)).ms;                  // compiles the pipelines
     for (const p of paths) await step(p);                             // one more warm-up each
     const meters: Record<string, { dispatches: number; peakBytes: number }> = {};
     for (const p of paths) {
@@ -142,7 +143,7 @@ async function measure(presetName: string, config: ModelConfig, B: number, T: nu
       meters[p] = m.stop();
     }
     const times: Record<string, number[]> = Object.fromEntries(paths.map((p) => [p, []]));
-    for (let i = 0; i < steps; i++) for (const p of (i % 2 ? [...paths].reverse() : paths)) times[p].push(await step(p));
+    for (let i = 0; i < steps; i++) for (const p of (i % 2 ? [...paths].reverse() : paths)) times[p].push((await step(p)).ms);
     return paths.map((p) => {
       const ms = median(times[p]);
       return {

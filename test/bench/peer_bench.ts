@@ -144,59 +144,15 @@ async function webtuneWorker(cfg: Cfg) {
   const tf = await import('@tensorflow/tfjs');
   const { initBackend } = await import('../../src/backend/index.js');
   const { CausalLM } = await import('../../models/causal_lm.js');
-  const { presetConfig } = await import('../../models/config.js');
-  const { maskedCrossEntropy } = await import('../../src/train/loss.js');
-  const { adamwInit, adamwUpdate, clipGradNorm } = await import('../../src/train/optim.js');
-  const { useFusedOps, fusedAdamwUpdate, fusedClipGradNorm } = await import('../../kernels/index.js');
+  // The very step `webtune bench` times (same token ids, loss, clipping and AdamW).
+  const { configFor, makeStep } = await import('../../src/cli/bench.js');
   await initBackend({ prefer: 'webgpu', strict: true });
   tf.env().set('WEBGPU_CPU_FORWARD', false);
   installDispatchCounter();
-  const base: any = presetConfig('micro', { vocabSize: cfg.vocab, family: cfg.family });
-  const { dim, heads, layers, ctx } = cfg;
-  const config = cfg.family === 'gpt2'
-    ? { ...base, n_embd: dim, n_head: heads, n_layer: layers, n_positions: Math.max(base.n_positions, ctx) }
-    : { ...base, hidden_size: dim, num_attention_heads: heads, num_key_value_heads: heads % 2 === 0 ? heads / 2 : heads, head_dim: dim / heads,
-      num_hidden_layers: layers, intermediate_size: Math.round((dim * 8) / 3 / 8) * 8, max_position_embeddings: Math.max(base.max_position_embeddings, ctx) };
+  const config = configFor('custom', { family: cfg.family, layers: cfg.layers, heads: cfg.heads, dim: cfg.dim, vocab: cfg.vocab, ctx: cfg.ctx });
   const model = CausalLM.create(config, { seed: 0 });
-  const B = cfg.batch, T = cfg.ctx;
-  const ids = tokens(cfg);
-  const inputIds = tf.tensor2d(ids, [B, T], 'int32');
-  const labels = tf.tensor2d(ids, [B, T], 'int32');        // unshifted, every position trained
-  const attentionMask = tf.ones([B, T], 'int32') as any;
-  const positionIds = tf.tensor2d(Int32Array.from({ length: B * T }, (_, i) => i % T), [B, T], 'int32');
-  const params = model.trainableParams();
-  const byVarName = new Map([...params].map(([n, v]) => [v.name, n]));
-  const state = adamwInit(params);
-  const step = async (path: Path): Promise<{ ms: number; loss: number }> => {
-    const restore = path === 'fused' ? useFusedOps() : () => {};
-    const t0 = performance.now();
-    try {
-      const { value, grads: g } = tf.variableGrads(() => {
-        const logits = model.forward(inputIds, { attentionMask, positionIds, training: true });
-        return maskedCrossEntropy(logits, labels).loss;
-      }, [...params.values()]);
-      const grads = new Map(Object.entries(g).map(([k, t]) => [byVarName.get(k) ?? k, t]));
-      let readout: any;
-      if (path === 'fused') {
-        const clip = fusedClipGradNorm(grads, 1.0);
-        fusedAdamwUpdate(grads, state, params, { lr: 1e-4, weightDecay: 0 }, { clip });
-        readout = tf.tidy(() => tf.concat([tf.reshape(value, [1]), tf.reshape(clip.totalNorm(), [1])]));
-        clip.dispose();
-      } else {
-        const { grads: clipped, totalNorm } = clipGradNorm(grads, 1.0);
-        adamwUpdate(clipped, state, params, { lr: 1e-4, weightDecay: 0 });
-        readout = tf.stack([value, totalNorm]);
-        tf.dispose([...clipped.values(), totalNorm]);
-      }
-      const [loss] = await readout.data();
-      tf.dispose([readout, value, ...grads.values()]);
-      if (!Number.isFinite(loss)) throw new Error(`peer_bench: non-finite loss on the ${path} path`);
-      return { ms: performance.now() - t0, loss };
-    } finally {
-      restore();
-    }
-  };
-  return { step, params: model.numParams(), note: `CausalLM ${cfg.family}` };
+  const { step } = makeStep(model, cfg.batch, cfg.ctx, cfg.vocab);
+  return { step: (p: Path) => step(p === 'stock' ? 'stock' : 'fused'), params: model.numParams(), note: `CausalLM ${cfg.family}` };
 }
 
 async function worker(kind: 'peer' | 'webtune') {
