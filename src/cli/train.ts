@@ -50,7 +50,7 @@ import { Trainer, type TrainerOptions, type TrainerEvent, type UpdateRule } from
 import { endOfTurnMarker } from '../train/generate.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, dims, type PresetName, type ModelConfig } from '../../models/config.js';
-import { fusedAdamwUpdate, fusedClipGradNorm, fusedKernelsAvailable, useFusedOps } from '../../kernels/index.js';
+import { fusedKernelsAvailable, fusedUpdateRule, useFusedOps } from '../../kernels/index.js';
 
 const PRESET_NAMES: PresetName[] = ['nano', 'micro', 'small'];
 
@@ -204,19 +204,6 @@ function evalBatches(examples: readonly TokenizedExample[], batchSize: number, p
   return out;
 }
 
-/** The fused kernels' clip + AdamW as the trainer's update rule (one dispatch per parameter). */
-const fusedUpdateRule: UpdateRule = {
-  prepare(grads, maxGradNorm) {
-    const clip = fusedClipGradNorm(grads, maxGradNorm);
-    const totalNorm = clip.totalNorm();
-    return {
-      totalNorm,
-      apply: (state, params, hp) => fusedAdamwUpdate(grads, state, params, hp, { clip }),
-      dispose: () => { totalNorm.dispose(); clip.dispose(); },
-    };
-  },
-};
-
 /** Lines of bad rows and dropped examples, for the end-of-run report. */
 function dataProblems(summary: DatasetSummary): string[] {
   const lines: string[] = [];
@@ -300,7 +287,7 @@ export async function run(argv: string[]): Promise<number> {
   if (backend.backend === 'webgpu' && f.kernels !== 'stock') {
     if (fusedKernelsAvailable()) {
       restoreOps = useFusedOps();
-      if (f['max-grad-norm']! > 0) updateRule = fusedUpdateRule;
+      updateRule = fusedUpdateRule;  // clips when --max-grad-norm > 0; reports the norm either way
     } else if (f.kernels === 'fused') throw new CliError('train: --kernels fused: the fused WebGPU kernels are not available on this backend');
   }
   log(`backend: ${describeBackend(backend)}${updateRule ? ' (fused kernels)' : ''}`);
