@@ -276,7 +276,7 @@ async function train(s: TrainSettings): Promise<void> {
   template = t;
 
   const options: TrainerOptions = {
-    train: (epoch: number) => data.batches({ batchSize: s.batchSize, epochs: 1, seed: s.seed * 1000 + epoch }),
+    train: (epoch: number) => data.batches({ batchSize: s.batchSize, firstEpoch: epoch, seed: s.seed }),
     batchesPerEpoch,
     eval: s.evalEvery > 0 ? await evalBatches(t, s.mask, s.maxLength) : undefined,
     evalEvery: s.evalEvery,

@@ -40,7 +40,7 @@ import type { ChatTemplate } from '../data/template.js';
 import { resolveTokenizer, resolveTemplate } from './eval.js';
 import { MASK_MODES, type MaskMode, type TokenizedExample } from '../data/labels.js';
 import { prepareDataset, type PipelineSource, type PreparedDataset } from '../data/pipeline.js';
-import { packBatch, packExamples, padBatch, shuffled, type Batch } from '../data/batch.js';
+import { iterateBatches, padBatch, type Batch } from '../data/batch.js';
 import type { DatasetSummary } from '../data/summary.js';
 import { loadModel, saveModel } from '../io/checkpoint.js';
 import { saveAdapter } from '../io/peft.js';
@@ -187,14 +187,10 @@ function maxPositions(config: ModelConfig): number {
 
 /** The batches of one epoch: a seeded shuffle per (seed, epoch), then padded or packed rows. */
 function epochBatches(examples: readonly TokenizedExample[], epoch: number, o: { seed: number; batchSize: number; padTokenId: number; packing: boolean; seqLen: number }): Batch[] {
-  const order = shuffled(examples, o.seed, epoch);
-  const rows = o.packing ? packExamples(order, o.seqLen, 'first_fit') : order.map((e) => [e]);
-  const out: Batch[] = [];
-  for (let i = 0; i < rows.length; i += o.batchSize) {
-    const chunk = rows.slice(i, i + o.batchSize);
-    out.push(o.packing ? packBatch(chunk, { padTokenId: o.padTokenId, seqLen: o.seqLen }) : padBatch(chunk.map((r) => r[0]), { padTokenId: o.padTokenId }));
-  }
-  return out;
+  return [...iterateBatches(examples, {
+    batchSize: o.batchSize, padTokenId: o.padTokenId, seed: o.seed, firstEpoch: epoch, epochs: 1,
+    ...(o.packing ? { packing: 'first_fit' as const, seqLen: o.seqLen } : {}),   // padded rows: to each batch's longest
+  })];
 }
 
 /** Eval batches in file order (no shuffling), padded to each batch's longest row. */

@@ -119,6 +119,8 @@ export interface BatchOptions {
   shuffle?: boolean;
   seed?: number;
   epochs?: number;
+  /** Index of the first epoch (default 0): `{firstEpoch: e, epochs: 1}` is epoch e alone, shuffled as in a full run. */
+  firstEpoch?: number;
   /** Drop a last batch smaller than batchSize (default false). */
   dropLast?: boolean;
 }
@@ -129,7 +131,8 @@ export function* iterateBatches(examples: readonly TokenizedExample[], opts: Bat
   if (!(batchSize >= 1)) throw new Error(`batchSize must be at least 1, got ${batchSize}`);
   if (opts.packing && !opts.seqLen) throw new Error('packing needs seqLen (the length of a packed row)');
   let step = 0;
-  for (let epoch = 0; epoch < (opts.epochs ?? 1); epoch++) {
+  const first = opts.firstEpoch ?? 0;
+  for (let epoch = first; epoch < first + (opts.epochs ?? 1); epoch++) {
     const order = opts.shuffle === false ? examples.slice() : shuffled(examples, opts.seed ?? 0, epoch);
     const rows = opts.packing ? packExamples(order, opts.seqLen!, opts.packing) : order.map((e) => [e]);
     for (let i = 0; i < rows.length; i += batchSize) {

@@ -14,7 +14,7 @@
  *   mask: 'assistant', maxLength: 256,
  * });
  * console.log(formatSummary(data.summary));
- * for (const batch of data.batches({ batchSize: 8, epochs: 1, seed: 0 })) trainer.step(batch);
+ * const trainer = new Trainer(model, { train: (epoch) => data.batches({ batchSize: 8, firstEpoch: epoch, seed: 0 }), ... });
  */
 import { readDataset, type DatasetSource, type Example, type RowError } from './dataset.js';
 import type { ChatTemplate } from './template.js';
@@ -64,7 +64,7 @@ export interface PreparedDataset {
   examples: TokenizedExample[];
   summary: DatasetSummary;
   /** Batches over epochs for the trainer (shuffled per epoch with `seed` unless a curriculum is set). */
-  batches(opts: { batchSize: number; epochs?: number; seed?: number; shuffle?: boolean; dropLast?: boolean }): Generator<Batch & { epoch: number; step: number }>;
+  batches(opts: { batchSize: number; epochs?: number; firstEpoch?: number; seed?: number; shuffle?: boolean; dropLast?: boolean }): Generator<Batch & { epoch: number; step: number }>;
 }
 
 function sourceName(s: PipelineSource, i: number): string {
@@ -154,7 +154,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedData
     summary: final,
     batches: (b) => iterateBatches(examples, {
       batchSize: b.batchSize, padTokenId: tokenizer.padTokenId, seqLen: opts.seqLen, packing: opts.packing ?? false,
-      shuffle: b.shuffle ?? !opts.curriculum, seed: b.seed ?? opts.seed ?? 0, epochs: b.epochs ?? 1, dropLast: b.dropLast,
+      shuffle: b.shuffle ?? !opts.curriculum, seed: b.seed ?? opts.seed ?? 0, epochs: b.epochs ?? 1, firstEpoch: b.firstEpoch, dropLast: b.dropLast,
     }),
   };
 }

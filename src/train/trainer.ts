@@ -66,7 +66,7 @@ export type BatchSource = readonly Batch[] | ((epoch: number) => Iterable<Batch>
  */
 export function batchSourceFrom(examples: readonly TokenizedExample[], opts: Omit<BatchOptions, 'epochs'>): { train: (epoch: number) => Iterable<Batch>; batchesPerEpoch: number } {
   const seed = opts.seed ?? 0;
-  const train = (epoch: number): Iterable<Batch> => iterateBatches(examples, { ...opts, epochs: 1, seed: mixSeed(seed, epoch) });
+  const train = (epoch: number): Iterable<Batch> => iterateBatches(examples, { ...opts, seed, firstEpoch: epoch, epochs: 1 });
   let batchesPerEpoch = 0;
   for (const _ of train(0)) batchesPerEpoch++;
   return { train, batchesPerEpoch };
