@@ -1,7 +1,7 @@
 /**
  * `webtune train`: supervised fine-tuning (or pre-training with --mask all) from the terminal.
  *
- *   webtune train --preset micro --data demo/data/pretrain.jsonl --mask all --steps 600 --out models/base
+ *   webtune train --preset micro --data demo/data/pretrain.jsonl --mask all --packing --max-length 128 --steps 600 --out out/base
  *   webtune train --model models/base --data demo/data/train.jsonl --eval-data demo/data/valid.jsonl --out out/sft
  *
  * What it writes into --out:
