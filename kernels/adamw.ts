@@ -19,6 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import { adamwProgram, adamwStarts, adamwGroup, clipProgram, clipGroup } from './adamw_webgpu.js';
 import { fusedKernelsAvailable } from './registry.js';
 import { run, webgpuBackend } from './runtime.js';
+import { adamwBeginStep } from '../src/train/optim.js';
 
 /** Storage buffers a shader may bind on the active device (8 unless the device was created with more). */
 function storageLimit(): number {
@@ -90,14 +91,7 @@ export function fusedAdamwUpdate(
   hp: AdamWHyperParamsLike, opts: { clip?: ClipResult } = {},
 ): void {
   const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = hp;
-  for (const name of grads.keys()) {
-    if (!params.has(name)) throw new Error(`fusedAdamwUpdate: gradient for '${name}', which is not a parameter`);
-    if (!state.m.has(name)) throw new Error(`fusedAdamwUpdate: no optimizer state for '${name}' (call adamwInit with the same parameters)`);
-  }
-  state.step += 1;
-  const t = state.step;
-  const bc2sqrt = Math.sqrt(1 - Math.pow(beta2, t));
-  const stepSize = lr / (1 - Math.pow(beta1, t));
+  const { stepSize, biasCorrection2Sqrt: bc2sqrt } = adamwBeginStep('fusedAdamwUpdate', grads, state, params, hp);
   const fused = fusedKernelsAvailable();
   const one = opts.clip ? undefined : tf.scalar(1);
   const scale = opts.clip ? opts.clip.stats : one!;

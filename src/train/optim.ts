@@ -95,6 +95,25 @@ export function adamwInit(params: Map<string, tf.Variable>, opts: AdamWInitOptio
 }
 
 /**
+ * The host side of one AdamW step, shared by adamwUpdate and the fused kernel: checks that every
+ * gradient has a parameter and moments, advances the step, and returns the step's scalars,
+ * computed in float64 on the host exactly as torch does for its Python floats.
+ */
+export function adamwBeginStep(
+  caller: string, grads: Map<string, unknown>, state: { step: number; m: Map<string, unknown> },
+  params: Map<string, unknown>, hp: { lr: number; beta1?: number; beta2?: number },
+): { stepSize: number; biasCorrection2Sqrt: number } {
+  const { lr, beta1 = 0.9, beta2 = 0.999 } = hp;
+  for (const name of grads.keys()) {
+    if (!params.has(name)) throw new Error(`${caller}: gradient for '${name}', which is not a parameter`);
+    if (!state.m.has(name)) throw new Error(`${caller}: no optimizer state for '${name}' (call adamwInit with the same parameters)`);
+  }
+  state.step += 1;
+  const t = state.step;
+  return { stepSize: lr / (1 - Math.pow(beta1, t)), biasCorrection2Sqrt: Math.sqrt(1 - Math.pow(beta2, t)) };
+}
+
+/**
  * Applies one AdamW step in place to every parameter that has a gradient. `grads` is keyed by
  * the same names as `params`; a parameter without a gradient is left alone (its moments too),
  * as torch skips parameters whose .grad is None. The gradients are not disposed.
@@ -106,16 +125,7 @@ export function adamwUpdate(
   hp: AdamWHyperParams,
 ): void {
   const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = hp;
-  for (const name of grads.keys()) {
-    if (!params.has(name)) throw new Error(`adamwUpdate: gradient for '${name}', which is not a parameter`);
-    if (!state.m.has(name)) throw new Error(`adamwUpdate: no optimizer state for '${name}' (call adamwInit with the same parameters)`);
-  }
-  state.step += 1;
-  const t = state.step;
-  // Scalars computed in float64 on the host, exactly as torch does for its Python floats.
-  const biasCorrection1 = 1 - Math.pow(beta1, t);
-  const biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, t));
-  const stepSize = lr / biasCorrection1;
+  const { stepSize, biasCorrection2Sqrt } = adamwBeginStep('adamwUpdate', grads, state, params, hp);
   for (const [name, g] of grads) {
     const p = params.get(name)!;
     const m = state.m.get(name)!;
