@@ -15,12 +15,18 @@ export default defineConfig({
   server: { fs: { allow: ['..'] } },
   test: {
     root: '.',
-    include: ['test/**/*.test.ts'],
     // Dawn (WebGPU in Node) holds native state per process: run files in separate processes.
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    projects: [
+      // Library, kernels, CLI: two files at a time.
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/e2e/**'], sequence: { groupOrder: 0 } } },
+      // The page in Chromium: after every other file has finished, one file at a time, so that
+      // the page's main thread and SwiftShader compete with no other test for the cores.
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

@@ -31,7 +31,9 @@ export function chartsPanel() {
   const grad = chart('chart-grad', 'Gradient norm (before clipping)', [{ label: 'grad norm', stroke: '#d97706' }]);
   const tps = chart('chart-tps', 'Tokens per second', [{ label: 'tokens/s', stroke: '#7c3aed' }]);
   const charts = [loss, lr, grad, tps];
+  let redraws = 0;
   const redraw = throttle(() => {
+    loss.host.dataset.redraws = String(++redraws); // how often the page redrew: one of its per-step costs
     for (const c of charts) {
       c.plot.setData(c.data as uPlot.AlignedData);
       c.host.dataset.points = String(c.data[0].length);

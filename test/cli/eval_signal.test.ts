@@ -112,9 +112,9 @@ describe('Ctrl-C during webtune train', () => {
     child.stderr.on('data', (d) => { stderr += d; });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const metrics = path.join(out, 'metrics.jsonl');
-    const deadline = Date.now() + 90_000;
+    // Wait for the first step however long a loaded machine takes (the test's timeout bounds it).
     while (!(fs.existsSync(metrics) && fs.readFileSync(metrics, 'utf8').includes('"type":"step"'))) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no metrics line appeared\n${stdout}\n${stderr}`);
+      if (child.exitCode !== null) throw new Error(`the run ended before its first metrics line\n${stdout}\n${stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     child.kill('SIGINT');

@@ -6,10 +6,11 @@ import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { slow } from '../helpers/browser.js';
 
 describe('demo build', () => {
   it('npm run build writes dist/index.html with relative asset paths only', () => {
-    execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'pipe', timeout: 120_000 });
+    execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'pipe', timeout: slow(120_000) });
     const html = fs.readFileSync('dist/index.html', 'utf8');
     const refs = [...html.matchAll(/\b(?:src|href)="([^"]*)"/g)].map((m) => m[1]);
     const assets = refs.filter((r) => !r.startsWith('#'));
@@ -29,5 +30,5 @@ describe('demo build', () => {
     const wasm = fs.readdirSync('dist', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.wasm'));
     for (const f of wasm) expect(fs.statSync(path.join('dist', f)).size, `dist/${f}`).toBeLessThan(2 ** 20);
     expect(fs.readdirSync('dist/assets').some((f) => /onnxruntime|ort-wasm/i.test(f)), 'ONNX Runtime files in dist/assets').toBe(false);
-  }, 150_000);
+  }, slow(150_000));
 });

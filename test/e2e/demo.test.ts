@@ -8,18 +8,43 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startDemoServer, screenshot } from '../helpers/browser.js';
+import { launchChromium, startDemoServer, screenshot, slow } from '../helpers/browser.js';
 
 const READY = '#status-line[data-state="ready"]';
 const STEPS = 20;
 
-/** Records main-thread long tasks (> 50 ms by definition) from page start; the test reads them per phase. */
-const LONG_TASK_OBSERVER = `
-  window.__longTasks = [];
+/**
+ * What the page's main thread does, recorded from page start; the test reads it per phase.
+ * - Long tasks (> 50 ms) and long animation frames with their script attribution (sourceURL,
+ *   function, invoker): reported, not asserted, because their length on a loaded 2-core machine
+ *   measures the machine as much as the page.
+ * - Every message the page receives from its worker, by status: deterministic, asserted.
+ */
+const MAIN_THREAD_RECORDER = `
+  window.__main = { longTasks: [], frames: [], messages: [] };
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
+    for (const e of list.getEntries()) window.__main.longTasks.push({ start: e.startTime, duration: e.duration });
   }).observe({ type: 'longtask', buffered: true });
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__main.frames.push({
+      start: e.startTime, duration: e.duration, blocking: e.blockingDuration,
+      scripts: e.scripts.map((s) => ({ source: s.sourceURL, fn: s.sourceFunctionName, invoker: s.invoker, duration: s.duration })),
+    });
+  }).observe({ type: 'long-animation-frame', buffered: true });
+  const NativeWorker = window.Worker;
+  window.Worker = class extends NativeWorker {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (e) => window.__main.messages.push({ at: performance.now(), status: e.data && e.data.status }));
+    }
+  };
 `;
+
+interface MainThreadRecord {
+  longTasks: Array<{ start: number; duration: number }>;
+  frames: Array<{ start: number; duration: number; blocking: number; scripts: Array<{ source: string; fn: string; invoker: string; duration: number }> }>;
+  messages: Array<{ at: number; status: string }>;
+}
 
 describe('demo page (headless Chromium, WebGPU)', () => {
   let server: { url: string; close: () => Promise<void> };
@@ -31,9 +56,9 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     server = await startDemoServer();
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.addInitScript(LONG_TASK_OBSERVER);
+    await page.addInitScript(MAIN_THREAD_RECORDER);
     page.on('pageerror', (e) => errors.push(e.message));
-  }, 60_000);
+  }, slow(60_000));
 
   afterAll(async () => {
     await browser?.close();
@@ -42,16 +67,16 @@ describe('demo page (headless Chromium, WebGPU)', () => {
 
   it('loads and reports a WebGPU adapter', async () => {
     await page.goto(server.url);
-    await page.waitForSelector(READY, { timeout: 240_000 });
+    await page.waitForSelector(READY, { timeout: slow(240_000) });
     const status = page.locator('#status-line');
     expect(await status.getAttribute('data-backend')).toBe('webgpu');
     expect(await page.textContent('#adapter-name')).toMatch(/\S/);
     await screenshot(page, 'demo-01-ready');
-  }, 300_000);
+  }, slow(300_000));
 
   it('template builder renders the conversation and shows a template error for bad roles', async () => {
     const out = page.locator('#tpl-output');
-    await expect.poll(() => out.textContent(), { timeout: 20_000 }).toContain('<|im_start|>assistant\n12<|im_end|>');
+    await expect.poll(() => out.textContent(), { timeout: slow(20_000) }).toContain('<|im_start|>assistant\n12<|im_end|>');
     expect(await out.locator('.special').count()).toBeGreaterThan(4);
     expect(await out.locator('.turn-assistant').count()).toBeGreaterThan(0);
 
@@ -59,15 +84,15 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     await page.selectOption('#tpl-builtin', 'gemma');
     await page.locator('#tpl-turns .turn-role').nth(1).selectOption('user');
     const error = page.locator('#tpl-error');
-    await expect.poll(() => error.isVisible(), { timeout: 20_000 }).toBe(true);
+    await expect.poll(() => error.isVisible(), { timeout: slow(20_000) }).toBe(true);
     expect(await error.textContent()).toMatch(/alternate/);
     await screenshot(page, 'demo-02-template-error');
 
     await page.locator('#tpl-turns .turn-role').nth(1).selectOption('assistant');
     await page.selectOption('#tpl-builtin', 'chatml');
-    await expect.poll(() => error.isVisible(), { timeout: 20_000 }).toBe(false);
-    await expect.poll(() => out.textContent(), { timeout: 20_000 }).toContain('<|im_start|>assistant\n24<|im_end|>');
-  }, 60_000);
+    await expect.poll(() => error.isVisible(), { timeout: slow(20_000) }).toBe(false);
+    await expect.poll(() => out.textContent(), { timeout: slow(20_000) }).toContain('<|im_start|>assistant\n24<|im_end|>');
+  }, slow(60_000));
 
   it('masking view trains the assistant tokens and their end-of-turn token only', async () => {
     const mode = page.locator('.mask-mode[data-mode="assistant"]');
@@ -83,7 +108,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     expect(Number(await allMode.getAttribute('data-trained-count'))).toBe(Number(await allMode.getAttribute('data-total')) - 1);
     expect(await page.locator('.mask-mode[data-mode="unroll"] .tokens').count()).toBe(2);
     await page.locator('#panel-masking').screenshot({ path: 'test-artifacts/demo-03-masking.png' });
-  }, 30_000);
+  }, slow(30_000));
 
   it('dataset upload lists bad rows by line; the quiz gives feedback', async () => {
     const jsonl = [
@@ -94,7 +119,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     ].join('\n');
     await page.setInputFiles('#dataset-upload', { name: 'mine.jsonl', mimeType: 'application/json', buffer: Buffer.from(jsonl) });
     const report = page.locator('#dataset-upload-report [data-rows]');
-    await report.waitFor({ timeout: 20_000 });
+    await report.waitFor({ timeout: slow(20_000) });
     expect(await report.getAttribute('data-rows')).toBe('2');
     expect(await report.getAttribute('data-errors')).toBe('2');
     const errors = await page.locator('#dataset-upload-report ul.errors li').allTextContents();
@@ -109,7 +134,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     expect(await page.textContent('#quiz-score')).toBe('1 of 5 right.');
     expect(await page.locator('#quiz .feedback.ok').count()).toBe(1);
     expect(await page.locator('#quiz .feedback.error').count()).toBe(1);
-  }, 30_000);
+  }, slow(30_000));
 
   it('trains at least 20 steps: the chart gains points, the loss falls, the page stays responsive', async () => {
     await page.selectOption('#set-model', 'nano');
@@ -121,39 +146,62 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     await page.fill('#set-eval-every', '10');
     await page.selectOption('#set-schedule', 'constant');
     const startedAt = await page.evaluate(() => performance.now());
+    const redrawsBefore = Number(await page.getAttribute('#chart-loss', 'data-redraws') ?? 0);
     await page.click('#train-start');
 
     const chart = page.locator('#chart-loss');
     const points = async () => Number(await chart.getAttribute('data-points'));
-    await expect.poll(points, { timeout: 180_000, interval: 500 }).toBeGreaterThanOrEqual(3);
+    await expect.poll(points, { timeout: slow(180_000), interval: 500 }).toBeGreaterThanOrEqual(3);
     const early = await points();
     await screenshot(page, 'demo-04-training');
-    await expect.poll(points, { timeout: 240_000, interval: 500 }).toBeGreaterThan(early);
-    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: 300_000 });
+    await expect.poll(points, { timeout: slow(240_000), interval: 500 }).toBeGreaterThan(early);
+    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: slow(300_000) });
     const endedAt = await page.evaluate(() => performance.now());
 
     expect(Number(await page.getAttribute('#train-progress', 'data-step'))).toBe(STEPS);
-    await expect.poll(points, { timeout: 5_000 }).toBe(STEPS);
+    await expect.poll(points, { timeout: slow(5_000) }).toBe(STEPS);
     const head = JSON.parse((await chart.getAttribute('data-loss-head'))!) as number[];
     const tail = JSON.parse((await chart.getAttribute('data-loss-tail'))!) as number[];
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(head).toHaveLength(3);
     expect(mean(tail)).toBeLessThan(mean(head) - 0.5);
-    expect(Number(await chart.getAttribute('data-eval-points'))).toBeGreaterThanOrEqual(1);
+    const evalPoints = Number(await chart.getAttribute('data-eval-points'));
+    expect(evalPoints).toBeGreaterThanOrEqual(1);
 
-    const longTasks = (await page.evaluate(() => (window as unknown as { __longTasks: Array<{ start: number; duration: number }> }).__longTasks))
-      .filter((t) => t.start >= startedAt && t.start <= endedAt);
-    console.log(`main-thread long tasks during training (${((endedAt - startedAt) / 1000).toFixed(1)} s): ` +
-      (longTasks.length ? longTasks.map((t) => `${t.duration.toFixed(0)} ms`).join(', ') : 'none'));
-    expect(longTasks.filter((t) => t.duration > 100)).toEqual([]);
+    // The page stays responsive because training runs in the worker and the main thread only
+    // handles one message per step and redraws the charts at most once per message. Both are
+    // counted, not timed: a count does not change with the machine's load.
+    const main = await page.evaluate(() => (window as unknown as { __main: MainThreadRecord }).__main);
+    const during = main.messages.filter((m) => m.at >= startedAt && m.at <= endedAt);
+    const byStatus = (s: string) => during.filter((m) => m.status === s).length;
+    expect(byStatus('step')).toBe(STEPS);
+    expect(byStatus('eval')).toBe(evalPoints);
+    // Besides steps and evals, only the run's state changes (preparing, running, done) arrive.
+    expect(during.length - STEPS - evalPoints).toBeLessThanOrEqual(8);
+    const redraws = Number(await chart.getAttribute('data-redraws')) - redrawsBefore;
+    expect(redraws).toBeGreaterThanOrEqual(1);
+    expect(redraws).toBeLessThanOrEqual(STEPS + evalPoints + 1);
+    // No engine code runs on the main thread: no long frame ran a library, kernel or tfjs script.
+    const frames = main.frames.filter((f) => f.start >= startedAt && f.start <= endedAt);
+    const ENGINE = /tfjs|\/src\/(train|nn|data|io|backend)\/|\/kernels\/|\/models\//;
+    expect(frames.flatMap((f) => f.scripts).filter((s) => ENGINE.test(s.source))).toEqual([]);
+
+    // Reported, not asserted: how long the main thread was busy, and with what.
+    const longTasks = main.longTasks.filter((t) => t.start >= startedAt && t.start <= endedAt);
+    const worst = frames.reduce<MainThreadRecord['frames'][number] | null>((w, f) => (!w || f.duration > w.duration ? f : w), null);
+    console.log(`main thread during training (${((endedAt - startedAt) / 1000).toFixed(1)} s, ${STEPS} steps): ` +
+      `${during.length} messages, ${redraws} chart redraws; long tasks: ` +
+      (longTasks.length ? longTasks.map((t) => `${t.duration.toFixed(0)} ms`).join(', ') : 'none') +
+      (worst ? `; longest frame ${worst.duration.toFixed(0)} ms (blocking ${worst.blocking.toFixed(0)} ms): ` +
+        (worst.scripts.map((s) => `${s.invoker} ${s.fn || ''} ${s.source.split('/').pop()} ${s.duration.toFixed(0)} ms`).join('; ') || 'no script (rendering, GC or the machine)') : ''));
     await screenshot(page, 'demo-05-trained');
-  }, 420_000);
+  }, slow(420_000));
 
   it('before/after panel answers held-out prompts with both models and scores them per family', async () => {
     await page.fill('#cmp-limit', '9');
     await page.fill('#cmp-max-new', '4');
     await page.click('#cmp-run');
-    await page.waitForSelector('#cmp-status[data-state="done"]', { timeout: 240_000 });
+    await page.waitForSelector('#cmp-status[data-state="done"]', { timeout: slow(240_000) });
     const rows = page.locator('#cmp-rows tbody tr');
     expect(await rows.count()).toBe(9);
     expect(await page.locator('#cmp-rows td.answer[data-correct]').count()).toBe(18);
@@ -167,27 +215,27 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     await page.fill('#chat-max-new', '4');
     await page.fill('#chat-input', 'What is 2 plus 3?');
     await page.click('#chat-send');
-    await page.waitForFunction(() => document.querySelector('#chat-log .role-assistant small') !== null, undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelector('#chat-log .role-assistant small') !== null, undefined, { timeout: slow(60_000) });
     await screenshot(page, 'demo-06-before-after');
-  }, 300_000);
+  }, slow(300_000));
 
   it('saves to browser storage and restores the same model after a reload', async () => {
     await page.fill('#store-name', 'e2e-model');
     await page.click('#store-save');
-    await page.waitForSelector('#store-status[data-state="saved"]', { timeout: 60_000 });
+    await page.waitForSelector('#store-status[data-state="saved"]', { timeout: slow(60_000) });
     const savedLoss = Number(await page.getAttribute('#store-status', 'data-eval-loss'));
     expect(Number.isFinite(savedLoss)).toBe(true);
 
     await page.reload();
-    await page.waitForSelector(READY, { timeout: 240_000 });
-    await page.click('#store-list button.store-load[data-name="e2e-model"]', { timeout: 30_000 });
-    await page.waitForSelector('#store-status[data-state="loaded"]', { timeout: 60_000 });
+    await page.waitForSelector(READY, { timeout: slow(240_000) });
+    await page.click('#store-list button.store-load[data-name="e2e-model"]', { timeout: slow(30_000) });
+    await page.waitForSelector('#store-status[data-state="loaded"]', { timeout: slow(60_000) });
     const loadedLoss = Number(await page.getAttribute('#store-status', 'data-eval-loss'));
     expect(loadedLoss).toBeCloseTo(savedLoss, 5);
     // The page's current model is the restored one.
     expect(Number(await page.getAttribute('#model-info', 'data-eval-loss'))).toBeCloseTo(savedLoss, 5);
     await screenshot(page, 'demo-07-restored');
-  }, 360_000);
+  }, slow(360_000));
 
   it('trains a few more steps with LoRA (+ modules_to_save) and NEFTune on: PEFT report line, chart points', async () => {
     await page.selectOption('#set-model', 'current');
@@ -200,7 +248,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     await page.check('#set-neftune');
     await page.fill('#set-neftune-alpha', '5');
     await page.click('#train-start');
-    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: 180_000 });
+    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: slow(180_000) });
     expect(Number(await page.getAttribute('#chart-loss', 'data-points'))).toBe(4);
     // nano (vocab 1024, 256 positions, hidden 64, 2 layers): 182,016 parameters (wte 65,536 + wpe 16,384
     // + 2 * 49,984 per block + ln_f 128). LoRA r=8 on c_attn [64 -> 192]: 8 * (64 + 192) * 2 = 4,096;
@@ -212,14 +260,14 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     expect(await page.isEnabled('#download-adapter')).toBe(true);
     await page.locator('#panel-training').screenshot({ path: 'test-artifacts/demo-08-lora-neftune.png' });
     expect(errors).toEqual([]);
-  }, 240_000);
+  }, slow(240_000));
 
   it('before/after of the LoRA run: "before" is the model with its adapter switched off', async () => {
     const limit = 6;
     await page.fill('#cmp-limit', String(limit));
     await page.fill('#cmp-max-new', '4');
     await page.click('#cmp-run');
-    await page.waitForSelector('#cmp-status[data-state="done"]', { timeout: 240_000 });
+    await page.waitForSelector('#cmp-status[data-state="done"]', { timeout: slow(240_000) });
     // One row per held-out prompt, each with a scored "before" and "after" answer cell.
     expect(await page.locator('#cmp-rows tbody tr').count()).toBe(limit);
     expect(await page.locator('#cmp-rows td.answer[data-correct]').count()).toBe(2 * limit);
@@ -232,5 +280,5 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     expect(await page.textContent('#cmp-status')).toMatch(/^Done\. Accuracy before \d+%, after \d+%\.$/);
     await page.locator('#panel-compare').screenshot({ path: 'test-artifacts/demo-09-lora-before-after.png' });
     expect(errors).toEqual([]);
-  }, 300_000);
+  }, slow(300_000));
 });

@@ -13,7 +13,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startDemoServer } from '../helpers/browser.js';
+import { launchChromium, startDemoServer, slow } from '../helpers/browser.js';
 import { FakeHub } from '../hub/fake_hub.js';
 import { unzipStore } from '../../demo/zip.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
@@ -56,7 +56,7 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('pageerror', (e) => errors.push(e.message));
-  }, 60_000);
+  }, slow(60_000));
 
   afterAll(async () => {
     await browser?.close();
@@ -66,12 +66,12 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
 
   it('checks a repo from config.json alone: parameters, download size, memory for LoRA and full fine-tuning', async () => {
     await page.goto(pageUrl);
-    await page.waitForSelector(READY, { timeout: 240_000 });
+    await page.waitForSelector(READY, { timeout: slow(240_000) });
     expect(await page.inputValue('#hub-endpoint')).toBe(hub.endpoint);
     await page.fill('#hub-repo', REPO);
     await page.click('#hub-check');
     const est = page.locator('#hub-estimate[data-state="shown"]');
-    await est.waitFor({ timeout: 30_000 });
+    await est.waitFor({ timeout: slow(30_000) });
     expect(Number(await est.getAttribute('data-params'))).toBe(storedParams);
     expect(await est.getAttribute('data-lora-fits')).toBe('1');
     expect(await page.textContent('#hub-summary')).toContain(`download ${(files.get('model.safetensors')!.byteLength / 1024).toFixed(1)} KiB`);
@@ -85,11 +85,11 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     // config.json and a HEAD for the weights: no weight was downloaded.
     expect(hub.count('model.safetensors', 'GET')).toBe(0);
     await page.locator('#panel-hub').screenshot({ path: 'test-artifacts/hub-01-checked.png' });
-  }, 300_000);
+  }, slow(300_000));
 
   it('loads with a progress bar per file reaching 100%, then uses the model\'s tokenizer and chat template', async () => {
     await page.click('#hub-load');
-    await page.waitForSelector(LOAD_ENDED, { timeout: 60_000 });
+    await page.waitForSelector(LOAD_ENDED, { timeout: slow(60_000) });
     expect(await page.getAttribute('#hub-status', 'data-state'), (await page.textContent('#hub-status'))!).toBe('loaded');
     expect(await page.getAttribute('#hub-progress-total', 'data-percent')).toBe('100');
     const rows = page.locator('#hub-files-progress li');
@@ -103,13 +103,13 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     expect(await page.inputValue('#tpl-builtin')).toBe('model');
     await page.fill('#tpl-system', '');
     const out = page.locator('#tpl-output');
-    await expect.poll(() => out.textContent(), { timeout: 20_000 }).toContain('<|im_start|>system\nYou are a helpful AI assistant named SmolLM');
+    await expect.poll(() => out.textContent(), { timeout: slow(20_000) }).toContain('<|im_start|>system\nYou are a helpful AI assistant named SmolLM');
     expect(await page.getAttribute('#tpl-name', 'data-template')).toContain('tokenizer_config.json');
     const trained = await page.locator('.mask-mode[data-mode="assistant"] .tok[data-trained="1"]').allTextContents();
     expect(trained.join('')).toBe('12<|im_end|>24<|im_end|>');
     expect(await page.textContent('#model-info')).toContain(REPO);
     await page.locator('#panel-template').screenshot({ path: 'test-artifacts/hub-03-template.png' });
-  }, 120_000);
+  }, slow(120_000));
 
   it('trains a few LoRA steps on the loaded model and downloads a PEFT adapter', async () => {
     expect(await page.inputValue('#set-model')).toBe('pretrained');
@@ -121,13 +121,13 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     await page.fill('#set-warmup', '0');
     await page.fill('#set-eval-every', '0');
     await page.click('#train-start');
-    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: 180_000 });
+    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: slow(180_000) });
     expect(Number(await page.getAttribute('#chart-loss', 'data-points'))).toBe(4);
     // PEFT's report line: 3,584 adapter parameters beside the frozen base.
     expect(await page.textContent('#model-info')).toMatch(new RegExp(`trainable params: 3,584 \\|\\| all params: ${(storedParams + 3584).toLocaleString('en-US')} \\|\\|`));
     await page.locator('#panel-training').screenshot({ path: 'test-artifacts/hub-04-trained.png' });
 
-    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#download-adapter')]);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: slow(30_000) }), page.click('#download-adapter')]);
     const zip = new Uint8Array(fs.readFileSync((await download.path())!));
     const entries = unzipStore(zip, download.suggestedFilename());
     expect([...entries.keys()].sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
@@ -139,15 +139,15 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     expect(keys).toHaveLength(2 * 4 * 2);
     expect(keys).toContain('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
     expect(keys).toContain('base_model.model.model.layers.1.self_attn.o_proj.lora_B.weight');
-  }, 240_000);
+  }, slow(240_000));
 
   it('loads the same repo again after a reload with the hub stopped (Cache Storage)', async () => {
     await hub.stop();
     await page.reload();
-    await page.waitForSelector(READY, { timeout: 240_000 });
+    await page.waitForSelector(READY, { timeout: slow(240_000) });
     await page.fill('#hub-repo', REPO);
     await page.click('#hub-load');
-    await page.waitForSelector(LOAD_ENDED, { timeout: 60_000 });
+    await page.waitForSelector(LOAD_ENDED, { timeout: slow(60_000) });
     expect(await page.getAttribute('#hub-status', 'data-state'), (await page.textContent('#hub-status'))!).toBe('loaded');
     expect(await page.getAttribute('#hub-progress-total', 'data-percent')).toBe('100');
     expect(await page.textContent('#hub-status')).toContain('from this browser\'s cache');
@@ -157,19 +157,19 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     await page.locator('#panel-hub').screenshot({ path: 'test-artifacts/hub-05-offline.png' });
 
     await page.click('#hub-clear-cache');
-    await page.waitForSelector('#hub-status[data-state="cleared"]', { timeout: 10_000 });
-  }, 300_000);
+    await page.waitForSelector('#hub-status[data-state="cleared"]', { timeout: slow(10_000) });
+  }, slow(300_000));
 
   it('loads the same checkpoint from local files (the file picker)', async () => {
     await page.setInputFiles('#hub-files', [...files].map(([name, bytes]) => ({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) })));
-    await page.waitForSelector(LOAD_ENDED, { timeout: 60_000 });
+    await page.waitForSelector(LOAD_ENDED, { timeout: slow(60_000) });
     expect(await page.getAttribute('#hub-status', 'data-state'), (await page.textContent('#hub-status'))!).toBe('loaded');
     expect(await page.textContent('#model-info')).toContain('selected files');
     expect(await page.inputValue('#set-model')).toBe('pretrained');
     expect(await page.inputValue('#tpl-builtin')).toBe('model');
     await page.fill('#tpl-system', '');
-    await expect.poll(() => page.textContent('#tpl-output'), { timeout: 20_000 }).toContain('named SmolLM');
+    await expect.poll(() => page.textContent('#tpl-output'), { timeout: slow(20_000) }).toContain('named SmolLM');
     expect(await page.getAttribute('#tpl-name', 'data-template')).toContain('selected files');
     expect(errors).toEqual([]);
-  }, 120_000);
+  }, slow(120_000));
 });

@@ -17,6 +17,15 @@ export const CHROMIUM_ARGS = [
   '--no-first-run', '--disable-quic',
 ];
 
+/**
+ * An end-to-end time limit: `ms` (about twice what the step takes on an idle 2-core machine with
+ * SwiftShader) times a margin for a machine that is busy with other work. Limits only catch a
+ * hung page; no end-to-end test asserts how long anything took. WEBTUNE_E2E_SLOWDOWN overrides
+ * the margin.
+ */
+export const E2E_SLOWDOWN = Number(process.env.WEBTUNE_E2E_SLOWDOWN ?? 3);
+export const slow = (ms: number): number => Math.round(ms * E2E_SLOWDOWN);
+
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`No Chromium at ${CHROMIUM}. Install it with \`sudo bash test/system/install-deps.sh\` ` +
