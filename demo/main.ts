@@ -3,7 +3,7 @@
  * (the library is imported by the worker only); the main thread draws and forwards clicks.
  */
 import './style.css';
-import type { Message } from '../src/index.js';
+import type { KernelChoice, Message } from '../src/index.js';
 import { WorkerClient } from './client.js';
 import type { Reply, TrainSettings } from './protocol.js';
 import { statusPanel } from './ui/status.js';
@@ -19,6 +19,9 @@ import { hubPanel, DEFAULT_HUB } from './ui/hub.js';
 import { throttle } from './ui/dom.js';
 
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+// ?kernels=stock (or fused) starts the page on that kernel path, for comparisons; default auto (fused on WebGPU).
+const kernelsParam = new URLSearchParams(location.search).get('kernels');
+const kernels: KernelChoice = kernelsParam === 'fused' || kernelsParam === 'stock' ? kernelsParam : 'auto';
 const client = new WorkerClient(worker);
 
 const status = statusPanel();
@@ -33,7 +36,7 @@ const dataset = datasetPanel(async (file) => {
     dataset.showUpload(file.name, 0, [{ file: file.name, line: 0, field: '(file)', message: (e as Error).message }], {}, []);
   }
 });
-const training = trainingPanel({
+const training = trainingPanel(kernels, {
   start() {
     const t = template.state();
     const settings: TrainSettings = { ...training.settings(), template: t.template, weights: dataset.weights(), uploadWeight: dataset.uploadWeight() };
@@ -247,7 +250,7 @@ client.on((r) => {
     case 'preparing': training.preparing(r.message); break;
     case 'hub-progress': hub.progress(r.file, r.loaded, r.total); break;
     case 'step':
-      training.step(r.step, r.maxSteps, r.loss, r.tokensPerSecond, r.elapsedMs);
+      training.step(r.step, r.maxSteps, r.loss, r.tokensPerSecond, r.elapsedMs, r.path, r.dispatches);
       charts.step(r.step, r.loss, r.lr, r.gradNorm, r.tokensPerSecond);
       break;
     case 'eval': charts.evalPoint(r.step, r.evalLoss); break;
@@ -265,4 +268,4 @@ client.on((r) => {
 
 const app = document.getElementById('app')!;
 app.append(status.section, hub.section, template.section, masking.section, dataset.section, training.section, charts.section, compare.section, storage.section, quiz.section);
-client.send({ type: 'init' });
+client.send({ type: 'init', kernels });

@@ -8,7 +8,7 @@
  * (`{status: 'error', id}` when it failed). Training, evaluation and chat also stream
  * progress replies while they run. Only plain data crosses: the page never sees a tensor.
  */
-import type { BackendInfo, Message, MaskMode, RowError, StoredEntry, TrainerStatus } from '../src/index.js';
+import type { BackendInfo, KernelChoice, KernelPath, Message, MaskMode, RowError, StoredEntry, TrainerStatus } from '../src/index.js';
 
 /** Where the chat template of the template builder comes from. */
 export type TemplateSpec =
@@ -51,10 +51,16 @@ export interface TrainSettings {
   /** Include the rows of the uploaded file, with this weight (0 or absent: not used). */
   uploadWeight?: number;
   seed: number;
+  /** The engine's ops the run uses: 'auto' (fused kernels on WebGPU), or 'fused' / 'stock' to compare. */
+  kernels: KernelChoice;
 }
 
+/** BackendInfo as plain data (the engine's functions do not cross to the page): `kernels` names its path. */
+export type BackendView = Omit<BackendInfo, 'engine'> & { kernels: KernelPath };
+
 export type Request =
-  | { type: 'init' }
+  /** `kernels`: the engine models are bound to by default (the page's ?kernels= parameter; default auto). */
+  | { type: 'init'; kernels?: KernelChoice }
   | { type: 'render'; id: number; template: TemplateSpec; messages: Message[] }
   | { type: 'upload'; id: number; name: string; text: string }
   | { type: 'train'; settings: TrainSettings }
@@ -137,13 +143,15 @@ export interface ModelInfo {
 export interface StepReply {
   status: 'step'; step: number; maxSteps: number; epoch: number; loss: number; lr: number; gradNorm: number;
   tokensPerSecond: number; elapsedMs: number;
+  /** The kernel path of the run's engine, and the GPU compute dispatches this step recorded (0 off WebGPU). */
+  path: KernelPath; dispatches: number;
 }
 
 export interface FamilyScore { n: number; correct: number }
 export interface CompareRow { index: number; family: string; prompt: string; expected: string; output: string; correct: boolean }
 
 export type Reply =
-  | { status: 'ready'; backend: BackendInfo; warmupMs: number; dataset: DatasetInfo; presets: Record<string, { params: number }>;
+  | { status: 'ready'; backend: BackendView; warmupMs: number; dataset: DatasetInfo; presets: Record<string, { params: number }>;
       hasBase: boolean; loraAvailable: boolean; neftuneAvailable: boolean; model: ModelInfo }
   | { status: 'init-progress'; message: string }
   | RenderReply

@@ -10,12 +10,12 @@ import {
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
   MASK_MODES, modelTensors, writeSafetensors, CONFIG_FILE, WEIGHTS_FILE, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
   ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, estimateTrainingMemory, checkFitsAdapter,
-  clearHubCache, dims, loadTokenizer, type PretrainedModel, type MemoryEstimate, type HubOptions,
+  clearHubCache, dims, loadTokenizer, selectEngine, startGpuMeter, type PretrainedModel, type MemoryEstimate, type HubOptions,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
   type PresetName, type ModelConfig, type InstructMessage, type EvalRowInput, type TrainerOptions,
 } from '../src/index.js';
 import type {
-  Request, Reply, TemplateSpec, TrainSettings, MaskView, ModelInfo, DatasetRowView, FamilyScore, HubRef, HubCheckInfo, EstimateView, PretrainedInfo,
+  Request, Reply, TemplateSpec, TrainSettings, MaskView, ModelInfo, DatasetRowView, FamilyScore, HubRef, HubCheckInfo, EstimateView, PretrainedInfo, BackendView,
 } from './protocol.js';
 import { zipStore, unzipStore } from './zip.js';
 import trainText from './data/train.jsonl?raw';
@@ -222,7 +222,8 @@ async function startingModel(s: TrainSettings): Promise<{ m: CausalLM; name: str
 }
 
 function setModel(m: CausalLM, name: string): void {
-  if (model && model !== m) model.dispose();
+  // The same weights on another engine (withEngine) are not a new model: keep them.
+  if (model && model !== m && model.params !== m.params) model.dispose();
   model = m;
   modelName = name;
 }
@@ -257,7 +258,11 @@ async function train(s: TrainSettings): Promise<void> {
   post({ status: 'preparing', message: `${data.examples.length} examples, ${data.summary.trainedTokens} trained tokens, ${data.summary.dropped.total} dropped` });
   const batchesPerEpoch = Math.ceil(data.examples.length / s.batchSize);
 
-  const { m, name: startName } = await startingModel(s);
+  const start = await startingModel(s);
+  // The run's engine: the backend's (fused kernels on WebGPU) unless the page asks for a path to compare.
+  const engine = selectEngine(backend.backend, s.kernels);
+  const m = start.m.engine === engine ? start.m : start.m.withEngine(engine);
+  const startName = start.name;
   let name = startName;
   // Full fine-tuning changes the weights in place: "before" needs a snapshot of them. (A model that
   // already carries an adapter is saved as its base weights + that adapter.) LoRA leaves the base
@@ -285,15 +290,24 @@ async function train(s: TrainSettings): Promise<void> {
     ...(s.steps > 0 ? { maxSteps: s.steps } : { epochs: s.epochs }),
   };
   trainer?.dispose();
+  post({ status: 'preparing', message: `Compiling the ${engine.path} path's shaders for this model…` });
+  await m.engine.warmUp(m.config);
   const tr = new Trainer(m, options);
   trainer = tr;
   const maxSteps = tr.maxSteps;
+  // GPU dispatches per step: the meter's count since the previous step (evaluations left out).
+  const meter = startGpuMeter();
+  let counted = 0;
+  const dispatchesSince = () => { const d = meter.read().dispatches; const n = d - counted; counted = d; return n; };
   tr.on((e) => {
     if (e.type === 'step') {
-      post({ status: 'step', step: e.step, maxSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, gradNorm: e.gradNorm, tokensPerSecond: e.tokensPerSecond, elapsedMs: e.elapsedMs });
+      post({ status: 'step', step: e.step, maxSteps, epoch: e.epoch, loss: e.loss, lr: e.lr, gradNorm: e.gradNorm, tokensPerSecond: e.tokensPerSecond, elapsedMs: e.elapsedMs,
+        path: m.engine.path, dispatches: dispatchesSince() });
     } else if (e.type === 'eval') {
+      dispatchesSince();
       post({ status: 'eval', step: e.step, evalLoss: e.evalLoss, tokenAccuracy: e.tokenAccuracy });
     } else if (e.type === 'status') {
+      if (e.status === 'running') dispatchesSince();   // nothing done while paused counts toward the next step
       const done = e.status === 'done' || e.status === 'stopped' || e.status === 'failed';
       post({ status: 'train-status', state: e.status, step: e.step, maxSteps, reason: e.reason, error: e.error, model: done ? modelInfo(m, modelName) : undefined });
     } else if (e.type === 'skip') {
@@ -301,7 +315,11 @@ async function train(s: TrainSettings): Promise<void> {
     }
   });
   post({ status: 'train-status', state: 'idle', step: 0, maxSteps, model: modelInfo(m, name) });
-  await tr.run();
+  try {
+    await tr.run();
+  } finally {
+    meter.stop();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -563,7 +581,7 @@ async function handle(msg: Request): Promise<void> {
   switch (msg.type) {
     case 'init': {
       post({ status: 'init-progress', message: 'Starting the GPU backend…' });
-      backend = await initBackend({ onFallback: () => undefined });
+      backend = await initBackend({ onFallback: () => undefined, kernels: msg.kernels });
       post({ status: 'init-progress', message: 'Loading the tokenizer and the bundled data…' });
       tokenizer = bundledTokenizer = await loadBundledTokenizer();
       trainExamples = (await parseRows(trainText, 'train.jsonl')).examples;
@@ -583,7 +601,9 @@ async function handle(msg: Request): Promise<void> {
       const { m, name } = hasBase ? { m: await loadModel(await baseSource()), name: 'models/base' }
         : { m: CausalLM.create(presetConfig('micro', { vocabSize: tokenizer.vocabSize }), { seed: 0 }), name: 'gpt2 micro (fresh)' };
       setModel(m, name);
-      post({ status: 'ready', backend, warmupMs, dataset: datasetInfo(), presets, hasBase, loraAvailable: true, neftuneAvailable: true, model: modelInfo(m, name) });
+      const { engine, ...plain } = backend;
+      const view: BackendView = { ...plain, kernels: engine.path };
+      post({ status: 'ready', backend: view, warmupMs, dataset: datasetInfo(), presets, hasBase, loraAvailable: true, neftuneAvailable: true, model: modelInfo(m, name) });
       return;
     }
     case 'render':

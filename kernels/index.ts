@@ -1,16 +1,13 @@
 /**
  * Fused WebGPU kernels for tfjs-backend-webgpu 4.22.0, each with a CPU reference and a stock
- * tfjs fallback on other backends.
+ * tfjs fallback on other backends. `fusedOps` is the fused engine's ops table (src/engine).
  *
  * @example
- *   registerFusedKernels();
- *   const restore = useFusedOps();     // the model's ops table now runs the fused kernels
+ *   const model = CausalLM.create(config, { engine: fusedEngine });   // its layers call fusedOps
  *   await warmUpFusedKernels({ hidden: 128, vocab: 512, headDim: 32 });
- *   ...
- *   restore();
  */
 import * as tf from '@tensorflow/tfjs';
-import { setOps } from '../src/nn/ops.js';
+import type { Ops } from '../src/nn/ops.js';
 import { ensureRegistered, fusedKernelsAvailable } from './registry.js';
 import { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm } from './norm.js';
 import { fusedAttention, fusedAttentionSegments, fusedAttentionPacked } from './attention.js';
@@ -47,30 +44,25 @@ export function registerFusedKernels(): void {
 }
 
 /**
- * Swaps the fused kernels into the model's ops table (src/nn/ops.ts): every entry (layerNorm,
- * rmsNorm, attention, gelu, swiglu, crossEntropy, attentionMask, attentionSegments,
- * attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy, linear). Each falls back to
- * stock ops off WebGPU, so this is safe on any backend. Returns a function that restores the
- * previous table.
+ * The fused engine's ops table (src/nn/ops.ts Ops): every entry a fused kernel. Each falls back
+ * to the stock op off WebGPU, so a model bound to it still runs on any backend. A new fused op
+ * is one more entry here, with its stock reference in stockOps.
  */
-export function useFusedOps(): () => void {
-  registerFusedKernels();
-  return setOps({
-    layerNorm: fusedLayerNorm,
-    rmsNorm: fusedRmsNorm,
-    attention: fusedAttention,
-    gelu: fusedGelu,
-    swiglu: fusedSwiglu,
-    crossEntropy: fusedCrossEntropy,
-    attentionMask: fusedAttentionMask,
-    attentionSegments: fusedAttentionSegments,
-    attentionPacked: fusedAttentionPacked,
-    addLayerNorm: fusedAddLayerNorm,
-    addRmsNorm: fusedAddRmsNorm,
-    biasGelu: (x, bias, approximate) => (approximate === 'tanh' ? fusedBiasGelu(x, bias) : tf.tidy(() => stockGelu(tf.add(x, bias), 'erf'))),
-    maskedCrossEntropy: fusedMaskedCrossEntropy,
-    linear: fusedLinear,
-  });
-}
+export const fusedOps: Readonly<Ops> = Object.freeze({
+  layerNorm: fusedLayerNorm,
+  rmsNorm: fusedRmsNorm,
+  attention: fusedAttention,
+  gelu: fusedGelu,
+  swiglu: fusedSwiglu,
+  crossEntropy: fusedCrossEntropy,
+  attentionMask: fusedAttentionMask,
+  attentionSegments: fusedAttentionSegments,
+  attentionPacked: fusedAttentionPacked,
+  addLayerNorm: fusedAddLayerNorm,
+  addRmsNorm: fusedAddRmsNorm,
+  biasGelu: (x: tf.Tensor, bias: tf.Tensor1D, approximate: 'tanh' | 'erf') => (approximate === 'tanh' ? fusedBiasGelu(x, bias) : tf.tidy(() => stockGelu(tf.add(x, bias), 'erf'))),
+  maskedCrossEntropy: fusedMaskedCrossEntropy,
+  linear: fusedLinear,
+});
 
 export { fusedKernelsAvailable as fusedOpsAvailable };

@@ -1,12 +1,12 @@
 /**
- * The trainer's update rule (src/train/trainer.ts UpdateRule) built from the fused kernels:
+ * The fused engine's update rule (src/train/optim.ts UpdateRule) built from the fused kernels:
  * grouped global-norm clipping and one AdamW dispatch per parameter, the clip coefficient read
  * on the device (no scaled copies of the gradients).
  *
  * @example
- *   const trainer = new Trainer(model, { train: batches, lr: 1e-3, updateRule: fusedUpdateRule });
+ *   fusedEngine.updateRule === fusedUpdateRule;   // the trainer applies it to a model bound to fusedEngine
  */
-import type { UpdateRule } from '../src/train/trainer.js';
+import type { UpdateRule } from '../src/train/optim.js';
 import { fusedAdamwUpdate, fusedClipGradNorm } from './adamw.js';
 
 export const fusedUpdateRule: UpdateRule = {

@@ -8,12 +8,18 @@
  *
  * Tensor ownership: forward returns a new tensor the caller disposes; everything else it makes
  * is freed by tf.tidy. The model owns its variables until dispose().
+ *
+ * A model is bound to an engine (src/engine): its ops are what every layer calls, its update
+ * rule is what the Trainer applies. Default: the engine of the active backend (fused WGSL kernels
+ * on WebGPU); `withEngine` gives the same weights on another engine, for comparisons.
  */
 import * as tf from '@tensorflow/tfjs';
-import { buildAttentionMask, normalVariable, constantVariable, deriveSeed, sameShape, type Linear, type LayerKV } from '../src/nn/index.js';
+import { normalVariable, constantVariable, deriveSeed, sameShape, type Linear, type LayerKV } from '../src/nn/index.js';
 import { countParams, type ModelConfig } from './config.js';
 import type { Net, NetContext, ParamSpec } from './spec.js';
 import { neftuneNoise, type NeftuneMode } from '../src/nn/neftune.js';
+import { currentEngine } from '../src/backend/index.js';
+import type { Engine } from '../src/engine/index.js';
 import { gpt2ParamSpecs, buildGPT2, isGPT2Buffer } from './gpt2.js';
 import { llamaParamSpecs, buildLlama, isLlamaBuffer } from './llama.js';
 
@@ -98,6 +104,11 @@ function architecture(config: ModelConfig): string {
   return config.model_type === 'gpt2' ? 'GPT2LMHeadModel' : 'LlamaForCausalLM';
 }
 
+/** Which engine a new model is bound to. Default: currentEngine(), the engine of the active backend. */
+export interface BindOptions {
+  engine?: Engine;
+}
+
 export class CausalLM {
   private readonly net: Net;
   private disposed = false;
@@ -106,12 +117,23 @@ export class CausalLM {
     readonly config: ModelConfig,
     /** Every parameter by its HF name, HF layout; a tied lm_head is not duplicated (it reads the embedding). */
     readonly params: Map<string, tf.Variable>,
+    /** The engine this model runs on: the ops of every forward, the update rule of every training step. */
+    readonly engine: Engine,
+    net?: Net,
   ) {
-    this.net = config.model_type === 'gpt2' ? buildGPT2(config, params) : buildLlama(config, params);
+    this.net = net ?? (config.model_type === 'gpt2' ? buildGPT2(config, params) : buildLlama(config, params));
+  }
+
+  /**
+   * The same model (the same variables, LoRA adapters included) on another engine, e.g. the
+   * stock ops next to the fused kernels. The two share their weights: dispose only one of them.
+   */
+  withEngine(engine: Engine): CausalLM {
+    return new CausalLM(this.config, this.params, engine, this.net);
   }
 
   /** A freshly initialised model, as transformers' _init_weights does it; the same seed gives the same weights on every backend. */
-  static create(config: ModelConfig, opts: { seed?: number } = {}): CausalLM {
+  static create(config: ModelConfig, opts: { seed?: number } & BindOptions = {}): CausalLM {
     const seed = opts.seed ?? 0;
     const params = new Map<string, tf.Variable>();
     for (const s of paramSpecs(config)) {
@@ -119,7 +141,7 @@ export class CausalLM {
         : constantVariable(s.shape, s.init.kind === 'ones' ? 1 : 0);
       params.set(s.name, v);
     }
-    return new CausalLM(config, params);
+    return new CausalLM(config, params, opts.engine ?? currentEngine());
   }
 
   /**
@@ -129,7 +151,7 @@ export class CausalLM {
    * and with tie_word_embeddings ignores a stored lm_head.weight as transformers does.
    * Tensors are converted to float32 variables; the caller may dispose its map afterwards.
    */
-  static fromTensors(config: ModelConfig, tensors: Map<string, tf.Tensor>, source = 'checkpoint'): CausalLM {
+  static fromTensors(config: ModelConfig, tensors: Map<string, tf.Tensor>, source = 'checkpoint', opts: BindOptions = {}): CausalLM {
     const specs = new Map(paramSpecs(config).map((s) => [s.name, s]));
     const arch = architecture(config);
     const found = new Map<string, { key: string; tensor: tf.Tensor }>();
@@ -161,7 +183,7 @@ export class CausalLM {
       const t = found.get(name)!.tensor;
       params.set(name, tf.tidy(() => tf.variable(t.dtype === 'float32' ? t : tf.cast(t, 'float32'), true)));
     }
-    return new CausalLM(config, params);
+    return new CausalLM(config, params, opts.engine ?? currentEngine());
   }
 
   /**
@@ -201,9 +223,10 @@ export class CausalLM {
         segK = past ? tf.concat([past, segQ], 1) : segQ;
         if (cache) newSegments = tf.keep(segK.clone());
       }
-      const mask = buildAttentionMask(segQ, segK, offset, T, S);        // [B or 1, 1, T, S]
+      const ops = this.engine.ops;
+      const mask = ops.attentionMask(segQ, segK, offset, T, S);         // [B or 1, 1, T, S]
       const training = opts.training ?? false;
-      const ctx: NetContext = { positionIds, mask, pasts: cache?.layers, training, seed: opts.seed };
+      const ctx: NetContext = { ops, positionIds, mask, pasts: cache?.layers, training, seed: opts.seed };
       // No cached keys: every layer is plain self-attention over these segments.
       if (offset === 0 && segK === segQ) ctx.selfSegments = { segmentIds: segQ };
       if (training && opts.neftune && opts.neftune.alpha > 0) ctx.onTokenEmbeddings = (e) => neftuneNoise(e, opts.neftune!.alpha, opts.seed, { segments: opts.attentionMask, mode: opts.neftune!.mode });

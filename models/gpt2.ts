@@ -76,16 +76,16 @@ export function buildGPT2(c: GPT2Config, params: Map<string, tf.Variable>): Net 
       let tok = wte.apply(inputIds) as tf.Tensor3D;                        // [B, T, C]
       if (ctx.onTokenEmbeddings) tok = ctx.onTokenEmbeddings(tok);
       // x = tok + pos; every residual add is fused with the norm that reads its sum.
-      let { sum: x, y: h } = blocks.length ? blocks[0].ln1.applyAdd(tok, wpe.apply(ctx.positionIds)) : lnF.applyAdd(tok, wpe.apply(ctx.positionIds));   // [B, T, C]
+      let { sum: x, y: h } = blocks.length ? blocks[0].ln1.applyAdd(tok, wpe.apply(ctx.positionIds), ctx) : lnF.applyAdd(tok, wpe.apply(ctx.positionIds), ctx);   // [B, T, C]
       const kvs: LayerKV[] = [];
       blocks.forEach((b, i) => {
-        const { out, kv } = b.attn.apply(h as tf.Tensor3D, { mask: ctx.mask, selfSegments: ctx.selfSegments, past: ctx.pasts?.[i], training: ctx.training, seed: ctx.seed });
-        ({ sum: x, y: h } = b.ln2.applyAdd(x, out));                        // x = x + attn; h = ln_2(x)
+        const { out, kv } = b.attn.apply(h as tf.Tensor3D, { ...ctx, past: ctx.pasts?.[i] });
+        ({ sum: x, y: h } = b.ln2.applyAdd(x, out, ctx));                        // x = x + attn; h = ln_2(x)
         const next = i + 1 < blocks.length ? blocks[i + 1].ln1 : lnF;
-        ({ sum: x, y: h } = next.applyAdd(x, b.mlp.apply(h, ctx.training, ctx.seed)));   // x = x + mlp; h = next ln(x)
+        ({ sum: x, y: h } = next.applyAdd(x, b.mlp.apply(h, ctx), ctx));   // x = x + mlp; h = next ln(x)
         kvs.push(kv);
       });
-      const logits = lmHead.apply(h, ctx.training, ctx.seed) as tf.Tensor3D;   // [B, T, V]
+      const logits = lmHead.apply(h, ctx) as tf.Tensor3D;   // [B, T, V]
       return { logits, kvs };
     },
   };

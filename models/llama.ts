@@ -84,15 +84,15 @@ export function buildLlama(c: LlamaConfig, params: Map<string, tf.Variable>): Ne
       const rope = ropeTables(ctx.positionIds, D, c.rope_theta);           // cos, sin [B, 1, T, D], shared by all layers
       const kvs: LayerKV[] = [];
       // Every residual add is fused with the norm that reads its sum.
-      let h = blocks.length ? blocks[0].norm1.apply(x) : norm.apply(x);
+      let h = blocks.length ? blocks[0].norm1.apply(x, ctx) : norm.apply(x, ctx);
       blocks.forEach((b, i) => {
-        const { out, kv: layerKV } = b.attn.apply(h as tf.Tensor3D, { mask: ctx.mask, selfSegments: ctx.selfSegments, rope, past: ctx.pasts?.[i], training: ctx.training, seed: ctx.seed });
-        ({ sum: x, y: h } = b.norm2.applyAdd(x, out) as { sum: tf.Tensor3D; y: tf.Tensor });   // x = x + attn; h = post_attention_layernorm(x)
+        const { out, kv: layerKV } = b.attn.apply(h as tf.Tensor3D, { ...ctx, rope, past: ctx.pasts?.[i] });
+        ({ sum: x, y: h } = b.norm2.applyAdd(x, out, ctx) as { sum: tf.Tensor3D; y: tf.Tensor });   // x = x + attn; h = post_attention_layernorm(x)
         const next = i + 1 < blocks.length ? blocks[i + 1].norm1 : norm;
-        ({ sum: x, y: h } = next.applyAdd(x, b.mlp.apply(h, ctx.training, ctx.seed)) as { sum: tf.Tensor3D; y: tf.Tensor });
+        ({ sum: x, y: h } = next.applyAdd(x, b.mlp.apply(h, ctx), ctx) as { sum: tf.Tensor3D; y: tf.Tensor });
         kvs.push(layerKV);
       });
-      const logits = lmHead.apply(h, ctx.training, ctx.seed) as tf.Tensor3D;   // [B, T, V]
+      const logits = lmHead.apply(h, ctx) as tf.Tensor3D;   // [B, T, V]
       return { logits, kvs };
     },
   };

@@ -1,6 +1,6 @@
 /** What a model family tells CausalLM: its parameters (name, shape, init) and how to run them. */
 import type * as tf from '@tensorflow/tfjs';
-import type { Linear, LayerKV, Rope, SelfSegments } from '../src/nn/index.js';
+import type { Linear, LayerKV, Rope, SelfSegments, LayerContext } from '../src/nn/index.js';
 
 /** How a parameter is initialised by CausalLM.create (as Hugging Face's _init_weights does). */
 export type Init = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' };
@@ -11,15 +11,14 @@ export interface ParamSpec {
   init: Init;
 }
 
-/** Everything a network reads besides the token ids, computed once per forward by CausalLM. */
-export interface NetContext {
+/** Everything a network reads besides the token ids (the bound engine's ops included), computed once per forward by CausalLM. */
+export interface NetContext extends LayerContext {
   positionIds: tf.Tensor2D;      // int32 [B, T]
   mask: tf.Tensor4D;             // additive [B or 1, 1, T, S]
   /** The segment ids of `mask` when it is plain self-attention (no cached positions); see SelfSegments. */
   selfSegments?: SelfSegments;
   pasts?: Array<LayerKV | undefined>;  // per layer, with a KV cache
   training: boolean;
-  seed?: number;
   /** Applied to the token embeddings before anything else reads them (NEFTune noise hooks in here). */
   onTokenEmbeddings?: (e: tf.Tensor3D) => tf.Tensor3D;
 }

@@ -5,8 +5,10 @@
 // Seeded randomness: hashes, mulberry32, seed mixing (every random choice is keyed, so runs reproduce).
 export * from './utils/random.js';
 
-// Backends: WebGPU first, announced fallbacks.
+// Backends: WebGPU first, announced fallbacks; each gives the engine models run on.
 export * from './backend/index.js';
+// Engines: the ops, update rule and warm-up a model is bound to (fused kernels on WebGPU, stock ops elsewhere).
+export * from './engine/index.js';
 
 // Files: safetensors, Hugging Face checkpoint directories, training state, browser storage.
 export * from './io/index.js';
@@ -25,5 +27,5 @@ export * from './eval/index.js';
 // Training: masked cross-entropy, AdamW, schedules, the Trainer and its events, generation.
 export * from './train/index.js';
 
-// Fused WebGPU kernels (used automatically on the webgpu backend when enabled) and the GPU meter.
+// Fused WebGPU kernels (the fused engine's ops), their CPU references, and the GPU meter.
 export * from '../kernels/index.js';

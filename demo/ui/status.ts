@@ -1,5 +1,5 @@
-/** Panel 1: which backend and GPU adapter the worker trains on, and what a fallback costs. */
-import type { BackendInfo } from '../../src/index.js';
+/** Panel 1: which backend, GPU adapter and kernel path the worker trains on, and what a fallback costs. */
+import type { BackendView } from '../protocol.js';
 import { h, panel, replace } from './dom.js';
 
 export function statusPanel() {
@@ -16,15 +16,20 @@ export function statusPanel() {
     progress(message: string) {
       state.textContent = message;
     },
-    ready(info: BackendInfo, warmupMs: number) {
+    ready(info: BackendView, warmupMs: number) {
       state.dataset.state = 'ready';
       state.dataset.backend = info.backend;
+      state.dataset.kernels = info.kernels;
       state.dataset.adapter = info.adapter?.description || info.adapter?.vendor || '';
       state.className = info.backend === 'webgpu' ? 'ok' : 'warn';
-      state.textContent = `Ready: training on ${info.backend.toUpperCase()}${info.adapter ? ` (${info.adapter.description || info.adapter.vendor || 'unnamed adapter'})` : ''}. Shaders warmed up in ${(warmupMs / 1000).toFixed(1)} s.`;
+      const path = info.kernels === 'fused' ? 'fused WGSL kernels' : 'stock tfjs ops';
+      state.textContent = `Ready: training on ${info.backend.toUpperCase()}${info.adapter ? ` (${info.adapter.description || info.adapter.vendor || 'unnamed adapter'})` : ''} with ${path}. Shaders warmed up in ${(warmupMs / 1000).toFixed(1)} s.`;
       const a = info.adapter;
       replace(details,
         h('dt', {}, 'Backend'), h('dd', { id: 'backend-name' }, info.backend),
+        h('dt', {}, 'Kernels'), h('dd', { id: 'backend-kernels', 'data-path': info.kernels }, info.kernels === 'fused'
+          ? 'fused WGSL kernels (attention, norms, loss, AdamW in a few dispatches per step)'
+          : `stock tfjs ops${info.backend === 'webgpu' ? ' (asked for with ?kernels=stock, for comparison)' : ''}`),
         ...(a ? [
           h('dt', {}, 'Adapter'), h('dd', { id: 'adapter-name' }, [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(no description)'),
           h('dt', {}, 'Kind'), h('dd', {}, a.isSoftware ? 'software renderer (correct, but far slower than a GPU)' : 'hardware GPU'),

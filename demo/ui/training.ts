@@ -1,13 +1,14 @@
 /**
- * Panel 5: training settings, start / pause / resume / stop, and progress with an ETA.
+ * Panel 5: training settings, start / pause / resume / stop, and progress with an ETA, the kernel
+ * path and the GPU dispatches per step.
  */
-import type { MaskMode } from '../../src/index.js';
+import type { KernelChoice, KernelPath, MaskMode } from '../../src/index.js';
 import type { ModelInfo, TrainSettings } from '../protocol.js';
 import { h, panel, field, fmt, fmtDuration, fmtCount, replace } from './dom.js';
 
 const num = (id: string, value: number, attrs: Record<string, number | string> = {}) => h('input', { id, type: 'number', value, ...attrs }) as HTMLInputElement;
 
-export function trainingPanel(actions: { start(): void; pause(): void; resume(): void; stop(): void }) {
+export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): void; pause(): void; resume(): void; stop(): void }) {
   const preset = h('select', { id: 'set-model' }) as HTMLSelectElement;
   const family = h('select', { id: 'set-family' }, h('option', { value: 'gpt2' }, 'GPT-2'), h('option', { value: 'llama' }, 'Llama')) as HTMLSelectElement;
   const steps = num('set-steps', 300, { min: 0, step: 10 });
@@ -41,6 +42,8 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
   };
   const useDefaultSave = () => { loraSave.value = defaultSave(); };
   family.addEventListener('change', useDefaultSave);
+  const kernels = h('select', { id: 'set-kernels', title: 'auto: the fused WGSL kernels on WebGPU, stock tfjs ops elsewhere; fused or stock to compare the two on this GPU' },
+    ...(['auto', 'fused', 'stock'] as const).map((k) => h('option', { value: k, selected: k === kernelsDefault }, k === 'auto' ? 'auto (fused on WebGPU)' : k))) as HTMLSelectElement;
   const neftOn = h('input', { id: 'set-neftune', type: 'checkbox' }) as HTMLInputElement;
   const neftAlpha = num('set-neftune-alpha', 5, { min: 0, step: 1 });
   const loraNote = h('p', { class: 'muted', id: 'lora-note' });
@@ -79,7 +82,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
     field('Model', preset), field('Family (fresh presets)', family),
     field('Steps (0: use epochs)', steps), field('Epochs', epochs),
     field('Learning rate', lr), field('Batch size', batch), field('Warmup steps', warmup), field('Schedule', schedule),
-    field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery)),
+    field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery), field('Kernels', kernels)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules ("all-linear" for every layer but the head)', loraTargets),
     field('modules to save in full (empty: none)', loraSave)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, neftOn, ' NEFTune')), field('noise alpha', neftAlpha)),
@@ -115,6 +118,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
           modulesToSave: loraSave.value.split(',').map((s) => s.trim()).filter(Boolean) },
         neftune: { enabled: neftOn.checked && !neftOn.disabled, alpha: Number(neftAlpha.value) },
         seed: 42,
+        kernels: kernels.value as KernelChoice,
       };
     },
     state(state: string, step: number, maxSteps: number, detail?: string) {
@@ -126,17 +130,25 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
       pause.disabled = !running;
       resume.disabled = !paused;
       stop.disabled = !(running || paused);
-      if (state === 'preparing') { t0Step = 0; bar.value = 0; progress.textContent = 'Preparing the data and the model…'; }
+      if (state === 'preparing') {
+        t0Step = 0; bar.value = 0; progress.textContent = 'Preparing the data and the model…';
+        // The path and dispatches of the new run come with its first step.
+        delete progress.dataset.path; delete progress.dataset.dispatches; delete progress.dataset.tokensPerSecond;
+      }
       else if (!running) progress.textContent = `${state[0].toUpperCase()}${state.slice(1)} at step ${step} of ${maxSteps}.${detail ? ` ${detail}` : ''}`;
     },
-    step(step: number, maxSteps: number, loss: number, tokensPerSecond: number, elapsedMs: number) {
+    step(step: number, maxSteps: number, loss: number, tokensPerSecond: number, elapsedMs: number, path: KernelPath, dispatches: number) {
       if (!t0Step) t0Step = step;
       bar.max = maxSteps;
       bar.value = step;
       progress.dataset.step = String(step);
       progress.dataset.loss = String(loss);
+      progress.dataset.path = path;
+      progress.dataset.dispatches = String(dispatches);
+      progress.dataset.tokensPerSecond = String(tokensPerSecond);
       const eta = step > 0 ? (elapsedMs / step) * (maxSteps - step) : NaN;
-      progress.textContent = `Step ${step} / ${maxSteps} · loss ${fmt(loss)} · ${Math.round(tokensPerSecond)} tokens/s · elapsed ${fmtDuration(elapsedMs)} · ETA ${fmtDuration(eta)}`;
+      const gpu = `${path === 'fused' ? 'fused kernels' : 'stock ops'}${dispatches > 0 ? `, ${dispatches} GPU dispatches/step` : ''}`;
+      progress.textContent = `Step ${step} / ${maxSteps} · loss ${fmt(loss)} · ${Math.round(tokensPerSecond)} tokens/s · ${gpu} · elapsed ${fmtDuration(elapsedMs)} · ETA ${fmtDuration(eta)}`;
     },
     preparing(message: string) { prep.textContent = message; },
     /** A base model was loaded: train it by default, with LoRA on the architecture's attention projections. */

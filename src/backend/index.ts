@@ -7,11 +7,17 @@
  * A fallback is never silent: the returned BackendInfo carries `fallbacks`, one line per
  * backend that was tried and refused, and `onFallback` is called for each.
  *
+ * The backend gives the engine models run on (src/engine): the fused WGSL kernels on WebGPU,
+ * stock tfjs ops on WebGL and the CPU; `kernels: 'stock'` asks for the stock ops on WebGPU too,
+ * for comparisons.
+ *
  * @example
  *   const info = await initBackend();
  *   console.log(info.backend, info.adapter?.description);  // 'webgpu' 'llvmpipe (LLVM 19.1.7, 256 bits)'
+ *   console.log(info.engine.path);                         // 'fused'
  */
 import * as tf from '@tensorflow/tfjs';
+import { selectEngine, stockEngine, describeEngine, type Engine, type KernelChoice } from '../engine/index.js';
 
 export type BackendName = 'webgpu' | 'webgl' | 'cpu';
 
@@ -32,6 +38,8 @@ export interface BackendInfo {
   fallbacks: string[];
   /** Limits of the device, where known (WebGPU). */
   limits?: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxStorageBuffersPerShaderStage: number };
+  /** The engine models made on this backend are bound to (fused kernels on WebGPU unless `kernels: 'stock'`). */
+  engine: Engine;
 }
 
 export interface InitBackendOptions {
@@ -41,6 +49,8 @@ export interface InitBackendOptions {
   onFallback?: (message: string) => void;
   /** Fail instead of falling back (tests and benchmarks that need a particular backend). */
   strict?: boolean;
+  /** Which ops the engine runs: 'auto' (default; fused on WebGPU), 'fused' (refused off WebGPU) or 'stock'. */
+  kernels?: KernelChoice;
 }
 
 export const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
@@ -50,6 +60,16 @@ let current: BackendInfo | undefined;
 /** The backend chosen by the last initBackend() call, if any. */
 export function backendInfo(): BackendInfo | undefined {
   return current;
+}
+
+/**
+ * The engine a model gets when none is given: the one the last initBackend() chose, while its
+ * backend is still the active one; otherwise the 'auto' engine of the active tfjs backend.
+ */
+export function currentEngine(): Engine {
+  const active = tf.getBackend() as BackendName | undefined;
+  if (current && current.backend === active) return current.engine;
+  return active === 'webgpu' || active === 'webgl' || active === 'cpu' ? selectEngine(active) : stockEngine;
 }
 
 const HOW_TO_GET_AN_ADAPTER =
@@ -141,6 +161,7 @@ async function tryWebGPU(): Promise<BackendInfo> {
   const device: GPUDevice | undefined = (tf.backend() as any).device;
   return {
     backend: 'webgpu',
+    engine: stockEngine,       // chosen by initBackend
     adapter: info,
     fallbacks: [],
     limits: device ? {
@@ -156,13 +177,13 @@ async function tryWebGL(): Promise<BackendInfo> {
   const ok = await tf.setBackend('webgl');
   if (!ok) throw new Error('WebGL could not be initialised.');
   await tf.ready();
-  return { backend: 'webgl', fallbacks: [] };
+  return { backend: 'webgl', engine: stockEngine, fallbacks: [] };
 }
 
 async function tryCPU(): Promise<BackendInfo> {
   await tf.setBackend('cpu');
   await tf.ready();
-  return { backend: 'cpu', fallbacks: [] };
+  return { backend: 'cpu', engine: stockEngine, fallbacks: [] };
 }
 
 const COST: Record<BackendName, string> = {
@@ -177,15 +198,14 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   const start = chain.indexOf(opts.prefer ?? 'webgpu');
   if (start < 0) throw new Error(`Backend '${opts.prefer}' is not available here; choose one of ${chain.join(', ')}.`);
   const onFallback = opts.onFallback ?? ((m: string) => console.warn(m));
+  const kernels = opts.kernels ?? 'auto';
   const tried: BackendName[] = chain.slice(start);
   const fallbacks: string[] = [];
   for (let i = 0; i < tried.length; i++) {
     const name = tried[i];
+    let info: BackendInfo;
     try {
-      const info = name === 'webgpu' ? await tryWebGPU() : name === 'webgl' ? await tryWebGL() : await tryCPU();
-      info.fallbacks = fallbacks;
-      current = info;
-      return info;
+      info = name === 'webgpu' ? await tryWebGPU() : name === 'webgl' ? await tryWebGL() : await tryCPU();
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       const next = tried[i + 1];
@@ -193,15 +213,21 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
       const msg = `WebTune: backend '${name}' unavailable (${reason}); falling back to '${next}'. ${COST[next]}.`;
       fallbacks.push(msg);
       onFallback(msg);
+      continue;
     }
+    info.engine = selectEngine(info.backend, kernels);   // 'fused' off WebGPU is refused here, naming the backend
+    info.fallbacks = fallbacks;
+    current = info;
+    return info;
   }
   throw new Error('unreachable');
 }
 
-/** One line naming the backend and adapter, for logs and benchmark tables. */
+/** One line naming the backend, the adapter and the engine's kernels, for logs and benchmark tables. */
 export function describeBackend(info: BackendInfo): string {
-  if (!info.adapter) return info.backend;
+  const engine = describeEngine(info.engine);
+  if (!info.adapter) return `${info.backend}, ${engine}`;
   const a = info.adapter;
   const name = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ');
-  return `${info.backend} on ${name}${a.isSoftware ? ' (software adapter)' : ''}`;
+  return `${info.backend} on ${name}${a.isSoftware ? ' (software adapter)' : ''}, ${engine}`;
 }

@@ -4,10 +4,11 @@
  *
  * A step is the real thing: model.forward (training), the masked cross-entropy of
  * src/train/loss.ts, gradients of every trainable parameter, global-norm clipping (1.0) and
- * AdamW, ending with one readback of the loss and gradient norm (as the trainer does). The stock
- * path uses src/train's clipGradNorm + adamwUpdate and the stock ops table; the fused path swaps
- * the fused kernels into the ops table (kernels/useFusedOps) and uses fusedClipGradNorm +
- * fusedAdamwUpdate.
+ * AdamW, ending with one readback of the loss and gradient norm (as the trainer does). Each path
+ * is the same model bound to one engine (src/engine, `model.withEngine`): its ops run the
+ * forward and the loss, its update rule clips and applies AdamW. 'stock' is stockEngine (stock
+ * tfjs ops, src/train's clipGradNorm + adamwUpdate); 'fused' is fusedEngine (the fused WGSL
+ * kernels, fusedClipGradNorm + fusedAdamwUpdate), the engine WebGPU gives by default.
  *
  * Modes: 'full' trains every parameter; 'lora' applies LoRA adapters (BENCH_LORA: r 8, alpha 16
  * on every linear of the blocks) and trains only those, so its gradients and optimizer state
@@ -20,11 +21,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { parseFlags, CliError } from './args.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
+import { stockEngine, fusedEngine, describeEngine, type Engine, type KernelPath } from '../engine/index.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, type ModelConfig } from '../../models/config.js';
 import { maskedCrossEntropy } from '../train/loss.js';
-import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm } from '../train/optim.js';
-import { useFusedOps, fusedAdamwUpdate, fusedClipGradNorm, fusedKernelsAvailable, startGpuMeter, flush } from '../../kernels/index.js';
+import { adamwInit, adamwDispose } from '../train/optim.js';
+import { fusedKernelsAvailable, startGpuMeter, flush } from '../../kernels/index.js';
 import { applyLora } from '../nn/lora.js';
 
 const PRESET_NAMES = ['nano', 'micro', 'small'] as const;
@@ -50,10 +52,13 @@ const SPEC = {
   json: { type: 'boolean', help: 'print one JSON object instead of a table' },
 } as const;
 
+/** The engine each measured path is. */
+const ENGINES: Record<KernelPath, Engine> = { stock: stockEngine, fused: fusedEngine };
+
 export interface BenchResult {
   preset: string;
   mode: 'full' | 'lora';
-  path: 'stock' | 'fused';
+  path: KernelPath;
   tokensPerSecond: number;
   msPerStep: number;
   dispatchesPerStep: number;
@@ -83,7 +88,11 @@ export function configFor(name: string, flags: { family?: string; layers?: numbe
   };
 }
 
-/** One training step of the model's trainable parameters (see the file comment); resolves with its wall time in ms and the loss. */
+/**
+ * One training step of the model's trainable parameters on a path's engine (see the file
+ * comment); resolves with its wall time in ms and the loss. Both paths share the model's
+ * variables and one AdamW state.
+ */
 export function makeStep(model: CausalLM, B: number, T: number, V: number) {
   const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919 + 13) % V);
   const inputIds = tf.tensor2d(ids, [B, T], 'int32');
@@ -93,40 +102,29 @@ export function makeStep(model: CausalLM, B: number, T: number, V: number) {
   const params = model.trainableParams();
   const byVarName = new Map([...params].map(([n, v]) => [v.name, n]));
   const state = adamwInit(params);
-  const step = async (path: 'stock' | 'fused'): Promise<{ ms: number; loss: number }> => {
-    const restore = path === 'fused' ? useFusedOps() : () => {};
+  const bound: Record<KernelPath, CausalLM> = { stock: model.withEngine(ENGINES.stock), fused: model.withEngine(ENGINES.fused) };
+  const step = async (path: KernelPath): Promise<{ ms: number; loss: number }> => {
+    const m = bound[path];
     const t0 = performance.now();
-    try {
-      const { value, grads: g } = tf.variableGrads(() => {
-        const logits = model.forward(inputIds, { attentionMask, positionIds, training: true });
-        return maskedCrossEntropy(logits, labels).loss;
-      }, [...params.values()]);
-      const grads = new Map(Object.entries(g).map(([k, t]) => [byVarName.get(k) ?? k, t]));
-      let readout: tf.Tensor;
-      if (path === 'fused') {
-        const clip = fusedClipGradNorm(grads, 1.0);
-        fusedAdamwUpdate(grads, state, params, { lr: 1e-4, weightDecay: 0 }, { clip });
-        readout = tf.tidy(() => tf.concat([tf.reshape(value, [1]), tf.reshape(clip.totalNorm(), [1])]));
-        clip.dispose();
-      } else {
-        const { grads: clipped, totalNorm } = clipGradNorm(grads, 1.0);
-        adamwUpdate(clipped, state, params, { lr: 1e-4, weightDecay: 0 });
-        readout = tf.stack([value, totalNorm]);
-        tf.dispose([...clipped.values(), totalNorm]);
-      }
-      const [loss] = await readout.data();
-      tf.dispose([readout, value, ...grads.values()]);
-      if (!Number.isFinite(loss)) throw new Error(`bench: non-finite loss on the ${path} path`);
-      return { ms: performance.now() - t0, loss };
-    } finally {
-      restore();
-    }
+    const { value, grads: g } = tf.variableGrads(() => {
+      const logits = m.forward(inputIds, { attentionMask, positionIds, training: true });
+      return maskedCrossEntropy(logits, labels, m.engine.ops).loss;
+    }, [...params.values()]);
+    const grads = new Map(Object.entries(g).map(([k, t]) => [byVarName.get(k) ?? k, t]));
+    const update = m.engine.updateRule.prepare(grads, 1.0);
+    update.apply(state, params, { lr: 1e-4, weightDecay: 0 });
+    const readout = tf.stack([value, update.totalNorm]);
+    update.dispose();
+    const [loss] = await readout.data();
+    tf.dispose([readout, value, ...grads.values()]);
+    if (!Number.isFinite(loss)) throw new Error(`bench: non-finite loss on the ${path} path`);
+    return { ms: performance.now() - t0, loss };
   };
   const dispose = () => { tf.dispose([inputIds, labels, attentionMask, positionIds]); adamwDispose(state); };
   return { step, dispose };
 }
 
-async function measure(presetName: string, config: ModelConfig, B: number, T: number, steps: number, paths: Array<'stock' | 'fused'>, mode: 'full' | 'lora'): Promise<BenchResult[]> {
+async function measure(presetName: string, config: ModelConfig, B: number, T: number, steps: number, paths: KernelPath[], mode: 'full' | 'lora'): Promise<BenchResult[]> {
   const model = CausalLM.create(config, { seed: 0 });
   if (mode === 'lora') applyLora(model, { r: BENCH_LORA.r, alpha: BENCH_LORA.alpha, targetModules: [...BENCH_LORA.targets[config.model_type]] });
   const V = config.vocab_size;
@@ -190,10 +188,11 @@ export async function run(argv: string[]): Promise<number> {
   const presets = custom ? ['custom'] : flags.preset === 'all' ? [...PRESET_NAMES] : [flags.preset];
   for (const p of presets) if (p !== 'custom' && !(PRESET_NAMES as readonly string[]).includes(p)) throw new CliError(`bench: unknown --preset '${p}'; choose ${PRESET_NAMES.join(', ')} or all.`);
   const B = flags.batch, T = flags.ctx, steps = Math.max(1, flags.steps);
-  const paths: Array<'stock' | 'fused'> = fusedKernelsAvailable() ? ['stock', 'fused'] : ['stock'];
+  const paths: KernelPath[] = fusedKernelsAvailable() ? ['stock', 'fused'] : ['stock'];
   const notes: string[] = [];
   if (modes.includes('lora')) notes.push(`lora: r ${BENCH_LORA.r}, alpha ${BENCH_LORA.alpha} on ${BENCH_LORA.targets[flags.family as 'gpt2' | 'llama'].join(', ')}; only the adapters train.`);
   if (storageBuffers) notes.push(`device: ${storageBuffers} storage buffers per shader stage (the adapter's limit; both paths).`);
+  notes.push(`engine by default on ${info.backend}: ${describeEngine(info.engine)} (${info.engine.path}); paths measured: ${paths.join(', ')}.`);
   if (!fusedKernelsAvailable()) notes.push(`fused kernels need the webgpu backend; on ${info.backend} only the stock path is measured.`);
   const results: BenchResult[] = [];
   for (const p of presets) {
@@ -204,7 +203,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   if (flags.json) {
-    console.log(JSON.stringify({ backend: info.backend, adapter: info.adapter ?? null, batch: B, ctx: T, family: flags.family, notes, results }, null, 2));
+    console.log(JSON.stringify({ backend: info.backend, engine: info.engine.path, adapter: info.adapter ?? null, batch: B, ctx: T, family: flags.family, notes, results }, null, 2));
   } else {
     console.log(`adapter: ${describeBackend(info)}`);
     if (info.adapter?.isSoftware) console.log('(software adapter: use the ratios, not the absolute numbers)');

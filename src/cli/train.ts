@@ -46,11 +46,11 @@ import { loadModel, saveModel } from '../io/checkpoint.js';
 import { saveAdapter } from '../io/peft.js';
 import { applyLora, loraState, loraTrainableReport, type LoraConfig } from '../nn/lora.js';
 import { nodeDirSink } from '../io/files.js';
-import { Trainer, type TrainerOptions, type TrainerEvent, type UpdateRule } from '../train/trainer.js';
+import { Trainer, type TrainerOptions, type TrainerEvent } from '../train/trainer.js';
 import { endOfTurnMarker } from '../train/generate.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, dims, type PresetName, type ModelConfig } from '../../models/config.js';
-import { fusedKernelsAvailable, fusedUpdateRule, useFusedOps } from '../../kernels/index.js';
+import type { KernelChoice } from '../engine/index.js';
 
 const PRESET_NAMES: PresetName[] = ['nano', 'micro', 'small'];
 
@@ -277,16 +277,10 @@ export async function run(argv: string[]): Promise<number> {
   const log = (s: string) => console.log(s);
 
   // 1. Backend.
-  const backend = await initBackend({ prefer: f.backend as BackendName });
-  let restoreOps = () => {};
-  let updateRule: UpdateRule | undefined;
-  if (backend.backend === 'webgpu' && f.kernels !== 'stock') {
-    if (fusedKernelsAvailable()) {
-      restoreOps = useFusedOps();
-      updateRule = fusedUpdateRule;  // clips when --max-grad-norm > 0; reports the norm either way
-    } else if (f.kernels === 'fused') throw new CliError('train: --kernels fused: the fused WebGPU kernels are not available on this backend');
-  }
-  log(`backend: ${describeBackend(backend)}${updateRule ? ' (fused kernels)' : ''}`);
+  // Its engine (fused kernels on WebGPU unless --kernels stock) is what the model is bound to.
+  const backend = await initBackend({ prefer: f.backend as BackendName, kernels: f.kernels as KernelChoice })
+    .catch((e: Error) => { throw new CliError(`train: --backend ${f.backend} --kernels ${f.kernels}: ${e.message}`); });
+  log(`backend: ${describeBackend(backend)}`);
 
   let trainer: Trainer | undefined;
   let model: CausalLM | undefined;
@@ -307,11 +301,11 @@ export async function run(argv: string[]): Promise<number> {
     log(`tokenizer: ${tokFrom} (${tok.vocabSize} tokens); template: ${template.name}`);
     let config: ModelConfig;
     if (modelDir) {
-      model = await loadModel(modelDir);
+      model = await loadModel(modelDir, { engine: backend.engine });
       config = model.config;
     } else {
       config = presetConfig(f.preset as PresetName, { vocabSize: tok.vocabSize, family: f.family as 'gpt2' | 'llama' });
-      model = CausalLM.create(config, { seed: f.seed });
+      model = CausalLM.create(config, { seed: f.seed, engine: backend.engine });
     }
     let lora: LoraConfig | undefined;
     if (f['lora-r'] !== undefined) {
@@ -366,7 +360,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(warmup >= 1 ? { warmupSteps: warmup } : warmup > 0 ? { warmupRatio: warmup } : { warmupSteps: 0 }),
       ...(f.steps !== undefined ? { maxSteps: f.steps } : { epochs: f.epochs ?? 1 }),
       gradientAccumulationSteps: f['grad-accum'], weightDecay: f['weight-decay'], maxGradNorm: f['max-grad-norm'],
-      seed: f.seed, evalEvery: f['eval-every'] ?? 0, updateRule,
+      seed: f.seed, evalEvery: f['eval-every'] ?? 0,
       forwardOptions: f['neftune-alpha'] ? { neftune: { alpha: f['neftune-alpha'] } } : undefined,
     };
     if (resumeDir) trainer = await Trainer.resume(resumeDir, options, model);
@@ -479,7 +473,6 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     process.removeListener('SIGINT', onSigint);
-    restoreOps();
     trainer?.dispose();
     model?.dispose();
   }

@@ -16,7 +16,7 @@
  * await saveModel(model, 'checkpoints/gpt2-nano-sft');          // or a FileSink (MemoryFiles)
  */
 import * as tf from '@tensorflow/tfjs';
-import { CausalLM } from '../../models/causal_lm.js';
+import { CausalLM, type BindOptions } from '../../models/causal_lm.js';
 import { parseConfig, configToJSON } from '../../models/config.js';
 import { isGPT2Buffer } from '../../models/gpt2.js';
 import { isLlamaBuffer } from '../../models/llama.js';
@@ -135,9 +135,10 @@ function toTf(rec: TensorRecord, where: string): tf.Tensor {
 /**
  * Loads a checkpoint directory into a CausalLM: config.json through parseConfig, weights through
  * CausalLM.fromTensors (which checks every name and shape). Buffers that are not parameters
- * (GPT-2 attn.bias masks, Llama rotary inv_freq) are skipped without being uploaded.
+ * (GPT-2 attn.bias masks, Llama rotary inv_freq) are skipped without being uploaded. The model is
+ * bound to `opts.engine`, by default the engine of the active backend.
  */
-export async function loadModel(source: FileSource | string): Promise<CausalLM> {
+export async function loadModel(source: FileSource | string, opts: BindOptions = {}): Promise<CausalLM> {
   const src = openSource(source);
   const { config: json, tensors, files } = await loadCheckpointTensors(src);
   const config = parseConfig(json, filePath(src, CONFIG_FILE));
@@ -150,7 +151,7 @@ export async function loadModel(source: FileSource | string): Promise<CausalLM> 
       if (name === 'lm_head.weight' && config.tie_word_embeddings) continue; // transformers ignores it too
       tfTensors.set(name, toTf(rec, `${weightsName}: tensor "${name}"`));
     }
-    return CausalLM.fromTensors(config, tfTensors, weightsName);
+    return CausalLM.fromTensors(config, tfTensors, weightsName, opts);
   } finally {
     for (const t of tfTensors.values()) t.dispose();
   }

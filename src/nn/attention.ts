@@ -1,9 +1,9 @@
 /**
  * Causal self-attention: the mask (causal + packed segments + padding), RoPE, and the GPT-2 and
- * Llama attention modules. The score/softmax/value core is `ops.attention`.
+ * Llama attention modules. The score/softmax/value core is the engine's `ops.attention`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ops } from './ops.js';
+import { stockOps, type LayerContext } from './ops.js';
 import type { Linear } from './linear.js';
 
 /** Keys and values of one layer kept for incremental decoding. */
@@ -21,10 +21,11 @@ export interface LayerKV {
  * softmax); padding logits are meaningless and ignored by the labels.
  *
  * segQ int32 [B, T] and segK int32 [B, S] (segK ends with segQ; with a KV cache it starts with
- * the cached segments). Both null: causal only, [1, 1, T, S].
+ * the cached segments). Both null: causal only, [1, 1, T, S]. This is the stock op, the
+ * reference; a model builds its mask with its engine's ops.attentionMask.
  */
 export function buildAttentionMask(segQ: tf.Tensor2D | null, segK: tf.Tensor2D | null, offset: number, T: number, S: number): tf.Tensor4D {
-  return ops.attentionMask(segQ, segK, offset, T, S);
+  return stockOps.attentionMask(segQ, segK, offset, T, S);
 }
 
 /**
@@ -65,14 +66,12 @@ export function applyRope(x: tf.Tensor4D, rope: Rope): tf.Tensor4D {
   });
 }
 
-/** What every attention module reads besides x. */
-export interface AttentionContext {
+/** What every attention module reads besides x (and the engine's ops, training, LoRA dropout seed). */
+export interface AttentionContext extends LayerContext {
   mask: tf.Tensor4D;        // [B or 1, 1, T, S] additive
   selfSegments?: SelfSegments;   // set when this is plain self-attention (see SelfSegments)
   rope?: Rope;              // Llama only
   past?: LayerKV;           // cached keys/values of earlier positions
-  training: boolean;
-  seed?: number;            // LoRA dropout seed
 }
 
 /** [B, T, H*D] -> [B, H, T, D] */
@@ -109,17 +108,17 @@ export class GPT2Attention {
   /** x [B, T, C] -> out [B, T, C] and the layer's keys/values including the past ones. */
   apply(x: tf.Tensor3D, ctx: AttentionContext): { out: tf.Tensor3D; kv: LayerKV } {
     const C = x.shape[2], H = this.nHead, D = C / H;
-    const qkv = this.cAttn.apply(x, ctx.training, ctx.seed);                    // [B, T, 3C]
+    const qkv = this.cAttn.apply(x, ctx);                    // [B, T, 3C]
     const self = ctx.past ? undefined : ctx.selfSegments;
     if (self) {
       // Straight from the packed projection (no split, no head transposes on a fused path).
-      const y = ops.attentionPacked(qkv as tf.Tensor3D, H, H, self.segmentIds, 1 / Math.sqrt(D), ctx.mask);   // [B, T, C]
-      return { out: this.cProj.apply(y, ctx.training, ctx.seed) as tf.Tensor3D, kv: lazyKV(() => tf.split(qkv, 3, 2).slice(1).map((t) => splitHeads(t, H, D))) };
+      const y = ctx.ops.attentionPacked(qkv as tf.Tensor3D, H, H, self.segmentIds, 1 / Math.sqrt(D), ctx.mask);   // [B, T, C]
+      return { out: this.cProj.apply(y, ctx) as tf.Tensor3D, kv: lazyKV(() => tf.split(qkv, 3, 2).slice(1).map((t) => splitHeads(t, H, D))) };
     }
     const [q, k, v] = tf.split(qkv, 3, 2).map((t) => splitHeads(t, H, D));    // [B, H, T, D] each
     const kv = withPast(ctx.past, k, v);                                        // [B, H, S, D]
-    const y = ops.attention(q, kv.k, kv.v, ctx.mask, 1 / Math.sqrt(D));         // [B, H, T, D]
-    return { out: this.cProj.apply(mergeHeads(y), ctx.training, ctx.seed) as tf.Tensor3D, kv };
+    const y = ctx.ops.attention(q, kv.k, kv.v, ctx.mask, 1 / Math.sqrt(D));         // [B, H, T, D]
+    return { out: this.cProj.apply(mergeHeads(y), ctx) as tf.Tensor3D, kv };
   }
 }
 
@@ -131,14 +130,14 @@ export class LlamaAttention {
   apply(x: tf.Tensor3D, ctx: AttentionContext): { out: tf.Tensor3D; kv: LayerKV } {
     if (!ctx.rope) throw new Error('LlamaAttention needs RoPE tables in its context.');
     const D = this.headDim;
-    const q = applyRope(splitHeads(this.q.apply(x, ctx.training, ctx.seed), this.nHead, D), ctx.rope);   // [B, H, T, D]
-    const k = applyRope(splitHeads(this.k.apply(x, ctx.training, ctx.seed), this.nKVHead, D), ctx.rope); // [B, Hkv, T, D]
-    const v = splitHeads(this.v.apply(x, ctx.training, ctx.seed), this.nKVHead, D);                       // [B, Hkv, T, D]
+    const q = applyRope(splitHeads(this.q.apply(x, ctx), this.nHead, D), ctx.rope);   // [B, H, T, D]
+    const k = applyRope(splitHeads(this.k.apply(x, ctx), this.nKVHead, D), ctx.rope); // [B, Hkv, T, D]
+    const v = splitHeads(this.v.apply(x, ctx), this.nKVHead, D);                       // [B, Hkv, T, D]
     const kv = withPast(ctx.past, k, v);
     const self = ctx.past ? undefined : ctx.selfSegments;
     const y = self
-      ? ops.attentionSegments(q, k, v, self.segmentIds, 1 / Math.sqrt(D), ctx.mask)                      // [B, H, T, D]
-      : ops.attention(q, kv.k, kv.v, ctx.mask, 1 / Math.sqrt(D));
-    return { out: this.o.apply(mergeHeads(y), ctx.training, ctx.seed) as tf.Tensor3D, kv };
+      ? ctx.ops.attentionSegments(q, k, v, self.segmentIds, 1 / Math.sqrt(D), ctx.mask)                      // [B, H, T, D]
+      : ctx.ops.attention(q, kv.k, kv.v, ctx.mask, 1 / Math.sqrt(D));
+    return { out: this.o.apply(mergeHeads(y), ctx) as tf.Tensor3D, kv };
   }
 }

@@ -1,4 +1,4 @@
-/** Layers of the model, each from the primitive ops table (ops.ts) up. */
+/** Layers of the model, each from the primitive ops table (ops.ts) up; an engine (src/engine) supplies the table. */
 export * from './ops.js';
 export * from './init.js';
 export * from './linear.js';

@@ -8,11 +8,11 @@
  *
  * @example
  *   const lin = new Linear({ name: 'lm_head', inFeatures: 4, outFeatures: 2, layout: 'out_in', weight: tf.variable(tf.ones([2, 4])) });
- *   lin.apply(tf.ones([1, 4])).print();   // [[4, 4]]
+ *   lin.apply(tf.ones([1, 4]), { ops: stockOps }).print();   // [[4, 4]]
  */
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from './init.js';
-import { ops, type LoraBranch } from './ops.js';
+import type { LayerContext, LoraBranch } from './ops.js';
 
 export type LinearLayout = 'in_out' | 'out_in';
 
@@ -61,10 +61,11 @@ export class Linear {
   }
 
   /**
-   * x [..., in] -> [..., out]. `training` turns on LoRA dropout; `seed` makes that dropout
-   * reproducible (each module derives its own stream from it and its name).
+   * x [..., in] -> [..., out] through run.ops.linear. `run.training` turns on LoRA dropout;
+   * `run.seed` makes that dropout reproducible (each module derives its own stream from it and its name).
    */
-  apply(x: tf.Tensor, training = false, seed?: number): tf.Tensor {
+  apply(x: tf.Tensor, run: LayerContext): tf.Tensor {
+    const { training = false, seed } = run;
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const x2 = tf.reshape(x, [-1, this.inFeatures]);                                   // [N, in]
@@ -76,7 +77,7 @@ export class Linear {
           : x2 as tf.Tensor2D;
         lora = { A: A as tf.Tensor2D, B: B as tf.Tensor2D, scaling, input };
       }
-      const y = ops.linear(x2 as tf.Tensor2D, this.weight as tf.Tensor2D, this.layout === 'out_in', this.bias as tf.Tensor1D | undefined, lora);   // [N, out]
+      const y = run.ops.linear(x2 as tf.Tensor2D, this.weight as tf.Tensor2D, this.layout === 'out_in', this.bias as tf.Tensor1D | undefined, lora);   // [N, out]
       return tf.reshape(y, [...lead, this.outFeatures]);
     });
   }

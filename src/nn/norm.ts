@@ -1,15 +1,15 @@
-/** LayerNorm (GPT-2) and RMSNorm (Llama), both through the ops table. */
+/** LayerNorm (GPT-2) and RMSNorm (Llama), both through the engine's ops table. */
 import * as tf from '@tensorflow/tfjs';
-import { ops } from './ops.js';
+import type { LayerContext } from './ops.js';
 
 export class LayerNorm {
   constructor(readonly name: string, public weight: tf.Variable /* [C] */, public bias: tf.Variable /* [C] */, readonly eps: number) {}
-  apply(x: tf.Tensor): tf.Tensor {
-    return ops.layerNorm(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
+  apply(x: tf.Tensor, run: LayerContext): tf.Tensor {
+    return run.ops.layerNorm(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
   }
   /** sum = x + residual and y = LayerNorm(sum) (one fused op where the ops table has one). */
-  applyAdd(x: tf.Tensor, residual: tf.Tensor): { sum: tf.Tensor; y: tf.Tensor } {
-    return ops.addLayerNorm(x, residual, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
+  applyAdd(x: tf.Tensor, residual: tf.Tensor, run: LayerContext): { sum: tf.Tensor; y: tf.Tensor } {
+    return run.ops.addLayerNorm(x, residual, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
   }
   parameters(): Array<[string, tf.Variable]> {
     return [[`${this.name}.weight`, this.weight], [`${this.name}.bias`, this.bias]];
@@ -18,12 +18,12 @@ export class LayerNorm {
 
 export class RMSNorm {
   constructor(readonly name: string, public weight: tf.Variable /* [C] */, readonly eps: number) {}
-  apply(x: tf.Tensor): tf.Tensor {
-    return ops.rmsNorm(x, this.weight as tf.Tensor1D, this.eps);
+  apply(x: tf.Tensor, run: LayerContext): tf.Tensor {
+    return run.ops.rmsNorm(x, this.weight as tf.Tensor1D, this.eps);
   }
   /** sum = x + residual and y = RMSNorm(sum). */
-  applyAdd(x: tf.Tensor, residual: tf.Tensor): { sum: tf.Tensor; y: tf.Tensor } {
-    return ops.addRmsNorm(x, residual, this.weight as tf.Tensor1D, this.eps);
+  applyAdd(x: tf.Tensor, residual: tf.Tensor, run: LayerContext): { sum: tf.Tensor; y: tf.Tensor } {
+    return run.ops.addRmsNorm(x, residual, this.weight as tf.Tensor1D, this.eps);
   }
   parameters(): Array<[string, tf.Variable]> {
     return [[`${this.name}.weight`, this.weight]];

@@ -1,16 +1,14 @@
 /**
- * The primitive ops the model calls, as one replaceable table.
+ * The primitive ops the model calls, as a table an engine provides (src/engine).
  *
- * Every layer goes through `ops.<name>(...)`, never straight to a tfjs composite, so a fused
- * WebGPU kernel (kernels/) can replace an entry without touching the model:
+ * Every layer goes through `run.ops.<name>(...)`, never straight to a tfjs composite, so a fused
+ * WebGPU kernel (kernels/) is one more entry of an engine's table and the model does not change:
  *
- *   const restore = setOps({ layerNorm: fusedLayerNorm });
- *   ...                        // the model now runs the fused kernel
- *   restore();                 // back to the previous table
+ *   const model = CausalLM.create(config, { engine: fusedEngine });   // its layers call fusedOps
  *
- * A replacement must have the same signature, the same numerics within float32 tolerance, and
- * be differentiable (tf.customGrad or registered gradients), because training calls it too.
- * The stock entries below are the reference the replacements are tested against.
+ * An entry of another table must have the same signature, the same numerics within float32
+ * tolerance, and be differentiable (tf.customGrad or registered gradients), because training
+ * calls it too. The stock entries below are the reference the others are tested against.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -67,6 +65,17 @@ export interface Ops {
    * (loraInput·Aᵀ)·Bᵀ with lora.A [r, in], lora.B [out, r]; loraInput is x, or x after LoRA dropout).
    */
   linear(x: tf.Tensor2D, weight: tf.Tensor2D, transposeB: boolean, bias?: tf.Tensor1D, lora?: LoraBranch): tf.Tensor2D;
+}
+
+/**
+ * What every layer reads besides its input: the ops table of the engine its model is bound to,
+ * and whether this is training (LoRA dropout) with the seed of that randomness.
+ */
+export interface LayerContext {
+  ops: Readonly<Ops>;
+  training?: boolean;
+  /** Seed for training-time randomness (LoRA dropout); each module derives its own stream from it. */
+  seed?: number;
 }
 
 /** The low-rank branch ops.linear adds (see Linear in src/nn/linear.ts). */
@@ -172,7 +181,7 @@ function attentionMask(segQ: tf.Tensor2D | null, segK: tf.Tensor2D | null, offse
 function attentionSegments(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, segmentIds: tf.Tensor2D | null, scale: number, mask?: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const T = q.shape[2];
-    return ops.attention(q, k, v, mask ?? ops.attentionMask(segmentIds, segmentIds, 0, T, T), scale);
+    return attention(q, k, v, mask ?? attentionMask(segmentIds, segmentIds, 0, T, T), scale);
   });
 }
 
@@ -183,23 +192,23 @@ function attentionPacked(qkv: tf.Tensor3D, heads: number, kvHeads: number, segme
     const parts = heads === kvHeads ? tf.split(qkv, 3, 2) : tf.split(qkv, [heads * D, kvHeads * D, kvHeads * D], 2);
     // [B, T, X*D] -> [B, X, T, D]
     const [q, k, v] = parts.map((t, i) => tf.transpose(tf.reshape(t, [B, T, i === 0 ? heads : kvHeads, D]), [0, 2, 1, 3]) as tf.Tensor4D);
-    const y = ops.attentionSegments(q, k, v, segmentIds, scale, mask);                  // [B, H, T, D]
+    const y = attentionSegments(q, k, v, segmentIds, scale, mask);                  // [B, H, T, D]
     return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, heads * D]) as tf.Tensor3D;
   });
 }
 
 function addLayerNorm(x: tf.Tensor, residual: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { sum: tf.Tensor; y: tf.Tensor } {
   const sum = tf.add(x, residual);
-  return { sum, y: ops.layerNorm(sum, gamma, beta, eps) };
+  return { sum, y: layerNorm(sum, gamma, beta, eps) };
 }
 
 function addRmsNorm(x: tf.Tensor, residual: tf.Tensor, weight: tf.Tensor1D, eps: number): { sum: tf.Tensor; y: tf.Tensor } {
   const sum = tf.add(x, residual);
-  return { sum, y: ops.rmsNorm(sum, weight, eps) };
+  return { sum, y: rmsNorm(sum, weight, eps) };
 }
 
 function biasGelu(x: tf.Tensor, bias: tf.Tensor1D, approximate: 'tanh' | 'erf'): tf.Tensor {
-  return tf.tidy(() => ops.gelu(tf.add(x, bias), approximate));
+  return tf.tidy(() => gelu(tf.add(x, bias), approximate));
 }
 
 function linear(x: tf.Tensor2D, weight: tf.Tensor2D, transposeB: boolean, bias?: tf.Tensor1D, lora?: LoraBranch): tf.Tensor2D {
@@ -218,7 +227,7 @@ const IGNORE_INDEX = -100;
 
 /**
  * The shift is done on the labels (labels[:, 1:] padded with -100), so the logits are never
- * sliced or copied; the per-position loss is ops.crossEntropy.
+ * sliced or copied; the per-position loss is crossEntropy.
  */
 function maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D): { loss: tf.Scalar; rowSums: tf.Tensor1D; rowCounts: tf.Tensor1D } {
   const [B, T, V] = logits.shape;
@@ -228,7 +237,7 @@ function maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D): { loss: t
     const trained = tf.notEqual(shifted, tf.scalar(IGNORE_INDEX, 'int32'));                                         // [B, T] bool
     const targets = tf.where(trained, shifted, tf.zerosLike(shifted));                                              // any valid id where ignored
     const weights = tf.cast(trained, 'float32');                                                                     // [B, T]
-    const nll = ops.crossEntropy(tf.reshape(logits, [B * T, V]), tf.reshape(targets, [B * T]));                    // [B*T]
+    const nll = crossEntropy(tf.reshape(logits, [B * T, V]), tf.reshape(targets, [B * T]));                    // [B*T]
     const perToken = tf.mul(tf.reshape(nll, [B, T]), weights);                                                       // [B, T]
     const rowSums = tf.sum(perToken, 1) as tf.Tensor1D;
     const rowCounts = tf.sum(weights, 1) as tf.Tensor1D;
@@ -242,13 +251,3 @@ export const stockOps: Readonly<Ops> = Object.freeze({
   layerNorm, rmsNorm, attention, gelu, swiglu, crossEntropy,
   attentionMask, attentionSegments, attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy, linear,
 });
-
-/** The live table the model calls. Change it through setOps. */
-export const ops: Ops = { ...stockOps };
-
-/** Replaces some entries; returns a function that restores the table as it was. */
-export function setOps(replacements: Partial<Ops>): () => void {
-  const before = { ...ops };
-  Object.assign(ops, replacements);
-  return () => { Object.assign(ops, before); };
-}

@@ -9,7 +9,7 @@
  *   await loss.data();   // Float32Array [1.3862944]
  */
 import * as tf from '@tensorflow/tfjs';
-import { ops } from '../nn/ops.js';
+import { stockOps, type Ops } from '../nn/ops.js';
 
 export const IGNORE_INDEX = -100;
 
@@ -22,10 +22,11 @@ export interface MaskedLoss {
 /**
  * logits [B, T, V], labels int32 [B, T] (unshifted, -100 ignored). The shift is done on the
  * labels (labels[:, 1:] padded with -100), so the logits are never sliced or copied; the core
- * per-position loss is ops.crossEntropy (logSumExp minus the gathered target logit). The whole
- * loss is the ops-table entry ops.maskedCrossEntropy, so a fused one-pass kernel can replace it.
+ * per-position loss is crossEntropy (logSumExp minus the gathered target logit). The whole loss
+ * is the ops-table entry ops.maskedCrossEntropy: pass a model's `engine.ops` to run its engine's
+ * (a fused one-pass kernel on WebGPU); the default is the stock reference.
  */
-export function maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D): MaskedLoss {
+export function maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D, ops: Readonly<Ops> = stockOps): MaskedLoss {
   const [B, T, V] = logits.shape;
   if (!(labels.shape[0] === B && labels.shape[1] === T)) throw new Error(`maskedCrossEntropy: labels [${labels.shape}] must be [${B}, ${T}] like the logits.`);
   if (labels.dtype !== 'int32') throw new Error(`maskedCrossEntropy: labels must be int32, got ${labels.dtype}.`);

@@ -182,3 +182,37 @@ export function clipGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { 
   coef.dispose();
   return { grads: clipped, totalNorm };
 }
+
+/**
+ * The clip-and-update phase of a step, replaceable (e.g. by fused WebGPU kernels). prepare()
+ * receives the accumulated gradients (owned by the trainer; do not dispose them) and the
+ * clipping threshold (0: no clipping); it returns the pre-clip global norm, an apply() the
+ * trainer calls only when the loss and norm are finite, and a dispose() always called after.
+ */
+export interface UpdateRule {
+  prepare(grads: Map<string, tf.Tensor>, maxGradNorm: number): PreparedUpdate;
+}
+
+export interface PreparedUpdate {
+  /** Pre-clip global L2 norm (torch clip_grad_norm_'s return value). Freed by dispose(). */
+  totalNorm: tf.Scalar;
+  /** Applies AdamW with the clipped gradients, in place. */
+  apply(state: AdamWState, params: Map<string, tf.Variable>, hp: AdamWHyperParams): void;
+  dispose(): void;
+}
+
+/** clipGradNorm (scaled copies of the gradients) then adamwUpdate: the reference update rule. */
+export const stockUpdateRule: UpdateRule = {
+  prepare(grads, maxGradNorm) {
+    if (maxGradNorm > 0) {
+      const { grads: clipped, totalNorm } = clipGradNorm(grads, maxGradNorm);
+      return {
+        totalNorm,
+        apply: (state, params, hp) => adamwUpdate(clipped, state, params, hp),
+        dispose: () => { totalNorm.dispose(); for (const g of clipped.values()) g.dispose(); },
+      };
+    }
+    const totalNorm = globalNorm(grads);
+    return { totalNorm, apply: (state, params, hp) => adamwUpdate(grads, state, params, hp), dispose: () => totalNorm.dispose() };
+  },
+};

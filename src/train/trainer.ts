@@ -30,7 +30,7 @@ import * as tf from '@tensorflow/tfjs';
 import { iterateBatches, type Batch, type BatchOptions } from '../data/batch.js';
 import type { TokenizedExample } from '../data/labels.js';
 import { maskedCrossEntropy, countTrained, IGNORE_INDEX } from './loss.js';
-import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm, globalNorm, type AdamWState, type AdamWHyperParams, type DecayFilter } from './optim.js';
+import { adamwInit, adamwDispose, type AdamWState, type DecayFilter, type PreparedUpdate } from './optim.js';
 import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleKind } from './schedule.js';
 import { mixSeed, permutation } from '../utils/random.js';
 import { openSink, openSource, type FileSink, type FileSource } from '../io/files.js';
@@ -38,9 +38,12 @@ import { saveTrainState, loadTrainState, type HostTensor } from '../io/train_sta
 import { saveModel, loadModel } from '../io/checkpoint.js';
 import { parseSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { CausalLM, ForwardOptions } from '../../models/causal_lm.js';
+import type { Engine } from '../engine/index.js';
 
 /** What the trainer needs of a model (CausalLM has it). */
 export interface TrainableModel {
+  /** The engine the model is bound to: its ops compute the loss, its update rule applies the step. */
+  readonly engine: Engine;
   forward(inputIds: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
   /** The variables that get gradients, by name (HF names; LoRA '<module>.lora_A.weight'). */
   trainableParams(): Map<string, tf.Variable>;
@@ -112,11 +115,6 @@ export interface TrainerOptions {
   evalEvery?: number;
   /** After a non-finite loss or gradient norm: skip the step and go on (default), or stop the run. */
   onNonFinite?: 'skip' | 'stop';
-  /**
-   * How clipped gradients are applied. Default {@link stockUpdateRule} (clipGradNorm +
-   * adamwUpdate); fused GPU kernels can supply their own with the same semantics.
-   */
-  updateRule?: UpdateRule;
   /** Extra options passed to every training forward (e.g. NEFTune settings). */
   forwardOptions?: Omit<ForwardOptions, 'attentionMask' | 'positionIds' | 'training' | 'seed' | 'cache'>;
 }
@@ -188,40 +186,6 @@ export interface StatusEvent {
 
 export type TrainerEvent = StepEvent | SkipEvent | EvalEvent | StatusEvent;
 export type TrainerListener = (event: TrainerEvent) => void;
-
-/**
- * The clip-and-update phase of a step, replaceable (e.g. by fused WebGPU kernels). prepare()
- * receives the accumulated gradients (owned by the trainer; do not dispose them) and the
- * clipping threshold (0: no clipping); it returns the pre-clip global norm, an apply() the
- * trainer calls only when the loss and norm are finite, and a dispose() always called after.
- */
-export interface UpdateRule {
-  prepare(grads: Map<string, tf.Tensor>, maxGradNorm: number): PreparedUpdate;
-}
-
-export interface PreparedUpdate {
-  /** Pre-clip global L2 norm (torch clip_grad_norm_'s return value). Freed by dispose(). */
-  totalNorm: tf.Scalar;
-  /** Applies AdamW with the clipped gradients, in place. */
-  apply(state: AdamWState, params: Map<string, tf.Variable>, hp: AdamWHyperParams): void;
-  dispose(): void;
-}
-
-/** clipGradNorm (scaled copies of the gradients) then adamwUpdate: the reference update rule. */
-export const stockUpdateRule: UpdateRule = {
-  prepare(grads, maxGradNorm) {
-    if (maxGradNorm > 0) {
-      const { grads: clipped, totalNorm } = clipGradNorm(grads, maxGradNorm);
-      return {
-        totalNorm,
-        apply: (state, params, hp) => adamwUpdate(clipped, state, params, hp),
-        dispose: () => { totalNorm.dispose(); for (const g of clipped.values()) g.dispose(); },
-      };
-    }
-    const totalNorm = globalNorm(grads);
-    return { totalNorm, apply: (state, params, hp) => adamwUpdate(grads, state, params, hp), dispose: () => totalNorm.dispose() };
-  },
-};
 
 /** One entry of the log history kept in trainer_state.json (transformers' names). */
 type LogEntry = Record<string, number | string>;
@@ -307,7 +271,7 @@ export async function evaluateLoss(model: TrainableModel, batches: Iterable<Batc
       const t = batchTensors(batch);
       const [nextLoss, nextCorrect] = tf.tidy(() => {
         const logits = model.forward(t.ids, { ...opts.forwardOptions, attentionMask: t.mask, positionIds: t.pos, training: false });
-        const { rowSums } = maskedCrossEntropy(logits, t.labels);
+        const { rowSums } = maskedCrossEntropy(logits, t.labels, model.engine.ops);
         const [B, T] = t.labels.shape;
         const targets = tf.slice(t.labels, [0, 1], [B, T - 1]);                          // [B, T-1] labels at t+1
         const predicted = tf.argMax(tf.slice(logits, [0, 0, 0], [B, T - 1, -1]), -1);    // [B, T-1] int32
@@ -626,7 +590,7 @@ export class Trainer {
       const seed = mixSeed(this.seed, stepIndex, i);
       const { value, grads: g } = tf.variableGrads(() => {
         const logits = this.model.forward(t.ids, { ...this.options.forwardOptions, attentionMask: t.mask, positionIds: t.pos, training: true, seed });
-        const { rowSums } = maskedCrossEntropy(logits, t.labels);
+        const { rowSums } = maskedCrossEntropy(logits, t.labels, this.model.engine.ops);
         return tf.div(tf.sum(rowSums), trained) as tf.Scalar;
       }, vars);
       disposeAll(t);
@@ -643,7 +607,7 @@ export class Trainer {
 
     // Clip (torch semantics) and read loss + pre-clip norm together: the one sync of the step.
     const maxGradNorm = this.options.maxGradNorm ?? 1.0;
-    const rule = this.options.updateRule ?? stockUpdateRule;
+    const rule = this.model.engine.updateRule;   // clip + AdamW of the model's engine (fused kernels on WebGPU)
     let prepared: PreparedUpdate;
     try {
       prepared = rule.prepare(grads, maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? maxGradNorm : 0);

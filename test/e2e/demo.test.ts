@@ -71,6 +71,10 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     const status = page.locator('#status-line');
     expect(await status.getAttribute('data-backend')).toBe('webgpu');
     expect(await page.textContent('#adapter-name')).toMatch(/\S/);
+    // WebGPU's engine: the fused kernels, by default.
+    expect(await status.getAttribute('data-kernels')).toBe('fused');
+    expect(await page.getAttribute('#backend-kernels', 'data-path')).toBe('fused');
+    expect(await page.inputValue('#set-kernels')).toBe('auto');
     await screenshot(page, 'demo-01-ready');
   }, slow(300_000));
 
@@ -153,6 +157,12 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     const points = async () => Number(await chart.getAttribute('data-points'));
     await expect.poll(points, { timeout: slow(180_000), interval: 500 }).toBeGreaterThanOrEqual(3);
     const early = await points();
+    // The default run is on the fused path, and says how many GPU dispatches a step takes.
+    const progress = page.locator('#train-progress');
+    expect(await progress.getAttribute('data-state')).toBe('running');
+    expect(await progress.getAttribute('data-path')).toBe('fused');
+    expect(Number(await progress.getAttribute('data-dispatches'))).toBeGreaterThan(0);
+    expect(await progress.textContent()).toMatch(/fused kernels, \d+ GPU dispatches\/step/);
     await screenshot(page, 'demo-04-training');
     await expect.poll(points, { timeout: slow(240_000), interval: 500 }).toBeGreaterThan(early);
     await page.waitForSelector('#train-progress[data-state="done"]', { timeout: slow(300_000) });

@@ -4,7 +4,7 @@ import { useBackend, assertAllClose } from '../helpers/backends.js';
 import { fusedAdamwUpdate, fusedClipGradNorm } from '../../kernels/adamw.js';
 import { adamwRef, globalNormRef } from '../../kernels/adamw_ref.js';
 import { adamwInit, adamwUpdate, clipGradNorm } from '../../src/train/optim.js';
-import { stockUpdateRule } from '../../src/train/trainer.js';
+import { stockUpdateRule } from '../../src/train/optim.js';
 import { fusedUpdateRule } from '../../kernels/update_rule.js';
 import { startGpuMeter } from '../../kernels/counters.js';
 import { adamwGroup, clipGroup } from '../../kernels/adamw_webgpu.js';

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect, beforeAll } from 'vitest';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
-import { useFusedOps, startGpuMeter, fusedMaskedCrossEntropy } from '../../kernels/index.js';
+import { startGpuMeter, fusedMaskedCrossEntropy } from '../../kernels/index.js';
+import { stockEngine, fusedEngine } from '../../src/engine/index.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig } from '../../models/config.js';
 import { maskedCrossEntropy } from '../../src/train/loss.js';
@@ -31,7 +32,7 @@ async function lossAndGrads(model: CausalLM, b: ReturnType<typeof batch>) {
   const vars = [...model.trainableParams().values()];
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.forward(b.ids, { attentionMask: b.mask, positionIds: b.pos, training: true });
-    return maskedCrossEntropy(logits, b.labels).loss;
+    return maskedCrossEntropy(logits, b.labels, model.engine.ops).loss;
   }, vars);
   const out = new Map<string, Float32Array>();
   for (const [k, g] of Object.entries(grads)) out.set(k, (await g.data()) as Float32Array);
@@ -40,7 +41,7 @@ async function lossAndGrads(model: CausalLM, b: ReturnType<typeof batch>) {
   return { loss, grads: out };
 }
 
-describe('whole model with fused kernels on and off [webgpu]', () => {
+describe('whole model on the fused engine and on the stock engine [webgpu]', () => {
   beforeAll(async () => { await useBackend('webgpu'); });
 
   for (const family of ['gpt2', 'llama'] as const) {
@@ -48,20 +49,14 @@ describe('whole model with fused kernels on and off [webgpu]', () => {
       // 16 rows and every width a multiple of 8: each linear runs kernels/matmul.ts.
       const config = presetConfig('nano', { vocabSize: 40, family });
       const model = CausalLM.create(config, { seed: 1 });
+      expect(model.engine).toBe(fusedEngine);       // WebGPU's engine, by default
       const b = batch(2, 8, 40);
       let meter = startGpuMeter();
-      const stock = await lossAndGrads(model, b);
+      const stock = await lossAndGrads(model.withEngine(stockEngine), b);
       const stockDispatches = meter.stop().dispatches;
-      const restore = useFusedOps();
-      let fused;
-      let fusedDispatches;
-      try {
-        meter = startGpuMeter();
-        fused = await lossAndGrads(model, b);
-        fusedDispatches = meter.stop().dispatches;
-      } finally {
-        restore();
-      }
+      meter = startGpuMeter();
+      const fused = await lossAndGrads(model, b);
+      const fusedDispatches = meter.stop().dispatches;
       expect(Number.isFinite(fused.loss)).toBe(true);
       assertAllClose([fused.loss], [stock.loss], { rtol: 1e-5, atol: 1e-6, label: 'loss' });
       expect([...fused.grads.keys()].sort()).toEqual([...stock.grads.keys()].sort());
@@ -85,10 +80,10 @@ describe('whole model with fused kernels on and off [webgpu]', () => {
       let s = 50;
       for (const [name, v] of model.trainableParams()) if (name.endsWith('lora_B.weight')) v.assign(tf.tensor(randn(v.size, s++, 0.1), v.shape));
       const b = batch(2, 8, 40);
-      const lossAndGradsSeeded = async () => {
-        const params = model.trainableParams();
+      const lossAndGradsSeeded = async (m: CausalLM) => {
+        const params = m.trainableParams();
         const meter = startGpuMeter();
-        const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(model.forward(b.ids, { attentionMask: b.mask, positionIds: b.pos, training: true, seed: 7 }), b.labels).loss, [...params.values()]);
+        const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(m.forward(b.ids, { attentionMask: b.mask, positionIds: b.pos, training: true, seed: 7 }), b.labels, m.engine.ops).loss, [...params.values()]);
         const peak = meter.stop().peakBytes;
         const out = new Map<string, Float32Array>();
         for (const [k, g] of Object.entries(grads)) out.set(k, (await g.data()) as Float32Array);
@@ -96,10 +91,8 @@ describe('whole model with fused kernels on and off [webgpu]', () => {
         tf.dispose([value, ...Object.values(grads)]);
         return { loss, grads: out, peak };
       };
-      const stock = await lossAndGradsSeeded();
-      const restore = useFusedOps();
-      let fused;
-      try { fused = await lossAndGradsSeeded(); } finally { restore(); }
+      const stock = await lossAndGradsSeeded(model.withEngine(stockEngine));
+      const fused = await lossAndGradsSeeded(model.withEngine(fusedEngine));
       assertAllClose([fused.loss], [stock.loss], { rtol: 1e-5, atol: 1e-6, label: 'loss' });
       expect([...fused.grads.keys()].sort()).toEqual([...stock.grads.keys()].sort());
       // A and B of each adapted module in each of the 2 layers ('c_proj' names attn.c_proj and mlp.c_proj).
@@ -115,19 +108,17 @@ describe('whole model with fused kernels on and off [webgpu]', () => {
     const config = presetConfig('nano', { vocabSize: 37, family: 'gpt2' });
     const model = CausalLM.create(config, { seed: 2 });
     const ids = tf.tensor2d(Array.from({ length: 14 }, (_, i) => (i * 5) % 37), [2, 7], 'int32');
-    const run = async () => {
-      const vars = [...model.trainableParams().values()];
-      const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(model.forward(ids, { training: true }), ids).loss, vars);
+    const run = async (m: CausalLM) => {
+      const vars = [...m.trainableParams().values()];
+      const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(m.forward(ids, { training: true }), ids, m.engine.ops).loss, vars);
       const out = new Map<string, Float32Array>();
       for (const [k, g] of Object.entries(grads)) out.set(k, (await g.data()) as Float32Array);
       const loss = (await value.data())[0];
       tf.dispose([value, ...Object.values(grads)]);
       return { loss, grads: out };
     };
-    const stock = await run();
-    const restore = useFusedOps();
-    let fused;
-    try { fused = await run(); } finally { restore(); }
+    const stock = await run(model.withEngine(stockEngine));
+    const fused = await run(model.withEngine(fusedEngine));
     assertAllClose([fused.loss], [stock.loss], { rtol: 1e-5, atol: 1e-6, label: 'loss' });
     for (const [k, g] of stock.grads) assertAllClose(fused.grads.get(k)!, g, { rtol: 2e-3, atol: 2e-5, label: `grad ${k}` });
     model.dispose();

@@ -8,7 +8,7 @@ import { describe, it, beforeAll, expect } from 'vitest';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
 import {
   Linear, Embedding, LayerNorm, RMSNorm, GPT2Attention, LlamaAttention, GPT2MLP, LlamaMLP,
-  buildAttentionMask, ropeTables, ops, setOps, stockOps,
+  buildAttentionMask, ropeTables, stockOps, type LayerContext, type Ops,
 } from '../../src/nn/index.js';
 import { maskedCrossEntropy } from '../../src/train/loss.js';
 import * as R from './ref64.js';
@@ -29,6 +29,9 @@ const int2d = (rows: number[][]) => tf.tensor2d(rows, [rows.length, rows[0].leng
 const lin = (name: string, inF: number, outF: number, layout: 'in_out' | 'out_in', w: tf.Variable, b?: tf.Variable) =>
   new Linear({ name, inFeatures: inF, outFeatures: outF, layout, weight: w, bias: b });
 
+// The layers run the stock ops, the reference every other engine's ops are tested against.
+const STOCK: LayerContext = { ops: stockOps };
+
 // Shapes shared by the attention rows.
 const B = 2, T = 5;
 const SEG = [[1, 1, 1, 2, 2], [1, 1, 1, 1, 0]];       // a packed row, and a row with one padding position
@@ -38,13 +41,13 @@ const cases: Case[] = [
   {
     name: 'Linear in_out (Conv1D) with bias',
     inputs: [input('x', [3, 5]), input('W', [5, 4]), input('b', [4])],
-    tf: ([x, W, b]) => lin('l', 5, 4, 'in_out', W, b).apply(x),
+    tf: ([x, W, b]) => lin('l', 5, 4, 'in_out', W, b).apply(x, STOCK),
     ref: ([x, W, b]) => R.linear64(x, 3, 5, 4, W, 'in_out', b),
   },
   {
     name: 'Linear out_in (nn.Linear) without bias, 3-D input',
     inputs: [input('x', [2, 3, 5]), input('W', [4, 5])],
-    tf: ([x, W]) => lin('l', 5, 4, 'out_in', W).apply(x),
+    tf: ([x, W]) => lin('l', 5, 4, 'out_in', W).apply(x, STOCK),
     ref: ([x, W]) => R.linear64(x, 6, 5, 4, W, 'out_in'),
   },
   {
@@ -53,7 +56,7 @@ const cases: Case[] = [
     tf: ([x, W, A, Bm]) => {
       const l = lin('l', 5, 4, 'out_in', W);
       l.lora = { A, B: Bm, scaling: 2, dropout: 0.5 };
-      return l.apply(x, false);
+      return l.apply(x, { ops: stockOps, training: false });
     },
     ref: ([x, W, A, Bm]) => {
       const base = R.linear64(x, 3, 5, 4, W, 'out_in');
@@ -64,13 +67,13 @@ const cases: Case[] = [
   {
     name: 'LayerNorm',
     inputs: [input('x', [4, 6], 2), input('g', [6]), input('b', [6])],
-    tf: ([x, g, b]) => new LayerNorm('ln', g, b, 1e-5).apply(x),
+    tf: ([x, g, b]) => new LayerNorm('ln', g, b, 1e-5).apply(x, STOCK),
     ref: ([x, g, b]) => R.layerNorm64(x, 4, 6, g, b, 1e-5),
   },
   {
     name: 'RMSNorm',
     inputs: [input('x', [4, 6], 2), input('w', [6])],
-    tf: ([x, w]) => new RMSNorm('n', w, 1e-6).apply(x),
+    tf: ([x, w]) => new RMSNorm('n', w, 1e-6).apply(x, STOCK),
     ref: ([x, w]) => R.rmsNorm64(x, 4, 6, w, 1e-6),
   },
   {
@@ -82,13 +85,13 @@ const cases: Case[] = [
   ...(['tanh', 'erf'] as const).map((approximate): Case => ({
     name: `GPT-2 MLP, gelu ${approximate}`,
     inputs: [input('x', [2, 3, 4], 2), input('Wfc', [4, 8]), input('bfc', [8]), input('Wp', [8, 4]), input('bp', [4])],
-    tf: ([x, Wfc, bfc, Wp, bp]) => new GPT2MLP(lin('c_fc', 4, 8, 'in_out', Wfc, bfc), lin('c_proj', 8, 4, 'in_out', Wp, bp), approximate).apply(x),
+    tf: ([x, Wfc, bfc, Wp, bp]) => new GPT2MLP(lin('c_fc', 4, 8, 'in_out', Wfc, bfc), lin('c_proj', 8, 4, 'in_out', Wp, bp), approximate).apply(x, STOCK),
     ref: ([x, Wfc, bfc, Wp, bp]) => R.linear64(R.gelu64(R.linear64(x, 6, 4, 8, Wfc, 'in_out', bfc), approximate), 6, 8, 4, Wp, 'in_out', bp),
   })),
   {
     name: 'Llama MLP (SwiGLU)',
     inputs: [input('x', [2, 3, 4], 2), input('Wg', [6, 4]), input('Wu', [6, 4]), input('Wd', [4, 6])],
-    tf: ([x, Wg, Wu, Wd]) => new LlamaMLP(lin('g', 4, 6, 'out_in', Wg), lin('u', 4, 6, 'out_in', Wu), lin('d', 6, 4, 'out_in', Wd)).apply(x),
+    tf: ([x, Wg, Wu, Wd]) => new LlamaMLP(lin('g', 4, 6, 'out_in', Wg), lin('u', 4, 6, 'out_in', Wu), lin('d', 6, 4, 'out_in', Wd)).apply(x, STOCK),
     ref: ([x, Wg, Wu, Wd]) => {
       const g = R.linear64(x, 6, 4, 6, Wg, 'out_in'), u = R.linear64(x, 6, 4, 6, Wu, 'out_in');
       return R.linear64(g.map((v, i) => R.silu64(v) * u[i]), 6, 6, 4, Wd, 'out_in');
@@ -100,7 +103,7 @@ const cases: Case[] = [
     tf: ([x, Wa, ba, Wp, bp]) => {
       const seg = int2d(SEG);
       const attn = new GPT2Attention(lin('c_attn', 8, 24, 'in_out', Wa, ba), lin('c_proj', 8, 8, 'in_out', Wp, bp), 2);
-      return attn.apply(x as tf.Tensor as tf.Tensor3D, { mask: buildAttentionMask(seg, seg, 0, T, T), training: false }).out;
+      return attn.apply(x as tf.Tensor as tf.Tensor3D, { ops: stockOps, mask: buildAttentionMask(seg, seg, 0, T, T), training: false }).out;
     },
     ref: ([x, Wa, ba, Wp, bp]) => {
       const qkv = R.linear64(x, B * T, 8, 24, Wa, 'in_out', ba);                 // [B*T, 24]
@@ -115,7 +118,7 @@ const cases: Case[] = [
     tf: ([x, Wq, Wk, Wv, Wo]) => {
       const s = seg ? int2d(seg) : null;
       const attn = new LlamaAttention(lin('q', 8, 16, 'out_in', Wq), lin('k', 8, 8, 'out_in', Wk), lin('v', 8, 8, 'out_in', Wv), lin('o', 16, 8, 'out_in', Wo), 4, 2, 4);
-      return attn.apply(x as tf.Tensor as tf.Tensor3D, { mask: buildAttentionMask(s, s, 0, T, T), rope: ropeTables(int2d(POS), 4, 100), training: false }).out;
+      return attn.apply(x as tf.Tensor as tf.Tensor3D, { ops: stockOps, mask: buildAttentionMask(s, s, 0, T, T), rope: ropeTables(int2d(POS), 4, 100), training: false }).out;
     },
     ref: ([x, Wq, Wk, Wv, Wo]) => {
       const pos = POS.flat();
@@ -187,19 +190,17 @@ describe('attention mask and ops table', () => {
     const q = tf.variable(tf.randomNormal([1, 1, 2, 4], 0, 1, 'float32', 3));
     const k = tf.randomNormal([1, 1, 2, 4], 0, 1, 'float32', 4), v = tf.randomNormal([1, 1, 2, 4], 0, 1, 'float32', 5);
     const seg = int2d([[0, 0]]);
-    const { value, grads } = tf.variableGrads(() => tf.sum(ops.attention(q as tf.Tensor as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, buildAttentionMask(seg, seg, 0, 2, 2), 0.5)), [q]);
+    const { value, grads } = tf.variableGrads(() => tf.sum(stockOps.attention(q as tf.Tensor as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, buildAttentionMask(seg, seg, 0, 2, 2), 0.5)), [q]);
     expect((await value.data())[0]).toBeCloseTo((await tf.sum(v).data())[0], 5);
     expect(Array.from(await grads[q.name].data())).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
-  it('setOps swaps an entry in and restores it', () => {
+  it('a layer calls the ops table of the context it is given, and only that one', () => {
     let calls = 0;
-    const restore = setOps({ rmsNorm: (x, w, eps) => { calls++; return stockOps.rmsNorm(x, w, eps); } });
+    const counting: Ops = { ...stockOps, rmsNorm: (x, w, eps) => { calls++; return stockOps.rmsNorm(x, w, eps); } };
     const n = new RMSNorm('n', tf.variable(tf.ones([3])), 1e-6);
-    tf.tidy(() => n.apply(tf.ones([1, 3])));
-    restore();
-    tf.tidy(() => n.apply(tf.ones([1, 3])));
+    tf.tidy(() => n.apply(tf.ones([1, 3]), { ops: counting }));
+    tf.tidy(() => n.apply(tf.ones([1, 3]), STOCK));
     expect(calls).toBe(1);
-    expect(ops.rmsNorm).toBe(stockOps.rmsNorm);
   });
 });

@@ -2,6 +2,7 @@
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, type ModelConfig } from '../../models/config.js';
 import type { Batch } from '../../src/data/batch.js';
+import type { Engine } from '../../src/engine/index.js';
 
 /** A 1-layer GPT-2 with C = 16 over a 32-token vocabulary: milliseconds per step on the CPU. */
 export function tinyGPT2Config(overrides: Partial<ModelConfig> = {}): ModelConfig {
@@ -16,8 +17,9 @@ export function tinyLlamaConfig(): ModelConfig {
   return { ...base, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 32 };
 }
 
-export function tinyGPT2(seed = 0): CausalLM {
-  return CausalLM.create(tinyGPT2Config(), { seed });
+/** Bound to `engine`, or by default to the engine of the active backend. */
+export function tinyGPT2(seed = 0, engine?: Engine): CausalLM {
+  return CausalLM.create(tinyGPT2Config(), { seed, engine });
 }
 
 /**

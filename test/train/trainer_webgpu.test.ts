@@ -4,18 +4,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { it, expect } from 'vitest';
-import { Trainer, type StepEvent, type UpdateRule } from '../../src/train/trainer.js';
-import { fusedUpdateRule, useFusedOps } from '../../kernels/index.js';
+import { Trainer, type StepEvent } from '../../src/train/trainer.js';
+import { stockEngine, fusedEngine, type Engine } from '../../src/engine/index.js';
 import { describeEachBackend, useBackend } from '../helpers/backends.js';
 import { tinyGPT2, makeBatch, randomRows } from './helpers.js';
 
 const batches = [makeBatch(randomRows(2, 8, 32, 31)), makeBatch(randomRows(2, 8, 32, 32))];
 const options = { train: batches, eval: [batches[0]], lr: 2e-2, schedule: 'linear' as const, warmupSteps: 2, maxSteps: 24, gradientAccumulationSteps: 2, maxGradNorm: 1.0, weightDecay: 0.01, seed: 5 };
 
-async function runOn(backend: 'cpu' | 'webgpu', updateRule?: UpdateRule): Promise<{ steps: StepEvent[]; memory: Map<number, { numTensors: number; numBytes: number }>; evalLoss: number }> {
+async function runOn(backend: 'cpu' | 'webgpu', engine: Engine): Promise<{ steps: StepEvent[]; memory: Map<number, { numTensors: number; numBytes: number }>; evalLoss: number }> {
   await useBackend(backend);
-  const model = tinyGPT2(8);
-  const trainer = new Trainer(model, { ...options, updateRule });
+  const model = tinyGPT2(8, engine);
+  const trainer = new Trainer(model, options);
   const steps: StepEvent[] = [];
   const memory = new Map<number, { numTensors: number; numBytes: number }>();
   trainer.on((e) => {
@@ -31,8 +31,8 @@ async function runOn(backend: 'cpu' | 'webgpu', updateRule?: UpdateRule): Promis
 
 describeEachBackend('Trainer', () => {
   it('follows the CPU loss curve, learns, and keeps memory flat', async () => {
-    const cpu = await runOn('cpu');
-    const gpu = await runOn('webgpu');
+    const cpu = await runOn('cpu', stockEngine);
+    const gpu = await runOn('webgpu', stockEngine);
     expect(gpu.steps.length).toBe(24);
     // Same computation, different float32 kernels: the curves agree (seen: within 5e-5), and learn.
     for (let i = 0; i < 24; i++) expect(Math.abs(gpu.steps[i].loss - cpu.steps[i].loss), `step ${i + 1}`).toBeLessThan(1e-3);
@@ -41,14 +41,9 @@ describeEachBackend('Trainer', () => {
     expect(Math.abs(gpu.evalLoss - cpu.evalLoss)).toBeLessThan(1e-3);
     expect(gpu.memory.get(24)).toEqual(gpu.memory.get(4));
 
-    // The same run with the fused kernels (ops table and update rule) follows the same curve.
-    const restore = useFusedOps();
-    try {
-      const fused = await runOn('webgpu', fusedUpdateRule);
-      for (let i = 0; i < 24; i++) expect(Math.abs(fused.steps[i].loss - cpu.steps[i].loss), `fused step ${i + 1}`).toBeLessThan(1e-3);
-      expect(fused.memory.get(24)).toEqual(fused.memory.get(4));
-    } finally {
-      restore();
-    }
+    // The same run on the fused engine (its ops and its update rule) follows the same curve.
+    const fused = await runOn('webgpu', fusedEngine);
+    for (let i = 0; i < 24; i++) expect(Math.abs(fused.steps[i].loss - cpu.steps[i].loss), `fused step ${i + 1}`).toBeLessThan(1e-3);
+    expect(fused.memory.get(24)).toEqual(fused.memory.get(4));
   });
 }, ['webgpu']);
