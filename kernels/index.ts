@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setOps } from '../src/nn/ops.js';
+import { makeLinearCrossEntropy } from '../src/nn/linear_cross_entropy.js';
 import { ensureRegistered, fusedKernelsAvailable } from './registry.js';
 import { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm } from './norm.js';
 import { fusedAttention, fusedAttentionSegments, fusedAttentionPacked } from './attention.js';
@@ -46,10 +47,13 @@ export function registerFusedKernels(): void {
   ensureRegistered();
 }
 
+/** ops.linearCrossEntropy over the fused matmuls and the one-pass row cross-entropy. */
+export const fusedLinearCrossEntropy = makeLinearCrossEntropy({ linear: fusedLinear, crossEntropy: fusedCrossEntropy });
+
 /**
  * Swaps the fused kernels into the model's ops table (src/nn/ops.ts): every entry (layerNorm,
  * rmsNorm, attention, gelu, swiglu, crossEntropy, attentionMask, attentionSegments,
- * attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy, linear). Each falls back to
+ * attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy, linear, linearCrossEntropy). Each falls back to
  * stock ops off WebGPU, so this is safe on any backend. Returns a function that restores the
  * previous table.
  */
@@ -70,6 +74,7 @@ export function useFusedOps(): () => void {
     biasGelu: (x, bias, approximate) => (approximate === 'tanh' ? fusedBiasGelu(x, bias) : tf.tidy(() => stockGelu(tf.add(x, bias), 'erf'))),
     maskedCrossEntropy: fusedMaskedCrossEntropy,
     linear: fusedLinear,
+    linearCrossEntropy: fusedLinearCrossEntropy,
   });
 }
 

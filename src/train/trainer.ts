@@ -29,7 +29,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { iterateBatches, type Batch, type BatchOptions } from '../data/batch.js';
 import type { TokenizedExample } from '../data/labels.js';
-import { maskedCrossEntropy, countTrained, IGNORE_INDEX } from './loss.js';
+import { maskedCrossEntropy, countTrained, IGNORE_INDEX, type MaskedLoss } from './loss.js';
 import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm, globalNorm, type AdamWState, type AdamWHyperParams, type DecayFilter } from './optim.js';
 import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleKind } from './schedule.js';
 import { mixSeed, permutation } from '../utils/random.js';
@@ -42,6 +42,11 @@ import type { CausalLM, ForwardOptions } from '../../models/causal_lm.js';
 /** What the trainer needs of a model (CausalLM has it). */
 export interface TrainableModel {
   forward(inputIds: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
+  /**
+   * The masked loss of maskedCrossEntropy(forward(ids), labels), computed without the full logits
+   * where they are large (CausalLM.loss). Used for training when present.
+   */
+  loss?(inputIds: tf.Tensor2D, labels: tf.Tensor2D, opts?: Omit<ForwardOptions, 'cache'>): MaskedLoss;
   /** The variables that get gradients, by name (HF names; LoRA '<module>.lora_A.weight'). */
   trainableParams(): Map<string, tf.Variable>;
 }
@@ -117,6 +122,12 @@ export interface TrainerOptions {
    * adamwUpdate); fused GPU kernels can supply their own with the same semantics.
    */
   updateRule?: UpdateRule;
+  /**
+   * Recompute each block's forward in the backward pass instead of keeping its activations
+   * (transformers' gradient_checkpointing): much less memory for about one more forward per step.
+   * Gradients are the same. Default false.
+   */
+  gradientCheckpointing?: boolean;
   /** Extra options passed to every training forward (e.g. NEFTune settings). */
   forwardOptions?: Omit<ForwardOptions, 'attentionMask' | 'positionIds' | 'training' | 'seed' | 'cache'>;
 }
@@ -625,8 +636,8 @@ export class Trainer {
       const t = batchTensors(micro[i]);
       const seed = mixSeed(this.seed, stepIndex, i);
       const { value, grads: g } = tf.variableGrads(() => {
-        const logits = this.model.forward(t.ids, { ...this.options.forwardOptions, attentionMask: t.mask, positionIds: t.pos, training: true, seed });
-        const { rowSums } = maskedCrossEntropy(logits, t.labels);
+        const opts = { gradientCheckpointing: this.options.gradientCheckpointing, ...this.options.forwardOptions, attentionMask: t.mask, positionIds: t.pos, training: true, seed };
+        const { rowSums } = this.model.loss ? this.model.loss(t.ids, t.labels, opts) : maskedCrossEntropy(this.model.forward(t.ids, opts), t.labels);
         return tf.div(tf.sum(rowSums), trained) as tf.Scalar;
       }, vars);
       disposeAll(t);
