@@ -43,6 +43,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
   family.addEventListener('change', useDefaultSave);
   const neftOn = h('input', { id: 'set-neftune', type: 'checkbox' }) as HTMLInputElement;
   const neftAlpha = num('set-neftune-alpha', 5, { min: 0, step: 1 });
+  const gcOn = h('input', { id: 'set-gradient-checkpointing', type: 'checkbox' }) as HTMLInputElement;
   const loraNote = h('p', { class: 'muted', id: 'lora-note' });
   const fullWarning = h('p', { class: 'warn', id: 'full-ft-warning', hidden: true });
   let pretrainedParams = 0;
@@ -79,7 +80,8 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
     field('Model', preset), field('Family (fresh presets)', family),
     field('Steps (0: use epochs)', steps), field('Epochs', epochs),
     field('Learning rate', lr), field('Batch size', batch), field('Warmup steps', warmup), field('Schedule', schedule),
-    field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery)),
+    field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery),
+    field('Gradient checkpointing (less memory, more compute)', gcOn)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules ("all-linear" for every layer but the head)', loraTargets),
     field('modules to save in full (empty: none)', loraSave)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, neftOn, ' NEFTune')), field('noise alpha', neftAlpha)),
@@ -114,6 +116,7 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
         lora: { enabled: loraOn.checked && !loraOn.disabled, r: Number(loraR.value), alpha: Number(loraAlpha.value), targets: loraTargets.value.split(',').map((s) => s.trim()).filter(Boolean),
           modulesToSave: loraSave.value.split(',').map((s) => s.trim()).filter(Boolean) },
         neftune: { enabled: neftOn.checked && !neftOn.disabled, alpha: Number(neftAlpha.value) },
+        gradientCheckpointing: gcOn.checked,
         seed: 42,
       };
     },
@@ -139,6 +142,8 @@ export function trainingPanel(actions: { start(): void; pause(): void; resume():
       progress.textContent = `Step ${step} / ${maxSteps} · loss ${fmt(loss)} · ${Math.round(tokensPerSecond)} tokens/s · elapsed ${fmtDuration(elapsedMs)} · ETA ${fmtDuration(eta)}`;
     },
     preparing(message: string) { prep.textContent = message; },
+    /** The worker turned gradient checkpointing on for this run (the estimate did not fit without it). */
+    checkpointingOn() { gcOn.checked = true; },
     /** A base model was loaded: train it by default, with LoRA on the architecture's attention projections. */
     usePretrained(name: string, params: number, targets: string[], maxPositions: number) {
       pretrainedParams = params;

@@ -38,6 +38,9 @@ import { saveTrainState, loadTrainState, type HostTensor } from '../io/train_sta
 import { saveModel, loadModel } from '../io/checkpoint.js';
 import { parseSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { CausalLM, ForwardOptions } from '../../models/causal_lm.js';
+import { dims } from '../../models/config.js';
+import { estimateTrainingMemory, checkFitsAdapter } from '../io/estimate.js';
+import { backendInfo } from '../backend/index.js';
 
 /** What the trainer needs of a model (CausalLM has it). */
 export interface TrainableModel {
@@ -609,6 +612,22 @@ export class Trainer {
     }
   }
 
+  private checkedShapes = new Set<string>();
+
+  /**
+   * On WebGPU, refuses a batch shape whose step would bind a tensor larger than the device allows
+   * (maxStorageBufferBindingSize): the error names the tensor, its size, the limit and what to change.
+   */
+  private checkFitsDevice(B: number, T: number): void {
+    const key = `${B}x${T}`;
+    const limits = backendInfo()?.limits;
+    if (this.checkedShapes.has(key) || !limits || tf.getBackend() !== 'webgpu' || !isCausalLM(this.model)) return;
+    const est = estimateTrainingMemory(this.model.config, { batchSize: B, seqLen: Math.min(T, dims(this.model.config).maxPositions), fullFineTune: false, gradientCheckpointing: this.options.gradientCheckpointing });
+    const fit = checkFitsAdapter(est, limits);
+    if (!fit.ok) throw new Error(`Trainer: a batch of ${B} x ${T} tokens cannot be trained on this GPU: ${fit.message}`);
+    this.checkedShapes.add(key);
+  }
+
   private async trainStepInner(): Promise<StepEvent | SkipEvent> {
     const t0 = now();
     const stepIndex = this.stepCount;           // 0-based: the schedule's step and the randomness key
@@ -626,6 +645,9 @@ export class Trainer {
       trained += total;
       real += countRealTokens(b);
     });
+
+    // Nothing over the device's binding limit: refused here, before the first dispatch of this shape.
+    for (const b of micro) this.checkFitsDevice(b.batchSize, b.seqLen);
 
     // Forward + backward per micro-batch; gradients of sum_i / N summed on the device.
     const lr = learningRate(this.schedule, stepIndex);
