@@ -247,7 +247,7 @@ client.on((r) => {
       storage.enable(!running, modelLora);
       break;
     }
-    case 'preparing': training.preparing(r.message); break;
+    case 'preparing': training.preparing(r.message); if (r.gradientCheckpointing) training.checkpointingOn(); break;
     case 'hub-progress': hub.progress(r.file, r.loaded, r.total); break;
     case 'step':
       training.step(r.step, r.maxSteps, r.loss, r.tokensPerSecond, r.elapsedMs, r.path, r.dispatches);

@@ -45,6 +45,8 @@ export interface TrainSettings {
   evalEvery: number;
   lora: LoraSettings;
   neftune: NeftuneSettings;
+  /** Recompute each block in the backward pass (less memory); the worker also turns it on when the estimate says the run would not fit. */
+  gradientCheckpointing: boolean;
   template: TemplateSpec;
   /** Family -> mixture weight (0 leaves the family out). */
   weights: Record<string, number>;
@@ -156,7 +158,7 @@ export type Reply =
   | { status: 'init-progress'; message: string }
   | RenderReply
   | { status: 'upload'; id: number; name: string; rows: number; errors: RowError[]; families: Record<string, number>; samples: DatasetRowView[] }
-  | { status: 'preparing'; message: string }
+  | { status: 'preparing'; message: string; gradientCheckpointing?: true }
   | { status: 'train-status'; state: TrainerStatus | 'preparing'; step: number; maxSteps: number; reason?: string; error?: string; model?: ModelInfo }
   | StepReply
   | { status: 'eval'; step: number; evalLoss: number; tokenAccuracy: number }

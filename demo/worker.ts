@@ -9,7 +9,7 @@ import {
   BUILTIN_TEMPLATES, templateFromTokenizerConfig, isBuiltinTemplate, CausalLM, presetConfig, countParams, configToJSON,
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
   MASK_MODES, modelTensors, writeSafetensors, CONFIG_FILE, WEIGHTS_FILE, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
-  ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, estimateTrainingMemory, checkFitsAdapter,
+  ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, estimateTrainingMemory, checkFitsAdapter, planTraining,
   clearHubCache, dims, loadTokenizer, selectEngine, startGpuMeter, type PretrainedModel, type MemoryEstimate, type HubOptions,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
   type PresetName, type ModelConfig, type InstructMessage, type EvalRowInput, type TrainerOptions,
@@ -280,7 +280,16 @@ async function train(s: TrainSettings): Promise<void> {
   setModel(m, name);
   template = t;
 
+  // Memory planned before the first dispatch: refuse what cannot be bound, checkpoint what would not fit.
+  const plan = planTraining(m.config, {
+    batchSize: s.batchSize, seqLen: Math.min(s.maxLength, dims(m.config).maxPositions), gradientCheckpointing: s.gradientCheckpointing,
+    lora: s.lora.enabled ? { r: s.lora.r, targets: 'all-linear' } : undefined, path: backend.backend === 'webgpu' ? 'fused' : 'stock',
+  }, { limits: backend.limits });
+  if (plan.refusal) throw new Error(`This run cannot start on this GPU: ${plan.refusal}`);
+  if (plan.reason) post({ status: 'preparing', message: `Gradient checkpointing turned on: ${plan.reason}.`, gradientCheckpointing: true });
+
   const options: TrainerOptions = {
+    gradientCheckpointing: plan.gradientCheckpointing,
     train: (epoch: number) => data.batches({ batchSize: s.batchSize, firstEpoch: epoch, seed: s.seed }),
     batchesPerEpoch,
     eval: s.evalEvery > 0 ? await evalBatches(t, s.mask, s.maxLength) : undefined,
@@ -520,8 +529,10 @@ async function hubCheck(hub: HubRef, batchSize: number, seqLen: number, r: numbe
   const d = dims(info.config);
   const T = Math.min(seqLen, d.maxPositions);
   const loraTargets = targets.length ? targets : loraTargetsFor(info.config.model_type);
-  const lora = estimateTrainingMemory(info.config, { batchSize, seqLen: T, lora: { r, targets: loraTargets } });
-  const full = estimateTrainingMemory(info.config, { batchSize, seqLen: T });
+  // The path that will run: fused kernels on WebGPU, chunked loss, and checkpointing where the run needs it to fit.
+  const path = backend.backend === 'webgpu' ? 'fused' as const : 'stock' as const;
+  const lora = planTraining(info.config, { batchSize, seqLen: T, lora: { r, targets: loraTargets }, path }).estimate;
+  const full = planTraining(info.config, { batchSize, seqLen: T, path }).estimate;
   return {
     source: info.source.name, modelType: info.config.model_type, params: lora.params, weightFiles: info.weightFiles, downloadBytes: info.downloadBytes,
     batchSize, seqLen: T, loraTargets, loraR: r, lora: estimateView(lora), full: estimateView(full),

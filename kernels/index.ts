@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Ops } from '../src/nn/ops.js';
+import { makeLinearCrossEntropy } from '../src/nn/linear_cross_entropy.js';
 import { ensureRegistered, fusedKernelsAvailable } from './registry.js';
 import { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm } from './norm.js';
 import { fusedAttention, fusedAttentionSegments, fusedAttentionPacked } from './attention.js';
@@ -43,6 +44,9 @@ export function registerFusedKernels(): void {
   ensureRegistered();
 }
 
+/** ops.linearCrossEntropy over the fused matmuls and the one-pass row cross-entropy. */
+export const fusedLinearCrossEntropy = makeLinearCrossEntropy({ linear: fusedLinear, crossEntropy: fusedCrossEntropy });
+
 /**
  * The fused engine's ops table (src/nn/ops.ts Ops): every entry a fused kernel. Each falls back
  * to the stock op off WebGPU, so a model bound to it still runs on any backend. A new fused op
@@ -63,6 +67,7 @@ export const fusedOps: Readonly<Ops> = Object.freeze({
   biasGelu: (x: tf.Tensor, bias: tf.Tensor1D, approximate: 'tanh' | 'erf') => (approximate === 'tanh' ? fusedBiasGelu(x, bias) : tf.tidy(() => stockGelu(tf.add(x, bias), 'erf'))),
   maskedCrossEntropy: fusedMaskedCrossEntropy,
   linear: fusedLinear,
+  linearCrossEntropy: fusedLinearCrossEntropy,
 });
 
 export { fusedKernelsAvailable as fusedOpsAvailable };

@@ -14,7 +14,7 @@
  * on WebGPU); `withEngine` gives the same weights on another engine, for comparisons.
  */
 import * as tf from '@tensorflow/tfjs';
-import { normalVariable, constantVariable, deriveSeed, sameShape, type Linear, type LayerKV } from '../src/nn/index.js';
+import { normalVariable, constantVariable, deriveSeed, sameShape, logitsChunkRows, type Linear, type LayerKV } from '../src/nn/index.js';
 import { countParams, type ModelConfig } from './config.js';
 import type { Net, NetContext, ParamSpec } from './spec.js';
 import { neftuneNoise, type NeftuneMode } from '../src/nn/neftune.js';
@@ -43,6 +43,24 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** NEFTune noise on the token embeddings, in training only (ignored when training is false). */
   neftune?: NeftuneOptions;
+  /**
+   * Gradient checkpointing (transformers' gradient_checkpointing): keep only each block's input
+   * and recompute the block in the backward pass. Less memory, about one more forward of compute.
+   * Training only; ignored with a KV cache.
+   */
+  gradientCheckpointing?: boolean;
+}
+
+/** The logits block CausalLM.loss holds at most at once, unless told otherwise: 32 MiB. */
+export const LOGITS_CHUNK_BYTES = 32 * 2 ** 20;
+
+export interface LossOptions extends Omit<ForwardOptions, 'cache'> {
+  /**
+   * Largest logits block [rows, V] float32, in bytes, the loss holds at once. When all B·T rows fit
+   * the logits are made whole (one pass); otherwise the head and the loss run in chunks
+   * (ops.linearCrossEntropy). Default LOGITS_CHUNK_BYTES.
+   */
+  logitsChunkBytes?: number;
 }
 
 /**
@@ -95,6 +113,11 @@ export function createKVCache(model: CausalLM, batchSize: number): KVCache {
     : new KVCache(c.num_hidden_layers, batchSize, Infinity);
 }
 
+/** Which engine a new model is bound to. Default: currentEngine(), the engine of the active backend. */
+export interface BindOptions {
+  engine?: Engine;
+}
+
 /** The parameter list of a config: names, HF shapes, HF init. */
 export function paramSpecs(config: ModelConfig): ParamSpec[] {
   return config.model_type === 'gpt2' ? gpt2ParamSpecs(config) : llamaParamSpecs(config);
@@ -102,11 +125,6 @@ export function paramSpecs(config: ModelConfig): ParamSpec[] {
 
 function architecture(config: ModelConfig): string {
   return config.model_type === 'gpt2' ? 'GPT2LMHeadModel' : 'LlamaForCausalLM';
-}
-
-/** Which engine a new model is bound to. Default: currentEngine(), the engine of the active backend. */
-export interface BindOptions {
-  engine?: Engine;
 }
 
 export class CausalLM {
@@ -191,7 +209,55 @@ export class CausalLM {
    * data pipeline guarantees it (a GPU gather does not check).
    */
   forward(inputIds: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
-    if (this.disposed) throw new Error('CausalLM.forward: the model was disposed.');
+    this.checkInputs(inputIds, opts);
+    const cache = opts.cache;
+    const S = (cache?.length ?? 0) + inputIds.shape[1];
+
+    let newSegments: tf.Tensor2D | undefined;
+    let newKVs: LayerKV[] | undefined;
+    const logits = tf.tidy(() => {
+      const hidden = this.hidden(inputIds, opts, (kvs, segments) => { newKVs = kvs; newSegments = segments; });
+      return this.net.lmHead.apply(hidden, { ops: this.engine.ops, training: opts.training ?? false, seed: opts.seed }) as tf.Tensor3D;   // [B, T, V]
+    });
+    if (cache) {
+      cache.dispose();                      // the old K/V are contained in the new ones
+      cache.layers = newKVs!;
+      cache.segments = newSegments;
+      cache.length = S;
+    }
+    return logits;
+  }
+
+  /**
+   * The training loss of inputIds int32 [B, T] against labels int32 [B, T] (unshifted, -100 not
+   * trained; src/train/loss.ts maskedCrossEntropy's contract), without the [B, T, V] logits when
+   * they would exceed `logitsChunkBytes`: the final hidden states go through lm_head and the
+   * cross-entropy a chunk of rows at a time (ops.linearCrossEntropy). Same loss and gradients as
+   * maskedCrossEntropy(forward(inputIds), labels).
+   */
+  loss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, opts: LossOptions = {}): { loss: tf.Scalar; rowSums: tf.Tensor1D; rowCounts: tf.Tensor1D } {
+    this.checkInputs(inputIds, opts);
+    const [B, T] = inputIds.shape;
+    if (!sameShape(labels.shape, [B, T]) || labels.dtype !== 'int32') throw new Error(`CausalLM.loss: labels must be int32 [${B}, ${T}] like inputIds, got ${labels.dtype} [${labels.shape}].`);
+    const V = this.config.vocab_size;
+    const budget = opts.logitsChunkBytes ?? LOGITS_CHUNK_BYTES;
+    return tf.tidy(() => {
+      const hidden = this.hidden(inputIds, opts);                                          // [B, T, C]
+      const head = this.net.lmHead;
+      const training = opts.training ?? false;
+      const ops = this.engine.ops;
+      if (B * T * V * 4 <= budget) return ops.maskedCrossEntropy(head.apply(hidden, { ops, training, seed: opts.seed }) as tf.Tensor3D, labels);
+      const x2 = tf.reshape(hidden, [B * T, head.inFeatures]) as tf.Tensor2D;
+      return ops.linearCrossEntropy(hidden, {
+        weight: head.weight as tf.Tensor2D, transposeB: head.layout === 'out_in', bias: head.bias as tf.Tensor1D | undefined,
+        lora: head.loraBranch(x2, training, opts.seed),
+      }, labels, logitsChunkRows(B * T, V, budget));
+    });
+  }
+
+  /** Checks shapes, dtypes and the cache against inputIds [B, T] (see forward). */
+  private checkInputs(inputIds: tf.Tensor2D, opts: ForwardOptions): void {
+    if (this.disposed) throw new Error('CausalLM: the model was disposed.');
     if (inputIds.rank !== 2) throw new Error(`CausalLM.forward: inputIds must be [B, T], got shape [${inputIds.shape}].`);
     if (inputIds.dtype !== 'int32') throw new Error(`CausalLM.forward: inputIds must be int32, got ${inputIds.dtype}.`);
     const [B, T] = inputIds.shape;
@@ -209,39 +275,38 @@ export class CausalLM {
     if (!opts.positionIds && offset + T > maxPositions) {
       throw new Error(`CausalLM.forward: ${offset + T} positions exceed n_positions (${maxPositions}) of this GPT-2; use shorter sequences.`);
     }
-    const S = offset + T;
+  }
 
+  /**
+   * The network up to lm_head: hidden [B, T, C] (call inside a tidy). With a KV cache, `onCache`
+   * receives this call's keys/values (past included) and key segments, kept for the cache.
+   */
+  private hidden(inputIds: tf.Tensor2D, opts: ForwardOptions, onCache?: (kvs: LayerKV[], segments: tf.Tensor2D | undefined) => void): tf.Tensor3D {
+    const [B, T] = inputIds.shape;
+    const cache = opts.cache;
+    const offset = cache?.length ?? 0;
+    const S = offset + T;
     let newSegments: tf.Tensor2D | undefined;
-    let newKVs: LayerKV[] | undefined;
-    const logits = tf.tidy(() => {
-      const positionIds = opts.positionIds ?? (tf.tile(tf.reshape(tf.range(offset, S, 1, 'int32'), [1, T]), [B, 1]) as tf.Tensor2D);
-      // Segments of all S keys: the cached ones, then this call's. Without any mask: causal only.
-      let segQ: tf.Tensor2D | null = null, segK: tf.Tensor2D | null = null;
-      if (opts.attentionMask || cache?.segments) {
-        segQ = opts.attentionMask ?? tf.ones([B, T], 'int32');
-        const past = cache ? (cache.segments ?? (offset > 0 ? tf.ones([B, offset], 'int32') as tf.Tensor2D : undefined)) : undefined;
-        segK = past ? tf.concat([past, segQ], 1) : segQ;
-        if (cache) newSegments = tf.keep(segK.clone());
-      }
-      const ops = this.engine.ops;
-      const mask = ops.attentionMask(segQ, segK, offset, T, S);         // [B or 1, 1, T, S]
-      const training = opts.training ?? false;
-      const ctx: NetContext = { ops, positionIds, mask, pasts: cache?.layers, training, seed: opts.seed };
-      // No cached keys: every layer is plain self-attention over these segments.
-      if (offset === 0 && segK === segQ) ctx.selfSegments = { segmentIds: segQ };
-      if (training && opts.neftune && opts.neftune.alpha > 0) ctx.onTokenEmbeddings = (e) => neftuneNoise(e, opts.neftune!.alpha, opts.seed, { segments: opts.attentionMask, mode: opts.neftune!.mode });
-      const out = this.net.forward(inputIds, ctx);
-      // Only with a cache do the keys/values outlive this call.
-      if (cache) newKVs = out.kvs.map((kv) => ({ k: tf.keep(kv.k), v: tf.keep(kv.v) }));
-      return out.logits;
-    });
-    if (cache) {
-      cache.dispose();                      // the old K/V are contained in the new ones
-      cache.layers = newKVs!;
-      cache.segments = newSegments;
-      cache.length = S;
+    const positionIds = opts.positionIds ?? (tf.tile(tf.reshape(tf.range(offset, S, 1, 'int32'), [1, T]), [B, 1]) as tf.Tensor2D);
+    // Segments of all S keys: the cached ones, then this call's. Without any mask: causal only.
+    let segQ: tf.Tensor2D | null = null, segK: tf.Tensor2D | null = null;
+    if (opts.attentionMask || cache?.segments) {
+      segQ = opts.attentionMask ?? tf.ones([B, T], 'int32');
+      const past = cache ? (cache.segments ?? (offset > 0 ? tf.ones([B, offset], 'int32') as tf.Tensor2D : undefined)) : undefined;
+      segK = past ? tf.concat([past, segQ], 1) : segQ;
+      if (cache) newSegments = tf.keep(segK.clone());
     }
-    return logits;
+    const ops = this.engine.ops;
+    const mask = ops.attentionMask(segQ, segK, offset, T, S);       // [B or 1, 1, T, S]
+    const training = opts.training ?? false;
+    const ctx: NetContext = { ops, positionIds, mask, pasts: cache?.layers, training, seed: opts.seed, gradientCheckpointing: training && !cache && !!opts.gradientCheckpointing };
+    // No cached keys: every layer is plain self-attention over these segments.
+    if (offset === 0 && segK === segQ) ctx.selfSegments = { segmentIds: segQ };
+    if (training && opts.neftune && opts.neftune.alpha > 0) ctx.onTokenEmbeddings = (e) => neftuneNoise(e, opts.neftune!.alpha, opts.seed, { segments: opts.attentionMask, mode: opts.neftune!.mode });
+    const out = this.net.forward(inputIds, ctx);
+    // Only with a cache do the keys/values outlive this call.
+    if (cache) onCache?.(out.kvs.map((kv) => ({ k: tf.keep(kv.k), v: tf.keep(kv.v) })), newSegments);
+    return out.hidden;
   }
 
   /** Every Linear by HF module path ('transformer.h.0.attn.c_attn', 'model.layers.0.self_attn.q_proj', 'lm_head'). */

@@ -5,7 +5,7 @@
  * Conv1D weights are [in, out]; the key names are HF's, so checkpoints load both ways.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Linear, Embedding, LayerNorm, GPT2Attention, GPT2MLP, type LayerKV } from '../src/nn/index.js';
+import { Linear, Embedding, LayerNorm, GPT2Attention, GPT2MLP, checkpoint, moduleVariables, type LayerKV } from '../src/nn/index.js';
 import type { GPT2Config } from './config.js';
 import type { ParamSpec, Net, NetContext } from './spec.js';
 
@@ -72,21 +72,40 @@ export function buildGPT2(c: GPT2Config, params: Map<string, tf.Variable>): Net 
 
   return {
     linears,
+    lmHead,
     forward(inputIds: tf.Tensor2D, ctx: NetContext) {
       let tok = wte.apply(inputIds) as tf.Tensor3D;                        // [B, T, C]
       if (ctx.onTokenEmbeddings) tok = ctx.onTokenEmbeddings(tok);
+      const kvs: LayerKV[] = [];
+      /** Block i on x [B, T, C] with h = ln_1(x): x + attn, then + mlp; `next` (when given) is fused with the last add. */
+      const block = (i: number, x: tf.Tensor, h: tf.Tensor, next?: LayerNorm, on: { mask: tf.Tensor4D; segmentIds?: tf.Tensor2D | null } = { mask: ctx.mask, segmentIds: ctx.selfSegments?.segmentIds }) => {
+        const b = blocks[i];
+        const selfSegments = ctx.selfSegments && { segmentIds: on.segmentIds ?? null };
+        const { out, kv } = b.attn.apply(h as tf.Tensor3D, { ...ctx, mask: on.mask, selfSegments, past: ctx.pasts?.[i] });
+        const mid = b.ln2.applyAdd(x, out, ctx);                                // x = x + attn; h = ln_2(x)
+        const mlp = b.mlp.apply(mid.y, ctx);
+        return { kv, ...(next ? next.applyAdd(mid.sum, mlp, ctx) : { sum: tf.add(mid.sum, mlp), y: undefined }) };
+      };
+      if (ctx.gradientCheckpointing) {
+        // Only each block's input is kept; its forward runs again in the backward pass.
+        let x: tf.Tensor = tf.add(tok, wpe.apply(ctx.positionIds));
+        const seg = ctx.selfSegments?.segmentIds;
+        const context = [ctx.mask, ...(seg ? [seg] : [])];
+        blocks.forEach((b, i) => {
+          x = checkpoint((xi, [mask, segmentIds]) => block(i, xi, b.ln1.apply(xi, ctx), undefined, { mask: mask as tf.Tensor4D, segmentIds: segmentIds as tf.Tensor2D | undefined }).sum,
+            x, context, moduleVariables(`transformer.h.${i}`, params, linears));
+        });
+        return { hidden: lnF.apply(x, ctx) as tf.Tensor3D, kvs };
+      }
       // x = tok + pos; every residual add is fused with the norm that reads its sum.
       let { sum: x, y: h } = blocks.length ? blocks[0].ln1.applyAdd(tok, wpe.apply(ctx.positionIds), ctx) : lnF.applyAdd(tok, wpe.apply(ctx.positionIds), ctx);   // [B, T, C]
-      const kvs: LayerKV[] = [];
-      blocks.forEach((b, i) => {
-        const { out, kv } = b.attn.apply(h as tf.Tensor3D, { ...ctx, past: ctx.pasts?.[i] });
-        ({ sum: x, y: h } = b.ln2.applyAdd(x, out, ctx));                        // x = x + attn; h = ln_2(x)
-        const next = i + 1 < blocks.length ? blocks[i + 1].ln1 : lnF;
-        ({ sum: x, y: h } = next.applyAdd(x, b.mlp.apply(h, ctx), ctx));   // x = x + mlp; h = next ln(x)
-        kvs.push(kv);
+      blocks.forEach((_, i) => {
+        const r = block(i, x, h, i + 1 < blocks.length ? blocks[i + 1].ln1 : lnF);
+        x = r.sum;
+        h = r.y!;
+        kvs.push(r.kv);
       });
-      const logits = lmHead.apply(h, ctx) as tf.Tensor3D;   // [B, T, V]
-      return { logits, kvs };
+      return { hidden: h as tf.Tensor3D, kvs };                            // [B, T, C]
     },
   };
 }

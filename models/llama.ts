@@ -7,7 +7,7 @@
  * nn.Linear weights are [out, in].
  */
 import * as tf from '@tensorflow/tfjs';
-import { Linear, Embedding, RMSNorm, LlamaAttention, LlamaMLP, ropeTables, type LayerKV } from '../src/nn/index.js';
+import { Linear, Embedding, RMSNorm, LlamaAttention, LlamaMLP, ropeTables, checkpoint, moduleVariables, type LayerKV } from '../src/nn/index.js';
 import type { LlamaConfig } from './config.js';
 import type { ParamSpec, Net, NetContext } from './spec.js';
 
@@ -78,22 +78,41 @@ export function buildLlama(c: LlamaConfig, params: Map<string, tf.Variable>): Ne
 
   return {
     linears,
+    lmHead,
     forward(inputIds: tf.Tensor2D, ctx: NetContext) {
       let x = embed.apply(inputIds) as tf.Tensor3D;                        // [B, T, C]
       if (ctx.onTokenEmbeddings) x = ctx.onTokenEmbeddings(x);
       const rope = ropeTables(ctx.positionIds, D, c.rope_theta);           // cos, sin [B, 1, T, D], shared by all layers
       const kvs: LayerKV[] = [];
+      /** Block i on x [B, T, C] with h = input_layernorm(x): x + attn, then + mlp; `next` (when given) is fused with the last add. */
+      const block = (i: number, x: tf.Tensor, h: tf.Tensor, next?: RMSNorm, on: { mask: tf.Tensor4D; segmentIds?: tf.Tensor2D | null; rope: typeof rope } = { mask: ctx.mask, segmentIds: ctx.selfSegments?.segmentIds, rope }) => {
+        const b = blocks[i];
+        const selfSegments = ctx.selfSegments && { segmentIds: on.segmentIds ?? null };
+        const { out, kv } = b.attn.apply(h as tf.Tensor3D, { ...ctx, mask: on.mask, selfSegments, rope: on.rope, past: ctx.pasts?.[i] });
+        const mid = b.norm2.applyAdd(x, out, ctx);                              // x = x + attn; h = post_attention_layernorm(x)
+        const mlp = b.mlp.apply(mid.y, ctx);
+        return { kv, ...(next ? next.applyAdd(mid.sum, mlp, ctx) : { sum: tf.add(mid.sum, mlp), y: undefined }) };
+      };
+      if (ctx.gradientCheckpointing) {
+        // Only each block's input is kept; its forward runs again in the backward pass.
+        const seg = ctx.selfSegments?.segmentIds;
+        const context = [ctx.mask, rope.cos, rope.sin, ...(seg ? [seg] : [])];
+        blocks.forEach((b, i) => {
+          x = checkpoint((xi, [mask, cos, sin, segmentIds]) => block(i, xi, b.norm1.apply(xi, ctx), undefined,
+            { mask: mask as tf.Tensor4D, rope: { cos: cos as tf.Tensor4D, sin: sin as tf.Tensor4D }, segmentIds: segmentIds as tf.Tensor2D | undefined }).sum,
+          x, context, moduleVariables(`model.layers.${i}`, params, linears)) as tf.Tensor3D;
+        });
+        return { hidden: norm.apply(x, ctx) as tf.Tensor3D, kvs };
+      }
       // Every residual add is fused with the norm that reads its sum.
       let h = blocks.length ? blocks[0].norm1.apply(x, ctx) : norm.apply(x, ctx);
-      blocks.forEach((b, i) => {
-        const { out, kv: layerKV } = b.attn.apply(h as tf.Tensor3D, { ...ctx, rope, past: ctx.pasts?.[i] });
-        ({ sum: x, y: h } = b.norm2.applyAdd(x, out, ctx) as { sum: tf.Tensor3D; y: tf.Tensor });   // x = x + attn; h = post_attention_layernorm(x)
-        const next = i + 1 < blocks.length ? blocks[i + 1].norm1 : norm;
-        ({ sum: x, y: h } = next.applyAdd(x, b.mlp.apply(h, ctx), ctx) as { sum: tf.Tensor3D; y: tf.Tensor });
-        kvs.push(layerKV);
+      blocks.forEach((_, i) => {
+        const r = block(i, x, h, i + 1 < blocks.length ? blocks[i + 1].norm1 : norm);
+        x = r.sum as tf.Tensor3D;
+        h = r.y!;
+        kvs.push(r.kv);
       });
-      const logits = lmHead.apply(h, ctx) as tf.Tensor3D;   // [B, T, V]
-      return { logits, kvs };
+      return { hidden: h as tf.Tensor3D, kvs };                            // [B, T, C]
     },
   };
 }

@@ -19,14 +19,21 @@ export interface NetContext extends LayerContext {
   selfSegments?: SelfSegments;
   pasts?: Array<LayerKV | undefined>;  // per layer, with a KV cache
   training: boolean;
+  /** Recompute each block's forward in the backward pass instead of keeping its activations (training only, no KV cache). */
+  gradientCheckpointing?: boolean;
   /** Applied to the token embeddings before anything else reads them (NEFTune noise hooks in here). */
   onTokenEmbeddings?: (e: tf.Tensor3D) => tf.Tensor3D;
 }
 
 /** A built network over a set of variables. */
 export interface Net {
-  /** ids int32 [B, T] -> logits [B, T, V] and each layer's keys/values (past included). */
-  forward(inputIds: tf.Tensor2D, ctx: NetContext): { logits: tf.Tensor3D; kvs: LayerKV[] };
+  /**
+   * ids int32 [B, T] -> the final norm's output [B, T, C] (what lm_head reads) and each layer's
+   * keys/values (past included; none with gradientCheckpointing).
+   */
+  forward(inputIds: tf.Tensor2D, ctx: NetContext): { hidden: tf.Tensor3D; kvs: LayerKV[] };
+  /** hidden [B, T, C] -> logits [B, T, V] (tied to the token embedding when tie_word_embeddings). */
+  lmHead: Linear;
   /** Every Linear by HF module path, lm_head included. */
   linears: Map<string, Linear>;
 }

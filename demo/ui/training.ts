@@ -46,6 +46,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
     ...(['auto', 'fused', 'stock'] as const).map((k) => h('option', { value: k, selected: k === kernelsDefault }, k === 'auto' ? 'auto (fused on WebGPU)' : k))) as HTMLSelectElement;
   const neftOn = h('input', { id: 'set-neftune', type: 'checkbox' }) as HTMLInputElement;
   const neftAlpha = num('set-neftune-alpha', 5, { min: 0, step: 1 });
+  const gcOn = h('input', { id: 'set-gradient-checkpointing', type: 'checkbox' }) as HTMLInputElement;
   const loraNote = h('p', { class: 'muted', id: 'lora-note' });
   const fullWarning = h('p', { class: 'warn', id: 'full-ft-warning', hidden: true });
   let pretrainedParams = 0;
@@ -82,7 +83,8 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
     field('Model', preset), field('Family (fresh presets)', family),
     field('Steps (0: use epochs)', steps), field('Epochs', epochs),
     field('Learning rate', lr), field('Batch size', batch), field('Warmup steps', warmup), field('Schedule', schedule),
-    field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery), field('Kernels', kernels)),
+    field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery), field('Kernels', kernels),
+    field('Gradient checkpointing (less memory, more compute)', gcOn)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules ("all-linear" for every layer but the head)', loraTargets),
     field('modules to save in full (empty: none)', loraSave)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, neftOn, ' NEFTune')), field('noise alpha', neftAlpha)),
@@ -117,6 +119,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
         lora: { enabled: loraOn.checked && !loraOn.disabled, r: Number(loraR.value), alpha: Number(loraAlpha.value), targets: loraTargets.value.split(',').map((s) => s.trim()).filter(Boolean),
           modulesToSave: loraSave.value.split(',').map((s) => s.trim()).filter(Boolean) },
         neftune: { enabled: neftOn.checked && !neftOn.disabled, alpha: Number(neftAlpha.value) },
+        gradientCheckpointing: gcOn.checked,
         seed: 42,
         kernels: kernels.value as KernelChoice,
       };
@@ -151,6 +154,8 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
       progress.textContent = `Step ${step} / ${maxSteps} · loss ${fmt(loss)} · ${Math.round(tokensPerSecond)} tokens/s · ${gpu} · elapsed ${fmtDuration(elapsedMs)} · ETA ${fmtDuration(eta)}`;
     },
     preparing(message: string) { prep.textContent = message; },
+    /** The worker turned gradient checkpointing on for this run (the estimate did not fit without it). */
+    checkpointingOn() { gcOn.checked = true; },
     /** A base model was loaded: train it by default, with LoRA on the architecture's attention projections. */
     usePretrained(name: string, params: number, targets: string[], maxPositions: number) {
       pretrainedParams = params;

@@ -23,8 +23,9 @@ import { parseFlags, CliError } from './args.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
 import { stockEngine, fusedEngine, describeEngine, type Engine, type KernelPath } from '../engine/index.js';
 import { CausalLM } from '../../models/causal_lm.js';
-import { presetConfig, type ModelConfig } from '../../models/config.js';
-import { maskedCrossEntropy } from '../train/loss.js';
+import { presetConfig, parseConfig, type ModelConfig } from '../../models/config.js';
+import { estimateTrainingMemory, checkFitsAdapter, formatBytes } from '../io/estimate.js';
+import { readFile } from 'node:fs/promises';
 import { adamwInit, adamwDispose } from '../train/optim.js';
 import { fusedKernelsAvailable, startGpuMeter, flush } from '../../kernels/index.js';
 import { applyLora } from '../nn/lora.js';
@@ -48,6 +49,11 @@ const SPEC = {
   vocab: { type: 'number', help: 'vocabulary size', default: 512 },
   steps: { type: 'number', help: 'timed steps per path (interleaved)', default: 5 },
   mode: { type: 'string', help: "full (every parameter trained), lora (r 8, alpha 16 on every linear of the blocks), or 'both'", default: 'both' },
+  config: { type: 'string', help: 'a Hugging Face config.json (GPT-2 or Llama family, as published) to measure with random weights (replaces the presets; its vocabulary is used)' },
+  'gradient-checkpointing': { type: 'boolean', help: "recompute each block's forward in the backward pass (less memory, more compute)" },
+  'lora-targets': { type: 'string', help: 'comma-separated LoRA target modules for --mode lora (default: every linear of the blocks)' },
+  kernels: { type: 'string', help: 'paths to measure: both (stock and fused), fused or stock', default: 'both' },
+  'compare-checkpointing': { type: 'boolean', help: 'measure every path with and without gradient checkpointing, interleaved, and print the ratio' },
   backend: { type: 'string', help: 'webgpu or cpu', default: 'webgpu' },
   json: { type: 'boolean', help: 'print one JSON object instead of a table' },
 } as const;
@@ -59,10 +65,14 @@ export interface BenchResult {
   preset: string;
   mode: 'full' | 'lora';
   path: KernelPath;
+  /** Measured with gradient checkpointing. */
+  gradientCheckpointing: boolean;
   tokensPerSecond: number;
   msPerStep: number;
   dispatchesPerStep: number;
   peakBytes: number;
+  /** What estimateTrainingMemory predicts for this path (the peak to compare it with). */
+  estimateBytes: number;
   firstStepMs: number;
 }
 
@@ -91,9 +101,10 @@ export function configFor(name: string, flags: { family?: string; layers?: numbe
 /**
  * One training step of the model's trainable parameters on a path's engine (see the file
  * comment); resolves with its wall time in ms and the loss. Both paths share the model's
- * variables and one AdamW state.
+ * variables and one AdamW state. The loss is CausalLM.loss, as the trainer computes it (chunked
+ * over the logits when they are large).
  */
-export function makeStep(model: CausalLM, B: number, T: number, V: number) {
+export function makeStep(model: CausalLM, B: number, T: number, V: number, opts: { gradientCheckpointing?: boolean } = {}) {
   const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919 + 13) % V);
   const inputIds = tf.tensor2d(ids, [B, T], 'int32');
   const labels = tf.tensor2d(ids, [B, T], 'int32');      // every position trained
@@ -106,10 +117,8 @@ export function makeStep(model: CausalLM, B: number, T: number, V: number) {
   const step = async (path: KernelPath): Promise<{ ms: number; loss: number }> => {
     const m = bound[path];
     const t0 = performance.now();
-    const { value, grads: g } = tf.variableGrads(() => {
-      const logits = m.forward(inputIds, { attentionMask, positionIds, training: true });
-      return maskedCrossEntropy(logits, labels, m.engine.ops).loss;
-    }, [...params.values()]);
+    const { value, grads: g } = tf.variableGrads(() =>
+      m.loss(inputIds, labels, { attentionMask, positionIds, training: true, gradientCheckpointing: opts.gradientCheckpointing }).loss, [...params.values()]);
     const grads = new Map(Object.entries(g).map(([k, t]) => [byVarName.get(k) ?? k, t]));
     const update = m.engine.updateRule.prepare(grads, 1.0);
     update.apply(state, params, { lr: 1e-4, weightDecay: 0 });
@@ -124,53 +133,82 @@ export function makeStep(model: CausalLM, B: number, T: number, V: number) {
   return { step, dispose };
 }
 
-async function measure(presetName: string, config: ModelConfig, B: number, T: number, steps: number, paths: KernelPath[], mode: 'full' | 'lora'): Promise<BenchResult[]> {
+/** One measured configuration: a path (stock ops or fused kernels), with or without gradient checkpointing. */
+interface Variant { path: KernelPath; gc: boolean }
+const variantName = (v: Variant) => `${v.path}${v.gc ? '+gc' : ''}`;
+
+async function measure(presetName: string, config: ModelConfig, B: number, T: number, steps: number, variants: Variant[], mode: 'full' | 'lora', loraTargets: string[], estimates: Map<string, number>): Promise<BenchResult[]> {
   const model = CausalLM.create(config, { seed: 0 });
-  if (mode === 'lora') applyLora(model, { r: BENCH_LORA.r, alpha: BENCH_LORA.alpha, targetModules: [...BENCH_LORA.targets[config.model_type]] });
+  if (mode === 'lora') applyLora(model, { r: BENCH_LORA.r, alpha: BENCH_LORA.alpha, targetModules: loraTargets });
   const V = config.vocab_size;
-  const { step, dispose } = makeStep(model, B, T, V);
+  const plain = makeStep(model, B, T, V), ckpt = makeStep(model, B, T, V, { gradientCheckpointing: true });
+  const step = (v: Variant) => (v.gc ? ckpt : plain).step(v.path);
   try {
-    const first: Record<string, number> = {};
-    for (const p of paths) first[p] = (await step(p)).ms;                  // compiles the pipelines
-    for (const p of paths) await step(p);                             // one more warm-up each
-    const meters: Record<string, { dispatches: number; peakBytes: number }> = {};
-    for (const p of paths) {
+    // The first step compiles the pipelines; its dispatches and peak memory are those of every step.
+    const first = new Map<Variant, number>();
+    const meters = new Map<Variant, { dispatches: number; peakBytes: number }>();
+    for (const v of variants) {
       await flush();
       const m = startGpuMeter();
-      await step(p);
-      meters[p] = m.stop();
+      first.set(v, (await step(v)).ms);
+      meters.set(v, m.stop());
     }
-    const times: Record<string, number[]> = Object.fromEntries(paths.map((p) => [p, []]));
-    for (let i = 0; i < steps; i++) for (const p of (i % 2 ? [...paths].reverse() : paths)) times[p].push((await step(p)).ms);
-    return paths.map((p) => {
-      const ms = median(times[p]);
+    const times = new Map<Variant, number[]>(variants.map((v) => [v, []]));
+    for (let i = 0; i < steps; i++) for (const v of (i % 2 ? [...variants].reverse() : variants)) times.get(v)!.push((await step(v)).ms);
+    return variants.map((v) => {
+      const ms = median(times.get(v)!);
       return {
-        preset: presetName, mode, path: p, tokensPerSecond: (B * T) / (ms / 1000), msPerStep: ms,
-        dispatchesPerStep: meters[p].dispatches, peakBytes: meters[p].peakBytes, firstStepMs: first[p],
+        preset: presetName, mode, path: v.path, gradientCheckpointing: v.gc, tokensPerSecond: (B * T) / (ms / 1000), msPerStep: ms,
+        dispatchesPerStep: meters.get(v)!.dispatches, peakBytes: meters.get(v)!.peakBytes, estimateBytes: estimates.get(variantName(v))!, firstStepMs: first.get(v)!,
       };
     });
   } finally {
-    dispose();
+    plain.dispose();
+    ckpt.dispose();
     model.dispose();
   }
 }
 
 function table(results: BenchResult[]): string {
-  const head = ['preset', 'mode', 'path', 'tokens/s', 'ms/step', 'dispatches', 'peak MiB', 'first step ms'];
-  const rows = results.map((r) => [r.preset, r.mode, r.path, r.tokensPerSecond.toFixed(0), r.msPerStep.toFixed(1), String(r.dispatchesPerStep),
-    (r.peakBytes / 2 ** 20).toFixed(1), r.firstStepMs.toFixed(0)]);
+  const head = ['preset', 'mode', 'path', 'tokens/s', 'ms/step', 'dispatches', 'peak MiB', 'estimate MiB', 'first step ms'];
+  const name = (r: BenchResult) => variantName({ path: r.path, gc: r.gradientCheckpointing });
+  const rows = results.map((r) => [r.preset, r.mode, name(r), r.tokensPerSecond.toFixed(0), r.msPerStep.toFixed(1), String(r.dispatchesPerStep),
+    (r.peakBytes / 2 ** 20).toFixed(1), (r.estimateBytes / 2 ** 20).toFixed(1), r.firstStepMs.toFixed(0)]);
+  const ratio = (a: BenchResult, b: BenchResult, label: string) => [a.preset, a.mode, label, (a.tokensPerSecond / b.tokensPerSecond).toFixed(2) + 'x', (a.msPerStep / b.msPerStep).toFixed(2) + 'x',
+    (a.dispatchesPerStep / b.dispatchesPerStep).toFixed(3) + 'x', (a.peakBytes / b.peakBytes).toFixed(2) + 'x', (a.estimateBytes / b.estimateBytes).toFixed(2) + 'x', (a.firstStepMs / b.firstStepMs).toFixed(2) + 'x'];
   const ratios: string[][] = [];
+  const same = (a: BenchResult, b: BenchResult) => a.preset === b.preset && a.mode === b.mode;
   for (const r of results) {
-    if (r.path !== 'fused') continue;
-    const s = results.find((x) => x.preset === r.preset && x.mode === r.mode && x.path === 'stock');
-    if (!s) continue;
-    ratios.push([r.preset, r.mode, 'fused/stock', (r.tokensPerSecond / s.tokensPerSecond).toFixed(2) + 'x', (r.msPerStep / s.msPerStep).toFixed(2) + 'x',
-      (r.dispatchesPerStep / s.dispatchesPerStep).toFixed(3) + 'x', (r.peakBytes / s.peakBytes).toFixed(2) + 'x', (r.firstStepMs / s.firstStepMs).toFixed(2) + 'x']);
+    const stock = results.find((x) => same(x, r) && r.path === 'fused' && x.path === 'stock' && x.gradientCheckpointing === r.gradientCheckpointing);
+    if (stock) ratios.push(ratio(r, stock, `${name(r)}/${name(stock)}`));
+    const plain = results.find((x) => same(x, r) && r.gradientCheckpointing && !x.gradientCheckpointing && x.path === r.path);
+    if (plain) ratios.push(ratio(r, plain, `${name(r)}/${name(plain)}`));
   }
   const all = [head, ...rows, ...ratios];
   const w = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
   const fmt = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
   return [fmt(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt), ...(ratios.length ? ['', ...ratios.map(fmt)] : [])].join('\n');
+}
+
+/** A config.json read from `file`: errors name the file (and the field, from parseConfig). */
+async function readConfigFile(file: string): Promise<ModelConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`bench: --config ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`bench: --config ${file}: not valid JSON (${(e as Error).message}).`);
+  }
+  try {
+    return parseConfig(json, file);
+  } catch (e) {
+    throw new CliError(`bench: ${(e as Error).message}`);
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -185,29 +223,50 @@ export async function run(argv: string[]): Promise<number> {
   const modes: Array<'full' | 'lora'> = flags.mode === 'both' ? ['full', 'lora'] : [flags.mode];
   for (const m of modes) if (m !== 'full' && m !== 'lora') throw new CliError(`bench: --mode must be full, lora or both, got '${flags.mode}'.`);
   const custom = flags.layers !== undefined || flags.heads !== undefined || flags.dim !== undefined;
-  const presets = custom ? ['custom'] : flags.preset === 'all' ? [...PRESET_NAMES] : [flags.preset];
-  for (const p of presets) if (p !== 'custom' && !(PRESET_NAMES as readonly string[]).includes(p)) throw new CliError(`bench: unknown --preset '${p}'; choose ${PRESET_NAMES.join(', ')} or all.`);
+  if (flags.config !== undefined && custom) throw new CliError('bench: --config replaces --layers/--heads/--dim; give one or the other.');
+  const fromFile = flags.config !== undefined ? await readConfigFile(flags.config) : undefined;
+  const presets = fromFile ? [flags.config as string] : custom ? ['custom'] : flags.preset === 'all' ? [...PRESET_NAMES] : [flags.preset];
+  if (!fromFile) for (const p of presets) if (p !== 'custom' && !(PRESET_NAMES as readonly string[]).includes(p)) throw new CliError(`bench: unknown --preset '${p}'; choose ${PRESET_NAMES.join(', ')} or all.`);
+  const family = fromFile ? fromFile.model_type : flags.family as 'gpt2' | 'llama';
   const B = flags.batch, T = flags.ctx, steps = Math.max(1, flags.steps);
-  const paths: KernelPath[] = fusedKernelsAvailable() ? ['stock', 'fused'] : ['stock'];
+  if (!['both', 'fused', 'stock'].includes(flags.kernels)) throw new CliError(`bench: --kernels must be both, fused or stock, got '${flags.kernels}'.`);
+  if (flags.kernels === 'fused' && !fusedKernelsAvailable()) throw new CliError(`bench: --kernels fused needs the webgpu backend (this run is on ${info.backend}).`);
+  const paths: KernelPath[] = (flags.kernels === 'both' ? ['stock', 'fused'] : [flags.kernels]).filter((p: string) => p === 'stock' || fusedKernelsAvailable()) as KernelPath[];
+  const gcs = flags['gradient-checkpointing'] ? (flags['compare-checkpointing'] ? [false, true] : [true]) : flags['compare-checkpointing'] ? [false, true] : [false];
+  const variants: Variant[] = paths.flatMap((path) => gcs.map((gc) => ({ path, gc })));
+  const loraTargets: string[] = flags['lora-targets'] ? String(flags['lora-targets']).split(',').map((t) => t.trim()).filter(Boolean) : [...BENCH_LORA.targets[family]];
   const notes: string[] = [];
-  if (modes.includes('lora')) notes.push(`lora: r ${BENCH_LORA.r}, alpha ${BENCH_LORA.alpha} on ${BENCH_LORA.targets[flags.family as 'gpt2' | 'llama'].join(', ')}; only the adapters train.`);
+  if (modes.includes('lora')) notes.push(`lora: r ${BENCH_LORA.r}, alpha ${BENCH_LORA.alpha} on ${loraTargets.join(', ')}; only the adapters train.`);
+  if (gcs.includes(true)) notes.push('+gc: gradient checkpointing (each block recomputed in the backward pass).');
   if (storageBuffers) notes.push(`device: ${storageBuffers} storage buffers per shader stage (the adapter's limit; both paths).`);
   notes.push(`engine by default on ${info.backend}: ${describeEngine(info.engine)} (${info.engine.path}); paths measured: ${paths.join(', ')}.`);
   if (!fusedKernelsAvailable()) notes.push(`fused kernels need the webgpu backend; on ${info.backend} only the stock path is measured.`);
   const results: BenchResult[] = [];
   for (const p of presets) {
-    const config = configFor(p, { ...flags });
+    const config = fromFile ?? configFor(p, { ...flags });
     for (const mode of modes) {
-      if (!flags.json) console.error(`bench: ${p} (${flags.family}, ${mode}), batch ${B} x ${T}, ${steps} timed steps per path...`);
-      results.push(...await measure(p, config, B, T, steps, paths, mode));
+      // Planned before the first dispatch: the estimate of each variant, and a refusal when one of its tensors exceeds a binding limit.
+      const estimates = new Map<string, number>();
+      for (const v of variants) {
+        const est = estimateTrainingMemory(config, { batchSize: B, seqLen: T, lora: mode === 'lora' ? { r: BENCH_LORA.r, targets: loraTargets } : undefined, path: v.path, gradientCheckpointing: v.gc });
+        if (info.limits) {
+          const fit = checkFitsAdapter(est, info.limits);
+          if (!fit.ok) throw new CliError(`bench: ${p} (${mode}, ${variantName(v)}, batch ${B} x ${T}) cannot run on this adapter, refused before the first step: ${fit.message}`);
+        }
+        estimates.set(variantName(v), est.total);
+      }
+      if (!flags.json) console.error(`bench: ${p} (${family}, ${mode}), batch ${B} x ${T}, ${steps} timed steps per path...`);
+      results.push(...await measure(p, config, B, T, steps, variants, mode, loraTargets, estimates));
     }
   }
   if (flags.json) {
-    console.log(JSON.stringify({ backend: info.backend, engine: info.engine.path, adapter: info.adapter ?? null, batch: B, ctx: T, family: flags.family, notes, results }, null, 2));
+    console.log(JSON.stringify({ backend: info.backend, engine: info.engine.path, adapter: info.adapter ?? null, limits: info.limits ?? null, batch: B, ctx: T, family, notes, results }, null, 2));
   } else {
     console.log(`adapter: ${describeBackend(info)}`);
     if (info.adapter?.isSoftware) console.log('(software adapter: use the ratios, not the absolute numbers)');
-    console.log(`batch ${B} x ctx ${T}, vocab ${flags.vocab}, family ${flags.family}; median of ${steps} interleaved steps after warm-up`);
+    if (info.limits) console.log(`binding limit: maxStorageBufferBindingSize ${formatBytes(info.limits.maxStorageBufferBindingSize)}`);
+    const vocab = fromFile ? fromFile.vocab_size : flags.vocab;
+    console.log(`batch ${B} x ctx ${T}, vocab ${vocab}, family ${family}${fromFile ? `, config ${flags.config}` : ''}; median of ${steps} interleaved steps after warm-up`);
     for (const n of notes) console.log(n);
     console.log('');
     console.log(table(results));

@@ -71,6 +71,7 @@ export const TRAIN_FLAGS = {
   'lora-modules-to-save': { type: 'string', help: 'modules trained in full beside the LoRA adapter and saved in it (PEFT modules_to_save): comma-separated names, e.g. wte,lm_head (GPT-2) or embed_tokens,lm_head (Llama) when the data uses tokens the base never learned (chat markers). With tied embeddings each listed module trains its own copy, as in PEFT (wte alone leaves the head reading the old rows)' },
   rslora: { type: 'boolean', help: 'rank-stabilised LoRA: scaling = alpha / sqrt(r)' },
   'neftune-alpha': { type: 'number', help: 'NEFTune noise alpha on the token embeddings (e.g. 5); off by default' },
+  'gradient-checkpointing': { type: 'boolean', help: "recompute each block's forward in the backward pass: much less activation memory, about one more forward per step" },
   steps: { type: 'number', help: 'optimizer steps to train (exclusive with --epochs)' },
   epochs: { type: 'number', help: 'epochs over the training data (default 1 when --steps is not given; may be fractional)' },
   lr: { type: 'number', default: 1e-3, help: 'peak learning rate (tiny models from scratch like ~1e-3; pretrained larger ones 1e-5..1e-4)' },
@@ -360,7 +361,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(warmup >= 1 ? { warmupSteps: warmup } : warmup > 0 ? { warmupRatio: warmup } : { warmupSteps: 0 }),
       ...(f.steps !== undefined ? { maxSteps: f.steps } : { epochs: f.epochs ?? 1 }),
       gradientAccumulationSteps: f['grad-accum'], weightDecay: f['weight-decay'], maxGradNorm: f['max-grad-norm'],
-      seed: f.seed, evalEvery: f['eval-every'] ?? 0,
+      seed: f.seed, evalEvery: f['eval-every'] ?? 0, gradientCheckpointing: f['gradient-checkpointing'],
       forwardOptions: f['neftune-alpha'] ? { neftune: { alpha: f['neftune-alpha'] } } : undefined,
     };
     if (resumeDir) trainer = await Trainer.resume(resumeDir, options, model);

@@ -61,6 +61,12 @@ export interface EstimateOptions {
   fullFineTune?: boolean;
   /** Bytes per stored weight; 4 (float32), the dtype WebTune trains in. */
   bytesPerParam?: number;
+  /** The path that will run: 'fused' (the fused WebGPU kernels; default) or 'stock' (tfjs ops: WebGL, CPU). */
+  path?: 'fused' | 'stock';
+  /** Gradient checkpointing per block (only each block's input kept; the block recomputed in the backward pass). */
+  gradientCheckpointing?: boolean;
+  /** The loss's logits budget (CausalLM.loss's logitsChunkBytes). Default 32 MiB. */
+  logitsChunkBytes?: number;
 }
 
 /** One tensor that lives in one GPU buffer. */
@@ -151,21 +157,49 @@ export function loraParamCount(config: ModelConfig, lora: LoraEstimate): number 
  */
 const TAPE_OVERHEAD = { gpt2: 1.5, llama: 1.75 } as const;
 
-/** Float32 elements the tape keeps per transformer layer for B x T tokens (see the module comment). */
-function layerActivations(config: ModelConfig, B: number, T: number): number {
+/**
+ * The fused path (kernels/): one tensor per linear output, norms fused with the residual adds,
+ * attention straight from the projections with no [T, S] scores, LoRA over a frozen base keeping
+ * only its rank-r activation. Per token, what its forward keeps per layer:
+ *   GPT-2   10*C + 2*I    (ln_1/ln_2 sums and outputs 4, c_attn 3, attention 1, c_proj 2; c_fc, GELU)
+ *   Llama   6*C + 2*q + 3*kv + 3*I    (two add+norm pairs 4, q/k/v, RoPE'd q and k, attention, o/down
+ *           projections 2; gate, up, SwiGLU product)
+ * times FUSED_OVERHEAD, measured with `webtune bench` on lavapipe (peaks of shapes with 2 and 4
+ * layers; the difference is one layer's share): the layouts the kernels read (heads split and
+ * merged), the kernels' small side outputs, and the backward pass's gradients, which live while
+ * the layer's backward runs.
+ */
+const FUSED_OVERHEAD = { gpt2: 2.0, llama: 2.0 } as const;
+
+/** Float32 elements one transformer layer keeps from forward to backward for B x T tokens on `path`. */
+function layerActivations(config: ModelConfig, B: number, T: number, path: 'fused' | 'stock'): number {
   const d = dims(config);
   const N = B * T, C = d.hidden, I = d.inner, A = B * d.heads * T * T;
+  const q = d.heads * d.headDim, kv = d.kvHeads * d.headDim;
+  if (path === 'fused') {
+    const perToken = config.model_type === 'gpt2' ? 10 * C + 2 * I : 6 * C + 2 * q + 3 * kv + 3 * I;
+    return FUSED_OVERHEAD[config.model_type] * perToken * N;
+  }
   let perToken: number, layerWeights: number;
   if (config.model_type === 'gpt2') {
     perToken = 28 * C + 10 * I;
     layerWeights = C * 3 * C + C * C + 2 * C * I;
   } else {
-    const q = d.heads * d.headDim, kv = d.kvHeads * d.headDim;
     perToken = 10 * C + 2 * (q + 2 * kv) + 5 * (q + kv) + 2 * q + (kv < q ? 2 * q : 0) + 5 * I;
     layerWeights = C * (q + 2 * kv) + q * C + 3 * C * I;
   }
   // One copy of the layer's linear weights is recorded per forward (measured; as for a transposed operand).
   return layerWeights + TAPE_OVERHEAD[config.model_type] * perToken * N + 4 * A;
+}
+
+/** The logits budget of CausalLM.loss (models/causal_lm.ts LOGITS_CHUNK_BYTES). */
+const LOGITS_CHUNK_BYTES = 32 * 2 ** 20;
+
+/** Rows of one logits chunk, as src/nn/linear_cross_entropy.ts logitsChunkRows picks them (N when the logits are made whole). */
+function lossRows(N: number, V: number, budget: number): number {
+  if (N * V * 4 <= budget) return N;
+  const most = Math.max(1, Math.floor(budget / (V * 4)));
+  return Math.ceil(N / Math.ceil(N / most));
 }
 
 /** Estimates the memory of one training step; see the module comment for what is counted. */
@@ -174,6 +208,7 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   if (!Number.isInteger(B) || B < 1) throw new Error(`batchSize: must be a positive integer, got ${JSON.stringify(B)}`);
   if (!Number.isInteger(T) || T < 1) throw new Error(`seqLen: must be a positive integer, got ${JSON.stringify(T)}`);
   const bytesPerParam = opts.bytesPerParam ?? 4;
+  const path = opts.path ?? 'fused';
   const d = dims(config);
   if (T > d.maxPositions) {
     throw new Error(`seqLen: ${T} is longer than the model reads (${config.model_type === 'gpt2' ? 'n_positions' : 'max_position_embeddings'} = ${d.maxPositions})`);
@@ -182,14 +217,24 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   const full = opts.fullFineTune ?? !opts.lora;
   const trainableParams = (full ? params : 0) + (opts.lora ? loraParamCount(config, opts.lora) : 0);
 
-  const N = B * T, C = d.hidden;
-  // Outside the layers: the embedding gathers and final norm (2*N*C), the lm_head's copy of its
-  // weight (V*C, twice: forward and transposed for the gradient), and the logits with the loss's
-  // log-sum-exp (max, shifted logits, exponentials, the gathered targets): 7*N*V.
-  const outside = 2 * N * C + 2 * d.vocab * C + 7 * N * d.vocab;
-  // Backward: each recorded tensor's gradient lives until its producer is processed; measured,
-  // the peak of forward + backward is about twice what the forward recorded.
-  const activationFloats = 2 * (d.layers * layerActivations(config, B, T) + outside);
+  const N = B * T, C = d.hidden, V = d.vocab;
+  // The loss: whole logits when they fit the budget, else one chunk of R rows at a time
+  // (CausalLM.loss). Whole: logits, their gradient, the loss's row statistics (stock: 7*N*V, the
+  // log-sum-exp intermediates; fused: 2*N*V). Chunked: the chunk's logits and gradient (3*R*V with
+  // the recomputation), and the hidden states and their gradient (2*N*C).
+  const R = lossRows(N, V, opts.logitsChunkBytes ?? LOGITS_CHUNK_BYTES);
+  const loss = R === N ? (path === 'stock' ? 7 : 2) * N * V : 3 * R * V + 2 * N * C;
+  // Outside the layers: the embedding gather and the final norm (2*N*C); on the stock path the
+  // lm_head's copies of its weight (V*C, forward and transposed for the gradient).
+  const outside = 2 * N * C + (path === 'stock' ? 2 * V * C : 0) + loss;
+  // Checkpointing keeps each block's input (N*C per layer) and, in the backward pass, one block's
+  // activations at a time; otherwise every layer's activations live until the backward pass.
+  const layer = layerActivations(config, B, T, path);
+  const layersKept = opts.gradientCheckpointing ? d.layers * N * C + 2 * layer : d.layers * layer;
+  // Stock: each recorded tensor's gradient lives until its producer is processed; measured on the
+  // CPU backend, the peak of forward + backward is about twice what the forward recorded. (The
+  // fused factor above already counts the backward pass.)
+  const activationFloats = path === 'stock' ? 2 * (layersKept + outside) : layersKept + outside;
 
   const weights = params * bytesPerParam;
   const gradients = trainableParams * 4;
@@ -198,12 +243,13 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
 
   const embName = config.model_type === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
   const buffers: BufferEstimate[] = [
-    { name: `${embName} (the embedding matrix)`, shape: [d.vocab, C], bytes: d.vocab * C * bytesPerParam },
-    { name: 'logits', shape: [B, T, d.vocab], bytes: N * d.vocab * 4 },
-    { name: 'attention scores', shape: [B, d.heads, T, T], bytes: B * d.heads * T * T * 4 },
+    { name: `${embName} (the embedding matrix)`, shape: [V, C], bytes: V * C * bytesPerParam },
+    R === N ? { name: 'logits', shape: [B, T, V], bytes: N * V * 4 } : { name: 'logits chunk', shape: [R, V], bytes: R * V * 4 },
     { name: 'MLP activations', shape: [B, T, d.inner], bytes: N * d.inner * 4 },
   ];
-  if (!config.tie_word_embeddings) buffers.push({ name: 'lm_head.weight', shape: [d.vocab, C], bytes: d.vocab * C * bytesPerParam });
+  // The fused attention never stores the [T, S] scores.
+  if (path === 'stock') buffers.push({ name: 'attention scores', shape: [B, d.heads, T, T], bytes: B * d.heads * T * T * 4 });
+  if (!config.tie_word_embeddings) buffers.push({ name: 'lm_head.weight', shape: [V, C], bytes: V * C * bytesPerParam });
   if (config.model_type === 'gpt2') buffers.push({ name: 'transformer.wpe.weight', shape: [d.maxPositions, C], bytes: d.maxPositions * C * bytesPerParam });
   buffers.sort((a, b) => b.bytes - a.bytes);
 
@@ -272,4 +318,46 @@ export function checkFitsAdapter(estimate: MemoryEstimate, limits: BufferLimits)
     fix = 'this model is too large for this GPU: choose a smaller model (LoRA saves gradient and optimizer memory, not the base weights)';
   }
   return { ok: false, message: `${head}: ${fix}.`, buffer, limitName, limit };
+}
+
+/**
+ * What a page can plan for when WebGPU does not say how much memory the GPU has: 2 GiB, about
+ * what an integrated laptop GPU lends one tab.
+ */
+export const DEFAULT_MEMORY_BUDGET = 2 * 2 ** 30;
+
+export interface TrainingPlan {
+  /** Whether to train with gradient checkpointing (asked for, or turned on to fit the budget). */
+  gradientCheckpointing: boolean;
+  /** Why checkpointing was turned on, when it was not asked for. */
+  reason?: string;
+  /** The estimate of the run as planned. */
+  estimate: MemoryEstimate;
+  /** When a single tensor exceeds the device's limits: what, by how much, and what to change. */
+  refusal?: string;
+}
+
+/**
+ * Plans a run's memory: estimates it as asked; when it exceeds `budgetBytes` without gradient
+ * checkpointing and checkpointing brings it down, turns checkpointing on and says why; and checks
+ * every large tensor against the device's `limits` (checkFitsAdapter).
+ *
+ * @example
+ *   planTraining(smolConfig, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: ['q_proj', 'v_proj'] } }).reason
+ *   // 'the estimate without it is 5.1 GiB, over the 2.0 GiB planned for; with it 1.0 GiB'
+ */
+export function planTraining(config: ModelConfig, opts: EstimateOptions, { budgetBytes = DEFAULT_MEMORY_BUDGET, limits }: { budgetBytes?: number; limits?: BufferLimits } = {}): TrainingPlan {
+  let estimate = estimateTrainingMemory(config, opts);
+  let gradientCheckpointing = !!opts.gradientCheckpointing;
+  let reason: string | undefined;
+  if (!gradientCheckpointing && estimate.total > budgetBytes) {
+    const withIt = estimateTrainingMemory(config, { ...opts, gradientCheckpointing: true });
+    if (withIt.total < estimate.total) {
+      reason = `the estimate without it is ${formatBytes(estimate.total)}, over the ${formatBytes(budgetBytes)} planned for; with it ${formatBytes(withIt.total)}`;
+      estimate = withIt;
+      gradientCheckpointing = true;
+    }
+  }
+  const fit = limits ? checkFitsAdapter(estimate, limits) : { ok: true as const };
+  return { gradientCheckpointing, reason, estimate, refusal: fit.ok ? undefined : fit.message };
 }

@@ -8,3 +8,5 @@ export * from './attention.js';
 export * from './mlp.js';
 export * from './neftune.js';
 export * from './lora.js';
+export * from './linear_cross_entropy.js';
+export * from './checkpoint.js';

@@ -68,18 +68,20 @@ export class Linear {
     const { training = false, seed } = run;
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
-      const x2 = tf.reshape(x, [-1, this.inFeatures]);                                   // [N, in]
-      let lora: LoraBranch | undefined;
-      if (this.lora) {
-        const { A, B, scaling, dropout } = this.lora;
-        const input = training && dropout > 0
-          ? tf.dropout(x2, dropout, undefined, seed === undefined ? undefined : deriveSeed(seed, this.name)) as tf.Tensor2D
-          : x2 as tf.Tensor2D;
-        lora = { A: A as tf.Tensor2D, B: B as tf.Tensor2D, scaling, input };
-      }
-      const y = run.ops.linear(x2 as tf.Tensor2D, this.weight as tf.Tensor2D, this.layout === 'out_in', this.bias as tf.Tensor1D | undefined, lora);   // [N, out]
+      const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;                    // [N, in]
+      const y = run.ops.linear(x2, this.weight as tf.Tensor2D, this.layout === 'out_in', this.bias as tf.Tensor1D | undefined, this.loraBranch(x2, training, seed));   // [N, out]
       return tf.reshape(y, [...lead, this.outFeatures]);
     });
+  }
+
+  /** The LoRA branch ops.linear adds for rows x2 [N, in] (its input after dropout in training), or undefined without LoRA. */
+  loraBranch(x2: tf.Tensor2D, training = false, seed?: number): LoraBranch | undefined {
+    if (!this.lora) return undefined;
+    const { A, B, scaling, dropout } = this.lora;
+    const input = training && dropout > 0
+      ? tf.dropout(x2, dropout, undefined, seed === undefined ? undefined : deriveSeed(seed, this.name)) as tf.Tensor2D
+      : x2;
+    return { A: A as tf.Tensor2D, B: B as tf.Tensor2D, scaling, input };
   }
 
   /** This module's parameters under their HF names (LoRA weights excluded; see CausalLM.trainableParams). */

@@ -11,6 +11,7 @@
  * calls it too. The stock entries below are the reference the others are tested against.
  */
 import * as tf from '@tensorflow/tfjs';
+import { makeLinearCrossEntropy, type LinearHead } from './linear_cross_entropy.js';
 
 /** Added to the scores of a masked key. Large enough that exp() underflows to 0, small enough that a row masked everywhere stays finite (uniform), never NaN. */
 export const MASK_VALUE = -1e9;
@@ -65,6 +66,12 @@ export interface Ops {
    * (loraInput·Aᵀ)·Bᵀ with lora.A [r, in], lora.B [out, r]; loraInput is x, or x after LoRA dropout).
    */
   linear(x: tf.Tensor2D, weight: tf.Tensor2D, transposeB: boolean, bias?: tf.Tensor1D, lora?: LoraBranch): tf.Tensor2D;
+  /**
+   * maskedCrossEntropy(linear(hidden) as [B, T, V], labels) without ever holding the [B·T, V]
+   * logits or their gradient: hidden [B, T, C] is run through the head `chunkRows` rows at a time
+   * (src/nn/linear_cross_entropy.ts). Same loss, rowSums, rowCounts and gradients.
+   */
+  linearCrossEntropy(hidden: tf.Tensor3D, head: LinearHead, labels: tf.Tensor2D, chunkRows: number): { loss: tf.Scalar; rowSums: tf.Tensor1D; rowCounts: tf.Tensor1D };
 }
 
 /**
@@ -250,4 +257,5 @@ function maskedCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D): { loss: t
 export const stockOps: Readonly<Ops> = Object.freeze({
   layerNorm, rmsNorm, attention, gelu, swiglu, crossEntropy,
   attentionMask, attentionSegments, attentionPacked, addLayerNorm, addRmsNorm, biasGelu, maskedCrossEntropy, linear,
+  linearCrossEntropy: makeLinearCrossEntropy({ linear, crossEntropy }),
 });

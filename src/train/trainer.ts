@@ -29,7 +29,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { iterateBatches, type Batch, type BatchOptions } from '../data/batch.js';
 import type { TokenizedExample } from '../data/labels.js';
-import { maskedCrossEntropy, countTrained, IGNORE_INDEX } from './loss.js';
+import { maskedCrossEntropy, countTrained, IGNORE_INDEX, type MaskedLoss } from './loss.js';
 import { adamwInit, adamwDispose, type AdamWState, type DecayFilter, type PreparedUpdate } from './optim.js';
 import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleKind } from './schedule.js';
 import { mixSeed, permutation } from '../utils/random.js';
@@ -39,12 +39,20 @@ import { saveModel, loadModel } from '../io/checkpoint.js';
 import { parseSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { CausalLM, ForwardOptions } from '../../models/causal_lm.js';
 import type { Engine } from '../engine/index.js';
+import { dims } from '../../models/config.js';
+import { estimateTrainingMemory, checkFitsAdapter } from '../io/estimate.js';
+import { backendInfo } from '../backend/index.js';
 
 /** What the trainer needs of a model (CausalLM has it). */
 export interface TrainableModel {
   /** The engine the model is bound to: its ops compute the loss, its update rule applies the step. */
   readonly engine: Engine;
   forward(inputIds: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
+  /**
+   * The masked loss of maskedCrossEntropy(forward(ids), labels), computed without the full logits
+   * where they are large (CausalLM.loss). Used for training when present.
+   */
+  loss?(inputIds: tf.Tensor2D, labels: tf.Tensor2D, opts?: Omit<ForwardOptions, 'cache'>): MaskedLoss;
   /** The variables that get gradients, by name (HF names; LoRA '<module>.lora_A.weight'). */
   trainableParams(): Map<string, tf.Variable>;
 }
@@ -115,6 +123,12 @@ export interface TrainerOptions {
   evalEvery?: number;
   /** After a non-finite loss or gradient norm: skip the step and go on (default), or stop the run. */
   onNonFinite?: 'skip' | 'stop';
+  /**
+   * Recompute each block's forward in the backward pass instead of keeping its activations
+   * (transformers' gradient_checkpointing): much less memory for about one more forward per step.
+   * Gradients are the same. Default false.
+   */
+  gradientCheckpointing?: boolean;
   /** Extra options passed to every training forward (e.g. NEFTune settings). */
   forwardOptions?: Omit<ForwardOptions, 'attentionMask' | 'positionIds' | 'training' | 'seed' | 'cache'>;
 }
@@ -562,6 +576,22 @@ export class Trainer {
     }
   }
 
+  private checkedShapes = new Set<string>();
+
+  /**
+   * On WebGPU, refuses a batch shape whose step would bind a tensor larger than the device allows
+   * (maxStorageBufferBindingSize): the error names the tensor, its size, the limit and what to change.
+   */
+  private checkFitsDevice(B: number, T: number): void {
+    const key = `${B}x${T}`;
+    const limits = backendInfo()?.limits;
+    if (this.checkedShapes.has(key) || !limits || tf.getBackend() !== 'webgpu' || !isCausalLM(this.model)) return;
+    const est = estimateTrainingMemory(this.model.config, { batchSize: B, seqLen: Math.min(T, dims(this.model.config).maxPositions), fullFineTune: false, gradientCheckpointing: this.options.gradientCheckpointing });
+    const fit = checkFitsAdapter(est, limits);
+    if (!fit.ok) throw new Error(`Trainer: a batch of ${B} x ${T} tokens cannot be trained on this GPU: ${fit.message}`);
+    this.checkedShapes.add(key);
+  }
+
   private async trainStepInner(): Promise<StepEvent | SkipEvent> {
     const t0 = now();
     const stepIndex = this.stepCount;           // 0-based: the schedule's step and the randomness key
@@ -580,6 +610,9 @@ export class Trainer {
       real += countRealTokens(b);
     });
 
+    // Nothing over the device's binding limit: refused here, before the first dispatch of this shape.
+    for (const b of micro) this.checkFitsDevice(b.batchSize, b.seqLen);
+
     // Forward + backward per micro-batch; gradients of sum_i / N summed on the device.
     const lr = learningRate(this.schedule, stepIndex);
     const vars = [...this.params.values()];
@@ -589,8 +622,8 @@ export class Trainer {
       const t = batchTensors(micro[i]);
       const seed = mixSeed(this.seed, stepIndex, i);
       const { value, grads: g } = tf.variableGrads(() => {
-        const logits = this.model.forward(t.ids, { ...this.options.forwardOptions, attentionMask: t.mask, positionIds: t.pos, training: true, seed });
-        const { rowSums } = maskedCrossEntropy(logits, t.labels, this.model.engine.ops);
+        const opts = { gradientCheckpointing: this.options.gradientCheckpointing, ...this.options.forwardOptions, attentionMask: t.mask, positionIds: t.pos, training: true, seed };
+        const { rowSums } = this.model.loss ? this.model.loss(t.ids, t.labels, opts) : maskedCrossEntropy(this.model.forward(t.ids, opts), t.labels, this.model.engine.ops);
         return tf.div(tf.sum(rowSums), trained) as tf.Scalar;
       }, vars);
       disposeAll(t);

@@ -2,31 +2,19 @@
  * `webtune train` in-process on the CPU backend: files written, one metrics line per step, the
  * loss curve, bad rows skipped and reported with file:line, exact --resume, flag validation.
  */
-import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { run as train, parseDataSpec } from '../../src/cli/train.js';
 import { CliError } from '../../src/cli/args.js';
+import { capture } from '../helpers/capture.js';
 import { loadModel } from '../../src/io/checkpoint.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webtune-train-'));
 const data = path.join(tmp, 'data.jsonl');
 
-/** Runs the command with console output captured; returns the exit code and the text. */
-async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out.push(a.join(' ')); });
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); });
-  const warn = vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); });
-  try {
-    const code = await fn();
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore(); error.mockRestore(); warn.mockRestore();
-  }
-}
 
 const stepLines = (dir: string) => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n')
   .map((l) => JSON.parse(l) as { type: string; step: number; loss: number }).filter((m) => m.type === 'step');

@@ -60,20 +60,31 @@ describe('estimateTrainingMemory, by hand', () => {
   // GPT-2, V = 10, positions 8, C = 4, 1 layer, 2 heads, MLP width I = 16, tied.
   const tiny = parseConfig({ model_type: 'gpt2', vocab_size: 10, n_positions: 8, n_embd: 4, n_layer: 1, n_head: 2 });
 
-  it('full fine-tuning, B = 2, T = 3', () => {
+  it('full fine-tuning, B = 2, T = 3, stock path', () => {
     // Parameters: wte 40, wpe 32, ln_1 8, c_attn 48+12, attn.c_proj 16+4, ln_2 8, c_fc 64+16, mlp.c_proj 64+4, ln_f 8.
     const params = 40 + 32 + 8 + 60 + 20 + 8 + 80 + 68 + 8; // 324
     // Activations, N = 6 tokens, A = 2*2*3*3 = 36 scores. Layer: linear weights 4*12 + 4*4 + 2*4*16 = 192,
     // 1.5 * (28*C + 10*I) * N = 1.5 * 272 * 6 = 2448, 4*A = 144: 2784 floats. Outside: 2*N*C = 48,
     // 2*V*C = 80, 7*N*V = 420: 548. Forward tape 3332 floats, doubled for the backward pass.
     const activations = 2 * (2784 + 548) * 4; // 26,656 bytes
-    const est = estimateTrainingMemory(tiny, { batchSize: 2, seqLen: 3 });
+    const est = estimateTrainingMemory(tiny, { batchSize: 2, seqLen: 3, path: 'stock' });
     expect(est).toMatchObject({
       params, trainableParams: params, weights: params * 4, gradients: params * 4, optimizer: params * 8, activations,
       total: 1296 + 1296 + 2592 + 26_656,
     });
     // Largest single tensor: the MLP activations [2, 3, 16] = 384 bytes (logits [2, 3, 10] are 240).
     expect(est.largestBuffer).toEqual({ name: 'MLP activations', shape: [2, 3, 16], bytes: 384 });
+  });
+
+  it('fused path, with and without gradient checkpointing, B = 2, T = 3', () => {
+    // Fused layer: 2.0 * (10*C + 2*I) * N = 2 * 72 * 6 = 864 floats. Outside: 2*N*C = 48, whole logits 2*N*V = 120.
+    const plain = estimateTrainingMemory(tiny, { batchSize: 2, seqLen: 3 });
+    expect(plain.activations).toBe((864 + 48 + 120) * 4);
+    // Checkpointing: each block's input (N*C = 24 per layer) and one block's activations, twice (its recomputation and backward).
+    const ckpt = estimateTrainingMemory(tiny, { batchSize: 2, seqLen: 3, gradientCheckpointing: true });
+    expect(ckpt.activations).toBe((24 + 2 * 864 + 48 + 120) * 4);
+    // The fused attention stores no [T, S] scores, so they are not among its buffers.
+    expect(plain.buffers.map((b) => b.name)).not.toContain('attention scores');
   });
 
   it('LoRA: gradients and moments for the adapters only; PEFT target matching', () => {
@@ -93,9 +104,13 @@ describe('estimateTrainingMemory, by hand', () => {
     expect(est.trainableParams).toBe(460_800);
     expect(est.weights).toBe(538_060_032);
     expect(est.gradients + est.optimizer).toBe(460_800 * 12);
-    // Logits [4, 256, 49152] float32: 201,326,592 bytes, larger than the embedding matrix (113,246,208).
-    expect(est.largestBuffer).toEqual({ name: 'logits', shape: [4, 256, 49152], bytes: 201_326_592 });
-    expect(est.buffers[1]).toEqual({ name: 'model.embed_tokens.weight (the embedding matrix)', shape: [49152, 576], bytes: 113_246_208 });
+    // The loss never holds the logits [4, 256, 49152] (201,326,592 bytes): 7 chunks of 147 rows, 28,901,376
+    // bytes each. The largest tensor is the embedding matrix.
+    expect(est.largestBuffer).toEqual({ name: 'model.embed_tokens.weight (the embedding matrix)', shape: [49152, 576], bytes: 113_246_208 });
+    expect(est.buffers[1]).toEqual({ name: 'logits chunk', shape: [147, 49152], bytes: 28_901_376 });
+    // With the whole logits (a budget that holds them), they are the largest tensor.
+    const whole = estimateFromConfigJson(SMOLLM2_135M_INSTRUCT, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: ['q_proj', 'v_proj'] }, logitsChunkBytes: Infinity });
+    expect(whole.largestBuffer).toEqual({ name: 'logits', shape: [4, 256, 49152], bytes: 201_326_592 });
     expect(() => estimateFromConfigJson(SMOLLM2_135M_INSTRUCT, { batchSize: 1, seqLen: 9000 })).toThrow(/max_position_embeddings = 8192/);
   });
 });
@@ -104,16 +119,21 @@ describe('checkFitsAdapter', () => {
   const smol = parseConfig(SMOLLM2_135M_INSTRUCT);
   const webgpuDefaults = { maxBufferSize: 268_435_456, maxStorageBufferBindingSize: 134_217_728 };
 
-  it('refuses logits over the binding limit, naming the tensor, the limit and the largest batch that fits', () => {
-    const fit = checkFitsAdapter(estimateTrainingMemory(smol, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: 'all-linear' } }), webgpuDefaults);
+  it('the chunked loss fits the 135M shape at batch 4 x 256 under the default binding limit', () => {
+    expect(checkFitsAdapter(estimateTrainingMemory(smol, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: 'all-linear' } }), webgpuDefaults).ok).toBe(true);
+    expect(checkFitsAdapter(estimateTrainingMemory(smol, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: 'all-linear' }, path: 'stock' }), webgpuDefaults).ok).toBe(true);
+  });
+
+  it('refuses whole logits over the binding limit, naming the tensor, the limit and the largest batch that fits', () => {
+    const fit = checkFitsAdapter(estimateTrainingMemory(smol, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: 'all-linear' }, logitsChunkBytes: Infinity }), webgpuDefaults);
     expect(fit.ok).toBe(false);
     if (fit.ok) return;
     expect(fit.message).toBe(
       'logits [4, 256, 49152] float32 is 201,326,592 bytes (192.0 MiB), over this GPU\'s maxStorageBufferBindingSize of 134,217,728 bytes (128.0 MiB): '
       + 'use a smaller batch size or sequence length: batchSize x seqLen must be at most 682 (now 4 x 256 = 1024).');
     // 682 tokens: 682 * 49152 * 4 = 134,086,656 <= 134,217,728 < 683 * 49152 * 4.
-    expect(checkFitsAdapter(estimateTrainingMemory(smol, { batchSize: 2, seqLen: 341 }), webgpuDefaults).ok).toBe(true);
-    expect(checkFitsAdapter(estimateTrainingMemory(smol, { batchSize: 1, seqLen: 683 }), webgpuDefaults).ok).toBe(false);
+    expect(checkFitsAdapter(estimateTrainingMemory(smol, { batchSize: 2, seqLen: 341, logitsChunkBytes: Infinity }), webgpuDefaults).ok).toBe(true);
+    expect(checkFitsAdapter(estimateTrainingMemory(smol, { batchSize: 1, seqLen: 683, logitsChunkBytes: Infinity }), webgpuDefaults).ok).toBe(false);
   });
 
   it('refuses a model whose embedding matrix cannot be bound, whatever the batch', () => {
@@ -146,7 +166,7 @@ describe('the activation count is close to what tfjs holds', () => {
           value.dispose();
           tf.dispose(grads);
         });
-        const est = estimateTrainingMemory(config, { batchSize: B, seqLen: T, fullFineTune: true });
+        const est = estimateTrainingMemory(config, { batchSize: B, seqLen: T, fullFineTune: true, path: 'stock' });
         const measured = info.peakBytes - start + est.weights;
         const predicted = est.weights + est.gradients + est.activations;
         const ratio = predicted / measured;
