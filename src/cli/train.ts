@@ -8,8 +8,10 @@
  *   config.json, model.safetensors        the model, as transformers' save_pretrained writes it
  *   tokenizer.json, tokenizer_config.json the tokenizer, with the chat template used as `chat_template`
  *   generation_config.json                stop ids (eos and the template's end-of-turn token)
- *   metrics.jsonl                         one JSON line per step ({"type":"step",...}) and per eval ({"type":"eval",...})
+ *   metrics.jsonl                         one JSON line per step ({"type":"step",...}), per skipped step ({"type":"skip",...}) and per eval ({"type":"eval",...})
  *   loss.svg                              the loss curve (train and eval)
+ *   data_problems.txt                     every bad row and dropped example (file:line: what is wrong), when there are any
+ *   .webtune-train.lock                   while the run lives: a second run on the folder is refused (see out_dir.ts)
  * With --lora-r the base weights stay frozen and the output is a PEFT adapter directory instead of
  * the model files (adapter_config.json + adapter_model.safetensors, plus the tokenizer files), which
  * `webtune eval --adapter`, the demo and PEFT's `PeftModel.from_pretrained` load on top of the base.
@@ -22,7 +24,9 @@
  *
  * A checkpoint directory is written under a temporary name and renamed when complete, and an older
  * one is removed only after the newer one exists, so a crash at any moment leaves the last good
- * checkpoint. `--resume DIR` (a checkpoint-<step> directory, or an --out directory holding one)
+ * checkpoint; SIGTERM saves one like the first Ctrl-C. Free space is checked before the first
+ * step; a failed final save keeps everything and saves the trained state where it fits. A run
+ * whose steps keep coming out non-finite stops with an error (--max-consecutive-skips). `--resume DIR` (a checkpoint-<step> directory, or an --out directory holding one)
  * continues the run exactly: the flags saved in the checkpoint are used, and flags given on the
  * command line override them (e.g. a larger --steps to extend it).
  *
@@ -306,7 +310,7 @@ export async function run(argv: string[]): Promise<number> {
   let interrupted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (trainer && !interrupted) {
-      process.stderr.write(`\nwebtune: ${signal}: stopping after this step to save a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a signal'} again quits without saving)\n`);
+      process.stderr.write(`\nwebtune: ${signal}: stopping after this step to save a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits without saving)\n`);
       interrupted = signal;
       trainer.stop();
     } else process.exit(signalExitCode(signal));
@@ -466,6 +470,7 @@ export async function run(argv: string[]): Promise<number> {
 
     const saveEvery = f['save-every'];
     let pendingSave = false;
+    let lastSaved: string | undefined;
     // A diverged run: --max-consecutive-skips steps in a row with a non-finite loss or gradient,
     // or a run whose last steps were skipped (its final weights give a non-finite loss).
     const maxSkips = f['max-consecutive-skips']!;
@@ -498,7 +503,8 @@ export async function run(argv: string[]): Promise<number> {
       const status = await runUntilSave(t, () => pendingSave);
       if (pendingSave) {
         pendingSave = false;
-        const dir = await saveCheckpoint();
+        lastSaved = await saveCheckpoint();
+        const dir = lastSaved;
         progress.log(`checkpoint: ${dir}`);
       }
       if (interrupted || diverged) break;
@@ -524,7 +530,7 @@ export async function run(argv: string[]): Promise<number> {
 
     if (interrupted && t.step < t.maxSteps) {
       progress.done();
-      const dir = await saveCheckpoint();
+      const dir = lastSaved === path.join(outDir, `checkpoint-${t.step}`) ? lastSaved : await saveCheckpoint();
       fs.closeSync(metricsFd);
       log(`interrupted (${interrupted}) at step ${t.step}/${t.maxSteps}: checkpoint saved to ${dir}`);
       log(`continue with: webtune train --resume ${dir}`);
