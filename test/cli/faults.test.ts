@@ -5,7 +5,7 @@
  * corrupt saved-flags file, a changed mode on resume, bad flag values, and the cap on the list of
  * data problems. Each failure must say what happened and keep what was done.
  */
-import { describe, it, expect, beforeAll, afterAll, afterEach, vi } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,25 +18,13 @@ import { nodeDirSink } from '../../src/io/files.js';
 import { saveModel } from '../../src/io/checkpoint.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 import { CausalLM } from '../../models/causal_lm.js';
+import { capture } from '../helpers/cli.js';
 import { presetConfig } from '../../models/config.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webtune-faults-'));
 const data = path.join(tmp, 'data.jsonl');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const spies = [
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out.push(a.join(' ')); }),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); }),
-    vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); }),
-  ];
-  try {
-    return { code: await fn(), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 /** The error a command throws (console output swallowed). */
 const failure = (argv: string[]) => capture(() => train(argv)).then(() => { throw new Error('expected the command to fail'); }, (e: unknown) => e as Error);
 

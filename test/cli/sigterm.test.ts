@@ -4,13 +4,14 @@
  * saves a resumable checkpoint and exits 143 like Ctrl-C does with 130, and the exit codes: 2 for
  * a wrong command line (unknown command, bad flag value), 1 for a failure of the work.
  */
-import { describe, it, expect, afterAll, vi } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { describe, it, expect, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { run as train } from '../../src/cli/train.js';
 import { LOCK_FILE } from '../../src/cli/out_dir.js';
+import { capture, spawnTrainUntilFirstStep } from '../helpers/cli.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webtune-sigterm-'));
 const data = path.join(tmp, 'data.jsonl');
@@ -22,31 +23,19 @@ const webtune = (args: string[]) => [process.execPath, ['--import', 'tsx', 'src/
 describe('SIGTERM and a second run on the same folder', () => {
   it('refuses the second run while the first lives; SIGTERM saves a checkpoint, exits 143 and releases the folder', async () => {
     const out = path.join(tmp, 'run');
-    const [cmd, args] = webtune(['train', '--data', data, ...common, '--steps', '200', '--out', out]);
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const metrics = path.join(out, 'metrics.jsonl');
-    const deadline = Date.now() + 120_000;
-    while (!(fs.existsSync(metrics) && fs.readFileSync(metrics, 'utf8').includes('"type":"step"'))) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no metrics line appeared\n${stdout}\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const run = await spawnTrainUntilFirstStep(['--data', data, ...common, '--steps', '200', '--out', out]);
+    const child = run.child;
 
     // A second run on the folder, while the first is training.
-    const spies = [vi.spyOn(console, 'log').mockImplementation(() => {}), vi.spyOn(console, 'error').mockImplementation(() => {})];
-    const second = await train(['--data', data, ...common, '--steps', '1', '--out', out]).then(() => undefined, (e: Error) => e);
-    for (const s of spies) s.mockRestore();
+    const second = await capture(() => train(['--data', data, ...common, '--steps', '1', '--out', out])).then(() => undefined, (e: Error) => e);
     expect(second?.message).toContain(`--out ${out} is in use by another webtune train (pid ${child.pid} on ${os.hostname()}`);
 
     child.kill('SIGTERM');
-    expect(await exited, stderr).toBe(143);
+    expect(await run.exited, run.stderr()).toBe(143);
     const ckpt = fs.readdirSync(out).find((n) => /^checkpoint-\d+$/.test(n));
-    expect(ckpt, stdout).toBeDefined();
+    expect(ckpt, run.stdout()).toBeDefined();
     const step = Number(ckpt!.split('-')[1]);
-    expect(stdout).toContain(`interrupted (SIGTERM) at step ${step}/200: checkpoint saved to ${path.join(out, ckpt!)}`);
+    expect(run.stdout()).toContain(`interrupted (SIGTERM) at step ${step}/200: checkpoint saved to ${path.join(out, ckpt!)}`);
     expect(JSON.parse(fs.readFileSync(path.join(out, ckpt!, 'trainer_state.json'), 'utf8')).state.global_step).toBe(step);
     expect(fs.existsSync(path.join(out, LOCK_FILE))).toBe(false);
   });
