@@ -167,7 +167,8 @@ export function pruneCheckpoints(dir: string, keep: number): void {
   for (const c of listCheckpoints(dir).slice(keep)) fs.rmSync(c.dir, { recursive: true, force: true });
 }
 
-const MB = (n: number) => `${(n / 1e6).toFixed(n < 10e6 ? 2 : 1)} MB`;
+/** Bytes as megabytes for messages (two decimals below 10 MB). */
+export const MB = (n: number) => `${(n / 1e6).toFixed(n < 10e6 ? 2 : 1)} MB`;
 
 /** Refuses (before any step) when the disk under DIR has less than `need` bytes free. */
 export function checkFreeSpace(dir: string, need: number, what: string): void {

@@ -38,7 +38,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { parseFlags, CliError, UsageError, type Flags } from './args.js';
-import { ARGS_FILE, checkFreeSpace, disk, listCheckpoints, lockOutDir, nextSaveSeq, pruneCheckpoints, removeLeftovers } from './out_dir.js';
+import { ARGS_FILE, MB, checkFreeSpace, disk, listCheckpoints, lockOutDir, nextSaveSeq, pruneCheckpoints, removeLeftovers } from './out_dir.js';
 import { Progress, formatDuration } from './progress.js';
 import { lossCurveSvg, type Point } from './svg.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
@@ -429,7 +429,7 @@ export async function run(argv: string[]): Promise<number> {
     const keepsCheckpoints = f['save-every'] !== undefined || f['keep-checkpoints'];
     const nCkpt = keepsCheckpoints ? f['save-total-limit']! + 1 : 0;
     checkFreeSpace(outDir, sizes.final + nCkpt * sizes.checkpoint,
-      `${lora ? 'adapter' : 'model'} ${(sizes.final / 1e6).toFixed(1)} MB${nCkpt ? ` + ${nCkpt} checkpoints of ${(sizes.checkpoint / 1e6).toFixed(1)} MB` : ''}`);
+      `${lora ? 'adapter' : 'model'} ${MB(sizes.final)}${nCkpt ? ` + ${nCkpt} checkpoints of ${MB(sizes.checkpoint)}` : ''}`);
 
     // 5. Metrics, progress, loss curve.
     const metricsFile = path.join(outDir, METRICS_FILE);

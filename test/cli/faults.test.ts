@@ -163,7 +163,7 @@ describe('a full disk', () => {
     const out = path.join(tmp, 'small-disk');
     const e = await failure(['--data', data, ...common, '--steps', '2', '--save-every', '1', '--out', out]);
     // nano: 182,016 F32 parameters = 0.73 MB, and two checkpoints of model + two moments.
-    expect(e.message).toMatch(/^train: --out .*: 0\.1 MB free on its disk, but the run writes about \d+\.\d MB \(model 0\.\d MB \+ 2 checkpoints of 2\.\d MB\)/);
+    expect(e.message).toMatch(/^train: --out .*: 0\.10 MB free on its disk, but the run writes about \d\.\d\d MB \(model 0\.7\d MB \+ 2 checkpoints of 2\.\d\d MB\)/);
     expect(fs.existsSync(path.join(out, 'metrics.jsonl'))).toBe(false);
   });
 
