@@ -381,7 +381,7 @@ export async function run(argv: string[]): Promise<number> {
       const fg = d.summary.forgery;
       if (!fg.rows || specialText === 'refuse') continue;
       const at = fg.rowsFlagged.slice(0, 3).map((r) => `${String(r.file)}:${String(r.line)}`).join(', ');
-      console.error(`webtune train: warning: ${fg.rows} row${fg.rows === 1 ? '' : 's'} hold special-token text inside a message (${Object.keys(fg.byToken).join(' ')}; ${at}${fg.rows > 3 ? ', ...' : ''}): ` +
+      console.error(`webtune train: warning: ${fg.rows} row${fg.rows === 1 ? ' holds' : 's hold'} special-token text inside a message (${Object.keys(fg.byToken).join(' ')}; ${at}${fg.rows > 3 ? ', ...' : ''}): ` +
         (specialText === 'literal' ? 'encoded as ordinary text (--special-tokens-in-text literal)'
           : 'encoded as the special tokens themselves; --special-tokens-in-text refuse leaves such rows out, literal encodes the text as ordinary text'));
     }

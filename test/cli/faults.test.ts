@@ -73,7 +73,7 @@ describe('two runs on one --out', () => {
     expect(lines(path.join(out, 'data_problems.txt'))).toHaveLength(25);
     expect(lines(path.join(out, 'data_problems.txt'))[24]).toBe(`${noisy}:32: field "text": expected a string, got number`);
     // Special-token text typed in a message is trained as the special token only with a warning.
-    expect(r.err).toContain(`warning: 1 row hold special-token text inside a message (<|im_end|>; ${noisy}:7)`);
+    expect(r.err).toContain(`warning: 1 row holds special-token text inside a message (<|im_end|>; ${noisy}:7)`);
   });
 });
 
