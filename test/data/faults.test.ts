@@ -34,6 +34,9 @@ describe('reading data files', () => {
     const seen: Example[] = [];
     await expect((async () => { for await (const ex of readDataset(file, { onError: 'stop' })) seen.push(ex); })()).rejects.toThrow(`${file}:2: not valid UTF-8`);
     expect(seen).toHaveLength(1);
+    // A file picked in the page (a Blob) is read the same way.
+    const picked = await loadDataset(new Blob([fs.readFileSync(file)]), { file: 'picked.jsonl' });
+    expect(picked.errors.map((e) => e.message)).toEqual(['picked.jsonl:2: not valid UTF-8 text (re-encode the file as UTF-8)']);
   });
 
   it('keeps multi-byte characters split across read chunks whole, and a U+FFFD typed in the file is not an error', async () => {
