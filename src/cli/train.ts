@@ -26,9 +26,10 @@
  * one is removed only after the newer one exists, so a crash at any moment leaves the last good
  * checkpoint; SIGTERM saves one like the first Ctrl-C. Free space is checked before the first
  * step; a failed final save keeps everything and saves the trained state where it fits. A run
- * whose steps keep coming out non-finite stops with an error (--max-consecutive-skips). `--resume DIR` (a checkpoint-<step> directory, or an --out directory holding one)
- * continues the run exactly: the flags saved in the checkpoint are used, and flags given on the
- * command line override them (e.g. a larger --steps to extend it).
+ * whose steps keep coming out non-finite stops with an error (--max-consecutive-skips).
+ * `--resume DIR` (a checkpoint-<step> directory, or an --out directory holding one) continues the
+ * run exactly: the flags saved in the checkpoint are used, and flags given on the command line
+ * override them (e.g. a larger --steps to extend it).
  *
  * Bad data rows are skipped and listed (file:line field message) at the end; --strict-data stops
  * at the first one instead.
@@ -323,6 +324,7 @@ export async function run(argv: string[]): Promise<number> {
     if (lock.stale) log(`note: ${outDir} was locked by a run that is gone (pid ${lock.stale.pid}, started ${lock.stale.started}); taking it over`);
     const leftovers = removeLeftovers(outDir);
     if (leftovers.length) log(`note: removed what an interrupted run left half-written in ${outDir}: ${leftovers.join(', ')}`);
+    fs.rmSync(path.join(outDir, PROBLEMS_FILE), { force: true }); // an earlier run's list; this run writes its own
 
     // 2. Tokenizer, template, model.
     const modelDir = resumeDir ?? f.model;
