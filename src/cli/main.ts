@@ -3,7 +3,7 @@
  * `export async function run(argv: string[]): Promise<number>` (the exit code), and is loaded
  * only when called, so `webtune render` never initialises a GPU.
  */
-import { CliError } from './args.js';
+import { CliError, UsageError } from './args.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   render: { summary: 'render a conversation with a chat template', load: () => import('./render.js') },
@@ -38,11 +38,12 @@ async function main(argv: string[]): Promise<number> {
   return mod.run(rest);
 }
 
+// Exit codes (see args.ts): 0 done, 1 the work failed, 2 a wrong command line, 130/143 interrupted.
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
     if (err instanceof CliError) console.error(`webtune: ${err.message}`);
     else console.error(`webtune: ${err instanceof Error ? (process.env.WEBTUNE_DEBUG ? err.stack : err.message) : String(err)}`);
-    process.exit(1);
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

@@ -9,6 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { CliError, parseFlags } from './args.js';
+import { decodeUtf8 } from '../io/files.js';
 import { FieldError, parseMessages, type Message } from '../data/dataset.js';
 import { loadTemplate, renderChat, renderWithSpans, TemplateError, BUILTIN_TEMPLATES } from '../data/template.js';
 
@@ -23,11 +24,17 @@ const spec = {
 } as const;
 
 async function readMessages(file: string): Promise<Message[]> {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     throw new CliError(`render: cannot read --messages ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  let text: string;
+  try {
+    text = decodeUtf8(bytes, file); // strict, and a UTF-8 BOM is dropped as the JSONL reader does
+  } catch (err) {
+    throw new CliError(`render: ${(err as Error).message}`);
   }
   let json: unknown;
   try {

@@ -8,8 +8,10 @@
  *   config.json, model.safetensors        the model, as transformers' save_pretrained writes it
  *   tokenizer.json, tokenizer_config.json the tokenizer, with the chat template used as `chat_template`
  *   generation_config.json                stop ids (eos and the template's end-of-turn token)
- *   metrics.jsonl                         one JSON line per step ({"type":"step",...}) and per eval ({"type":"eval",...})
+ *   metrics.jsonl                         one JSON line per step ({"type":"step",...}), per skipped step ({"type":"skip",...}) and per eval ({"type":"eval",...})
  *   loss.svg                              the loss curve (train and eval)
+ *   data_problems.txt                     every bad row and dropped example (file:line: what is wrong), when there are any
+ *   .webtune-train.lock                   while the run lives: a second run on the folder is refused (see out_dir.ts)
  * With --lora-r the base weights stay frozen and the output is a PEFT adapter directory instead of
  * the model files (adapter_config.json + adapter_model.safetensors, plus the tokenizer files), which
  * `webtune eval --adapter`, the demo and PEFT's `PeftModel.from_pretrained` load on top of the base.
@@ -22,16 +24,22 @@
  *
  * A checkpoint directory is written under a temporary name and renamed when complete, and an older
  * one is removed only after the newer one exists, so a crash at any moment leaves the last good
- * checkpoint. `--resume DIR` (a checkpoint-<step> directory, or an --out directory holding one)
- * continues the run exactly: the flags saved in the checkpoint are used, and flags given on the
- * command line override them (e.g. a larger --steps to extend it).
+ * checkpoint; SIGTERM saves one like the first Ctrl-C. Free space is checked before the first
+ * step; a failed final save keeps everything and saves the trained state where it fits. A run
+ * whose steps keep coming out non-finite stops with an error (--max-consecutive-skips).
+ * `--resume DIR` (a checkpoint-<step> directory, or an --out directory holding one) continues the
+ * run exactly: the flags saved in the checkpoint are used, and flags given on the command line
+ * override them (e.g. a larger --steps to extend it).
  *
  * Bad data rows are skipped and listed (file:line field message) at the end; --strict-data stops
  * at the first one instead.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseFlags, CliError, type Flags } from './args.js';
+import * as os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { parseFlags, CliError, UsageError, type Flags } from './args.js';
+import { ARGS_FILE, MB, checkFreeSpace, disk, listCheckpoints, lockOutDir, nextSaveSeq, pruneCheckpoints, removeLeftovers } from './out_dir.js';
 import { Progress, formatDuration } from './progress.js';
 import { lossCurveSvg, type Point } from './svg.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
@@ -91,6 +99,8 @@ export const TRAIN_FLAGS = {
   backend: { type: 'string', default: 'webgpu', help: 'webgpu (falls back to cpu, announced) or cpu' },
   kernels: { type: 'string', default: 'auto', help: 'WebGPU ops: fused (custom WGSL kernels), stock (tfjs ops) or auto (fused where available)' },
   'strict-data': { type: 'boolean', help: 'stop at the first bad data row (default: skip bad rows and list them at the end)' },
+  'special-tokens-in-text': { type: 'string', default: 'keep', help: 'special-token text typed inside a message (e.g. "<|im_end|>"): keep (encoded as the special token, with a warning), refuse (the row is left out and listed) or literal (encoded as ordinary text)' },
+  'max-consecutive-skips': { type: 'number', default: 5, help: 'stop with an error after this many steps in a row were skipped for a non-finite loss or gradient (a diverged run)' },
   'log-every': { type: 'number', default: 10, help: 'without a terminal: print a progress line every N steps' },
   out: { type: 'string', help: '[required] output directory (with --resume: default the original run\'s)' },
 } as const;
@@ -99,9 +109,12 @@ export type TrainFlags = Flags<typeof TRAIN_FLAGS>;
 
 const SUMMARY = 'Fine-tune (or pre-train) a causal language model; writes a Hugging Face checkpoint, metrics.jsonl and loss.svg.';
 
-/** Saved in every checkpoint: the flags of the run, so `--resume DIR` needs no others. */
-const ARGS_FILE = 'webtune_train_args.json';
 const METRICS_FILE = 'metrics.jsonl';
+/** Every data problem of the run, one per line (the terminal shows the first MAX_PROBLEMS_SHOWN). */
+const PROBLEMS_FILE = 'data_problems.txt';
+const MAX_PROBLEMS_SHOWN = 20;
+/** Flags that decide what is trained: a resumed run keeps the checkpoint's. */
+const MODE_FLAGS = ['model', 'preset', 'family', 'lora-r', 'lora-alpha', 'lora-targets', 'lora-modules-to-save', 'rslora'] as const;
 
 /** --data: `FILE`, `FILE:weight` and comma-separated lists of either. */
 export function parseDataSpec(spec: string, flag = '--data'): PipelineSource[] {
@@ -118,13 +131,17 @@ export function parseDataSpec(spec: string, flag = '--data'): PipelineSource[] {
   });
   const weighted = out.filter((s) => s.weight !== undefined).length;
   if (weighted > 0 && weighted < out.length) throw new CliError(`train: ${flag}: give a weight to every file of a mixture or to none ('${spec}')`);
-  for (const s of out) if (!fs.existsSync(s.file as string)) throw new CliError(`train: ${flag}: no such file '${s.file as string}'`);
+  for (const s of out) {
+    const file = s.file as string;
+    if (!fs.existsSync(file)) throw new CliError(`train: ${flag}: no such file '${file}'`);
+    if (fs.statSync(file).isDirectory()) throw new CliError(`train: ${flag}: '${file}' is a directory; give the data file (.jsonl or .json) inside it`);
+  }
   return out;
 }
 
 /** Flag combinations that cannot work, as clear errors (before any file is read). */
 export function validateFlags(f: TrainFlags): void {
-  const bad = (msg: string) => { throw new CliError(`train: ${msg}`); };
+  const bad = (msg: string) => { throw new UsageError(`train: ${msg}`); };
   if (!f.out) bad('missing required flag --out (the output directory). Run \'webtune train --help\'.');
   if (!f.data) bad('missing required flag --data. Run \'webtune train --help\'.');
   if (f.model && f.preset) bad('give --model or --preset, not both');
@@ -159,6 +176,8 @@ export function validateFlags(f: TrainFlags): void {
   if (!(f['lora-dropout']! >= 0 && f['lora-dropout']! < 1)) bad(`--lora-dropout must be in [0, 1), got ${f['lora-dropout']}`);
   if (f['eval-every'] !== undefined && !f['eval-data']) bad('--eval-every needs --eval-data');
   if (!Number.isInteger(f.seed) || f.seed! < 0) bad(`--seed must be a non-negative integer, got ${f.seed}`);
+  if (!['keep', 'refuse', 'literal'].includes(f['special-tokens-in-text'] as string)) bad(`--special-tokens-in-text must be keep, refuse or literal, got '${f['special-tokens-in-text']}'`);
+  posInt('max-consecutive-skips');
 }
 
 /** A comma-separated list of module names, trimmed, empty entries dropped. */
@@ -166,12 +185,9 @@ function moduleList(spec: string): string[] {
   return spec.split(',').map((x) => x.trim()).filter(Boolean);
 }
 
-/** The newest checkpoint-<step> directory inside `dir`, or undefined. */
+/** The newest-written checkpoint-<step> directory inside `dir` (a resumed run's outranks the steps it abandoned), or undefined. */
 export function latestCheckpoint(dir: string): string | undefined {
-  if (!fs.existsSync(dir)) return undefined;
-  const steps = fs.readdirSync(dir).map((n) => /^checkpoint-(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => !!m)
-    .map((m) => Number(m[1])).sort((a, b) => b - a);
-  return steps.length ? path.join(dir, `checkpoint-${steps[0]}`) : undefined;
+  return listCheckpoints(dir)[0]?.dir;
 }
 
 /** `--resume DIR`: DIR itself when it holds trainer_state.json, else its newest checkpoint-<step>. */
@@ -256,22 +272,21 @@ export async function run(argv: string[]): Promise<number> {
   if (!first) return 0;
   let resumeDir: string | undefined;
   let f: TrainFlags = first;
+  let savedArgs: string[] = [];
   if (first.resume) {
     resumeDir = resolveResume(first.resume);
-    const argsFile = path.join(resumeDir, ARGS_FILE);
-    const saved = fs.existsSync(argsFile) ? (JSON.parse(fs.readFileSync(argsFile, 'utf8')) as { argv: string[] }).argv : [];
-    const merged = parseFlags('train', [...saved, ...argv], TRAIN_FLAGS, SUMMARY)!;
+    savedArgs = readSavedArgs(resumeDir);
+    const merged = parseFlags('train', [...savedArgs, ...argv], TRAIN_FLAGS, SUMMARY)!;
     // --steps given now replaces --epochs saved then (extending a run), and the other way round.
     const given = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]));
     f = { ...merged, epochs: given.has('steps') ? undefined : merged.epochs, steps: given.has('epochs') ? undefined : merged.steps };
+    checkSameMode(resumeDir, parseFlags('train', savedArgs, TRAIN_FLAGS, SUMMARY)!, merged, given);
   }
   validateFlags(f);
   const trainSources = parseDataSpec(f.data!);
   const evalSources = f['eval-data'] ? parseDataSpec(f['eval-data'], '--eval-data') : undefined;
   const savedArgv = argv.filter((a, i) => !(a === '--resume' || a.startsWith('--resume=') || argv[i - 1] === '--resume'));
-  const argsToSave = resumeDir && fs.existsSync(path.join(resumeDir, ARGS_FILE))
-    ? [...(JSON.parse(fs.readFileSync(path.join(resumeDir, ARGS_FILE), 'utf8')) as { argv: string[] }).argv, ...savedArgv]
-    : savedArgv;
+  const argsToSave = [...savedArgs, ...savedArgv];
 
   const outDir = f.out!;
   const tty = process.stdout.isTTY === true;
@@ -285,16 +300,27 @@ export async function run(argv: string[]): Promise<number> {
 
   let trainer: Trainer | undefined;
   let model: CausalLM | undefined;
-  let interrupted = false;
-  const onSigint = () => {
+  let lock: ReturnType<typeof lockOutDir> | undefined;
+  // SIGINT (Ctrl-C) and SIGTERM (timeout, docker stop, batch schedulers) alike: the first stops
+  // after the current step and saves a checkpoint; a second one quits at once.
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
     if (trainer && !interrupted) {
-      process.stderr.write('\nwebtune: stopping after this step to save a checkpoint (Ctrl-C again quits without saving)\n');
-      interrupted = true;
+      process.stderr.write(`\nwebtune: ${signal}: stopping after this step to save a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits without saving)\n`);
+      interrupted = signal;
       trainer.stop();
-    } else process.exit(130);
+    } else process.exit(signalExitCode(signal));
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
+    // Nobody else writes this folder while we do; what an interrupted run left half-written goes.
+    lock = lockOutDir(outDir);
+    if (lock.stale) log(`note: ${outDir} was locked by a run that is gone (pid ${lock.stale.pid}, started ${lock.stale.started}); taking it over`);
+    const leftovers = removeLeftovers(outDir);
+    if (leftovers.length) log(`note: removed what an interrupted run left half-written in ${outDir}: ${leftovers.join(', ')}`);
+    fs.rmSync(path.join(outDir, PROBLEMS_FILE), { force: true }); // an earlier run's list; this run writes its own
+
     // 2. Tokenizer, template, model.
     const modelDir = resumeDir ?? f.model;
     const { tok, from: tokFrom } = await resolveTokenizer(f.tokenizer, resumeDir ?? f.model);
@@ -325,6 +351,10 @@ export async function run(argv: string[]): Promise<number> {
       const saved = loraState(model)!.savedModules;
       log(`LoRA: ${loraTrainableReport(model).line}${saved.size ? `; modules_to_save trained in full: ${[...saved.keys()].join(', ')}` : ''}`);
     }
+    if (modelDir) {
+      const bad = await firstNonFinite(model);
+      if (bad) throw new CliError(`train: ${modelDir}: weight '${bad}' holds NaN or Infinity; training cannot start from it (every step would be skipped)`);
+    }
     if (config.vocab_size < tok.vocabSize) throw new CliError(`train: the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize} tokens (${tokFrom})`);
     const positions = maxPositions(config);
     if (f['max-length'] !== undefined && f['max-length'] > positions) throw new CliError(`train: --max-length ${f['max-length']} exceeds the model's ${positions} positions`);
@@ -333,8 +363,10 @@ export async function run(argv: string[]): Promise<number> {
 
     // 3. Data.
     const onRowError = f['strict-data'] ? 'stop' : 'skip';
+    const specialText = f['special-tokens-in-text'];
     const prep = async (sources: PipelineSource[]): Promise<PreparedDataset> => prepareDataset({
       sources, template, tokenizer: tok, mask: f.mask as MaskMode, maxLength, onRowError, seed: f.seed,
+      rejectSpecialTokenForgery: specialText === 'refuse', literalSpecialTokens: specialText === 'literal',
       ...(f.packing ? { packing: 'first_fit' as const, seqLen: maxLength } : {}),
     });
     const train = await prep(trainSources);
@@ -342,6 +374,14 @@ export async function run(argv: string[]): Promise<number> {
     log(`data: ${ts.rows} rows -> ${train.examples.length} examples, ${ts.tokens.toLocaleString('en-US')} tokens, ${(ts.trainedFraction * 100).toFixed(1)}% trained (mask ${f.mask})` +
       `${ts.rowErrors.length ? `, ${ts.rowErrors.length} bad rows skipped` : ''}${ts.dropped.total ? `, ${ts.dropped.total} examples dropped` : ''}`);
     const evalData = evalSources ? await prep(evalSources) : undefined;
+    for (const d of [train, ...(evalData ? [evalData] : [])]) {
+      const fg = d.summary.forgery;
+      if (!fg.rows || specialText === 'refuse') continue;
+      const at = fg.rowsFlagged.slice(0, 3).map((r) => `${String(r.file)}:${String(r.line)}`).join(', ');
+      console.error(`webtune train: warning: ${fg.rows} row${fg.rows === 1 ? ' holds' : 's hold'} special-token text inside a message (${Object.keys(fg.byToken).join(' ')}; ${at}${fg.rows > 3 ? ', ...' : ''}): ` +
+        (specialText === 'literal' ? 'encoded as ordinary text (--special-tokens-in-text literal)'
+          : 'encoded as the special tokens themselves; --special-tokens-in-text refuse leaves such rows out, literal encodes the text as ordinary text'));
+    }
     const batchOpts = { seed: f.seed!, batchSize: f['batch-size']!, padTokenId: tok.padTokenId, packing: !!f.packing, seqLen: maxLength };
     const perEpoch = epochBatches(train.examples, 0, batchOpts).length;
     const cache = new Map<number, Batch[]>([[0, epochBatches(train.examples, 0, batchOpts)]]);
@@ -368,12 +408,27 @@ export async function run(argv: string[]): Promise<number> {
     else trainer = new Trainer(model, options);
     const t = trainer;
     const startStep = t.step;
-    if (startStep >= t.maxSteps) throw new CliError(`train: the checkpoint is at step ${startStep}, and the run has ${t.maxSteps} steps: nothing to do (give a larger --steps to extend it)`);
+    if (startStep > t.maxSteps) throw new CliError(`train: the checkpoint is at step ${startStep}, past the run's ${t.maxSteps} steps (give a larger --steps to extend it)`);
+    if (startStep === t.maxSteps) log(`the checkpoint is at the run's last step ${startStep}: writing its model (give a larger --steps to extend the run)`);
     log(`training: ${t.maxSteps} steps (${perEpoch} batches of ${f['batch-size']} per epoch, accumulation ${t.gradientAccumulationSteps})` +
       `${startStep ? `, resuming at step ${startStep} from ${resumeDir}` : ''}; output ${outDir}`);
+    if (resumeDir) {
+      // Checkpoints of OUT past the resumed step belong to the branch this run abandons.
+      const abandoned = listCheckpoints(outDir).filter((c) => c.step > startStep && path.resolve(c.dir) !== path.resolve(resumeDir!)).sort((a, b) => a.step - b.step);
+      if (abandoned.length) {
+        log(`note: ${abandoned.map((c) => path.basename(c.dir)).join(', ')} in ${outDir} continue the earlier run past step ${startStep}; this run's checkpoints rank as newer ` +
+          '(--resume of the folder continues this run) and --save-total-limit removes the abandoned ones first');
+      }
+    }
+
+    // The disk must hold the final files and, when checkpoints are kept, the newest ones plus the one being written.
+    const sizes = outputSizes(model, tok, !!lora);
+    const keepsCheckpoints = f['save-every'] !== undefined || f['keep-checkpoints'];
+    const nCkpt = keepsCheckpoints ? f['save-total-limit']! + 1 : 0;
+    checkFreeSpace(outDir, sizes.final + nCkpt * sizes.checkpoint,
+      `${lora ? 'adapter' : 'model'} ${MB(sizes.final)}${nCkpt ? ` + ${nCkpt} checkpoints of ${MB(sizes.checkpoint)}` : ''}`);
 
     // 5. Metrics, progress, loss curve.
-    fs.mkdirSync(outDir, { recursive: true });
     const metricsFile = path.join(outDir, METRICS_FILE);
     let metrics: MetricsLine[] = [];
     if (resumeDir) {
@@ -400,20 +455,30 @@ export async function run(argv: string[]): Promise<number> {
       fs.rmSync(tmp, { recursive: true, force: true });
       await t.saveCheckpoint(tmp);
       await writeTokenizerFiles(tmp, tok, template, config);
-      fs.writeFileSync(path.join(tmp, ARGS_FILE), JSON.stringify({ argv: argsToSave }, null, 2) + '\n');
+      // saved_seq ranks checkpoints by when they were written (listCheckpoints), not by step.
+      fs.writeFileSync(path.join(tmp, ARGS_FILE), JSON.stringify({ argv: argsToSave, saved_seq: nextSaveSeq(outDir) }, null, 2) + '\n');
       fs.writeFileSync(path.join(tmp, METRICS_FILE), metrics.map((m) => JSON.stringify(m) + '\n').join(''));
       fs.rmSync(final, { recursive: true, force: true });
       fs.renameSync(tmp, final);
-      const all = fs.readdirSync(outDir).map((n) => /^checkpoint-(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => !!m)
-        .map((m) => Number(m[1])).sort((a, b) => b - a);
-      for (const s of all.slice(f['save-total-limit']!)) fs.rmSync(path.join(outDir, `checkpoint-${s}`), { recursive: true, force: true });
+      pruneCheckpoints(outDir, f['save-total-limit']!);
       writeSvg();
       return final;
     };
 
     const saveEvery = f['save-every'];
     let pendingSave = false;
+    let lastSaved: string | undefined;
+    // A diverged run: --max-consecutive-skips steps in a row with a non-finite loss or gradient,
+    // or a run whose last steps were skipped (its final weights give a non-finite loss).
+    const maxSkips = f['max-consecutive-skips']!;
+    let skipsInRow: Array<{ step: number; reason: string }> = [];
+    let diverged = false;
     t.on((e: TrainerEvent) => {
+      if (e.type === 'step') skipsInRow = [];
+      if (e.type === 'skip') {
+        skipsInRow.push({ step: e.step, reason: `${e.reason}: loss ${e.loss}, grad norm ${e.gradNorm}` });
+        if (skipsInRow.length >= maxSkips && !diverged) { diverged = true; t.stop(); }
+      }
       if (e.type === 'step') {
         record({ type: 'step', step: e.step, epoch: e.epoch, loss: e.loss, lr: e.lr, grad_norm: e.gradNorm, tokens_per_second: e.tokensPerSecond,
           tokens: e.tokens, trained_tokens: e.trainedTokens, elapsed_ms: e.elapsedMs });
@@ -435,54 +500,181 @@ export async function run(argv: string[]): Promise<number> {
       const status = await runUntilSave(t, () => pendingSave);
       if (pendingSave) {
         pendingSave = false;
-        const dir = await saveCheckpoint();
+        lastSaved = await saveCheckpoint();
+        const dir = lastSaved;
         progress.log(`checkpoint: ${dir}`);
       }
-      if (interrupted) break;
+      if (interrupted || diverged) break;
       if (status === 'done' || status === 'failed') break;
     }
     const problems = [...dataProblems(train.summary), ...(evalData ? dataProblems(evalData.summary) : [])];
+    const report = () => reportProblems(problems, outDir);
+    if (!interrupted && skipsInRow.length > 0) diverged = true;
+
+    if (diverged) {
+      progress.done();
+      fs.closeSync(metricsFd);
+      writeSvg();
+      const lastGood = metrics.filter((m) => m.type === 'step').pop();
+      const kept = listCheckpoints(outDir)[0];
+      report();
+      const [first, last] = [skipsInRow[0].step, skipsInRow[skipsInRow.length - 1].step];
+      throw new CliError(`train: the run diverged: ${first === last ? `step ${first} was` : `steps ${first}-${last} were all`} skipped (${skipsInRow[0].reason})` +
+        `${lastGood ? `; the last applied step was ${lastGood.step} (loss ${fmtLoss(lastGood.loss)}, grad norm ${fmtLoss(lastGood.grad_norm)})` : '; no step was applied (do the starting weights hold NaN?)'}. ` +
+        `Nothing was written over the model in ${outDir}${kept ? `; the last checkpoint is ${kept.dir}` : ''}; metrics.jsonl holds every step. ` +
+        'Lower --lr, or clip gradients with --max-grad-norm (e.g. 1).');
+    }
 
     if (interrupted && t.step < t.maxSteps) {
       progress.done();
-      const dir = await saveCheckpoint();
+      const dir = lastSaved === path.join(outDir, `checkpoint-${t.step}`) ? lastSaved : await saveCheckpoint();
       fs.closeSync(metricsFd);
-      log(`interrupted at step ${t.step}/${t.maxSteps}: checkpoint saved to ${dir}`);
+      log(`interrupted (${interrupted}) at step ${t.step}/${t.maxSteps}: checkpoint saved to ${dir}`);
       log(`continue with: webtune train --resume ${dir}`);
-      reportProblems(problems);
-      return 130;
+      report();
+      return signalExitCode(interrupted);
     }
 
     // 6. Final eval, model, tokenizer, curve.
     if (evalData && !metrics.some((m) => m.type === 'eval' && m.step === t.step)) await t.evaluate();
     progress.done();
-    if (lora) await saveAdapter(model, outDir);
-    else await saveModel(model, outDir);
-    await writeTokenizerFiles(outDir, tok, template, config);
+    const bad = await firstNonFinite(model);
+    if (bad) {
+      fs.closeSync(metricsFd);
+      writeSvg();
+      report();
+      throw new CliError(`train: after step ${t.step} weight '${bad}' holds NaN or Infinity: the model was not written to ${outDir} ` +
+        `(${skippedSteps(metrics)} steps were skipped as non-finite; metrics.jsonl holds every step). Lower --lr, or clip gradients with --max-grad-norm (e.g. 1).`);
+    }
+    try {
+      const sink = disk.sink(outDir);
+      if (lora) await saveAdapter(model, sink);
+      else await saveModel(model, sink);
+      await writeTokenizerFiles(outDir, tok, template, config);
+    } catch (e) {
+      // Nothing is removed: the checkpoints and metrics stay; the trained weights go where they fit.
+      fs.closeSync(metricsFd);
+      report();
+      const rescued = await rescueCheckpoint(t, outDir, sizes.checkpoint, async (dir) => {
+        await writeTokenizerFiles(dir, tok, template, config);
+        fs.writeFileSync(path.join(dir, ARGS_FILE), JSON.stringify({ argv: argsToSave, saved_seq: 1 }, null, 2) + '\n');
+        fs.writeFileSync(path.join(dir, METRICS_FILE), metrics.map((m) => JSON.stringify(m) + '\n').join(''));
+      });
+      const kept = listCheckpoints(outDir)[0];
+      throw new CliError(`train: the final model could not be written: ${(e as Error).message}. Kept: ${outDir}/metrics.jsonl (every step)` +
+        `${kept ? `, ${kept.dir} (step ${kept.step})` : ''}` +
+        `${rescued ? `, and the trained weights of step ${t.step} as a resumable checkpoint in ${rescued}: after freeing space, 'webtune train --resume ${rescued} --out ${outDir}' writes the model` : '; the trained weights could not be saved anywhere'}.`);
+    }
     if (f['keep-checkpoints']) await saveCheckpoint();
-    else for (const n of fs.readdirSync(outDir)) if (/^checkpoint-\d+$/.test(n)) fs.rmSync(path.join(outDir, n), { recursive: true, force: true });
+    else for (const c of listCheckpoints(outDir)) fs.rmSync(c.dir, { recursive: true, force: true });
     fs.closeSync(metricsFd);
     writeSvg();
     const steps = metrics.filter((m) => m.type === 'step');
     const lastLoss = steps.length ? (steps[steps.length - 1].loss as number) : NaN;
     const evals = metrics.filter((m) => m.type === 'eval');
     const elapsed = steps.length ? (steps[steps.length - 1].elapsed_ms as number) : Date.now() - t0;
-    log(`done: ${t.step} steps, final loss ${lastLoss.toFixed(4)}${evals.length ? `, eval loss ${(evals[evals.length - 1].eval_loss as number).toFixed(4)}` : ''}, ` +
+    const skipped = skippedSteps(metrics);
+    log(`done: ${t.step} steps${skipped ? ` (${skipped} skipped as non-finite)` : ''}, final loss ${lastLoss.toFixed(4)}${evals.length ? `, eval loss ${(evals[evals.length - 1].eval_loss as number).toFixed(4)}` : ''}, ` +
       `${(steps.length ? (steps[steps.length - 1].tokens as number) : 0).toLocaleString('en-US')} tokens, training time ${formatDuration(elapsed)}`);
     log(`wrote ${outDir}: ${lora ? 'adapter_config.json, adapter_model.safetensors (a PEFT adapter of the base model)' : 'config.json, model.safetensors'}, tokenizer.json, tokenizer_config.json, generation_config.json, metrics.jsonl, loss.svg`);
-    reportProblems(problems);
+    report();
     return 0;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
     trainer?.dispose();
     model?.dispose();
+    lock?.release();
   }
 }
 
-function reportProblems(problems: string[]): void {
+/** The exit code of a run stopped by a signal, as shells report it: 128 + the signal's number. */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (os.constants.signals[signal] ?? 0);
+}
+
+/** The first data problems on the terminal, all of them in OUT/data_problems.txt. */
+function reportProblems(problems: string[], outDir: string): void {
   if (!problems.length) return;
-  console.error(`webtune train: ${problems.length} data problem${problems.length === 1 ? '' : 's'} (rows left out):`);
-  for (const p of problems) console.error(`  ${p}`);
+  const file = path.join(outDir, PROBLEMS_FILE);
+  let saved = false;
+  try {
+    writeAtomic(file, problems.join('\n') + '\n');
+    saved = true;
+  } catch { /* the list is shown below either way */ }
+  const shown = problems.length > MAX_PROBLEMS_SHOWN ? problems.slice(0, MAX_PROBLEMS_SHOWN) : problems;
+  console.error(`webtune train: ${problems.length} data problem${problems.length === 1 ? '' : 's'} (rows left out)${saved ? `, listed in ${file}` : ''}:`);
+  for (const p of shown) console.error(`  ${p}`);
+  if (shown.length < problems.length) console.error(`  ... and ${problems.length - shown.length} more${saved ? ` (see ${file})` : ''}`);
+}
+
+const fmtLoss = (v: unknown) => (typeof v === 'number' ? v.toFixed(4) : String(v));
+const skippedSteps = (metrics: MetricsLine[]) => metrics.filter((m) => m.type === 'skip').length;
+
+/** The name of the first weight (model parameter or trainable adapter) holding NaN or Infinity, or undefined. */
+async function firstNonFinite(model: CausalLM): Promise<string | undefined> {
+  const all = new Map<string, tf.Variable | tf.Tensor>([...model.params, ...model.trainableParams()]);
+  for (const [name, v] of all) {
+    const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(v))));
+    const flag = (await bad.data())[0];
+    bad.dispose();
+    if (flag) return name;
+  }
+  return undefined;
+}
+
+/** Bytes of the final output (model or adapter, plus tokenizer files) and of one resumable checkpoint. */
+function outputSizes(model: CausalLM, tok: Tokenizer, lora: boolean): { final: number; checkpoint: number } {
+  const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const modelBytes = [...model.params.values()].reduce((n, v) => n + 4 * numel(v.shape), 0);
+  const trainableBytes = [...model.trainableParams().values()].reduce((n, v) => n + 4 * numel(v.shape), 0);
+  const tokenizerBytes = JSON.stringify(tok.files.tokenizerJson).length + JSON.stringify(tok.files.tokenizerConfig).length;
+  const final = (lora ? trainableBytes : modelBytes) + tokenizerBytes;
+  // model.safetensors + adapters beside it (LoRA) + the two AdamW moments; metrics and state are small.
+  const checkpoint = modelBytes + (lora ? trainableBytes : 0) + 2 * trainableBytes + tokenizerBytes;
+  return { final, checkpoint };
+}
+
+/**
+ * After the final model could not be written to OUT (a full disk): saves the trained state as a
+ * resumable checkpoint in the system's temporary folder when that disk has room. Returns its path.
+ */
+async function rescueCheckpoint(t: Trainer, outDir: string, bytes: number, extras: (dir: string) => Promise<void>): Promise<string | undefined> {
+  const dir = path.join(os.tmpdir(), `webtune-rescue-${path.basename(path.resolve(outDir))}-${process.pid}`, `checkpoint-${t.step}`);
+  try {
+    if (disk.freeBytes(os.tmpdir()) < bytes) return undefined;
+    await t.saveCheckpoint(dir);
+    await extras(dir);
+    return dir;
+  } catch {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+/** The flags saved in a checkpoint (webtune_train_args.json), or [] when it has none. */
+function readSavedArgs(dir: string): string[] {
+  const file = path.join(dir, ARGS_FILE);
+  if (!fs.existsSync(file)) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CliError(`train: --resume: ${file}: not valid JSON (${(e as Error).message}); restore it from a copy, or start a new run with --model ${dir}`);
+  }
+  const argv = (json as { argv?: unknown })?.argv;
+  if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string')) throw new CliError(`train: --resume: ${file}: field "argv" must be a list of strings (the run's flags)`);
+  return argv as string[];
+}
+
+/** A resumed run trains what its checkpoint trained: flags that change that are refused, naming them. */
+function checkSameMode(dir: string, saved: TrainFlags, merged: TrainFlags, given: Set<string>): void {
+  for (const k of MODE_FLAGS) {
+    if (!given.has(k) || String(saved[k]) === String(merged[k])) continue;
+    const was = saved['lora-r'] !== undefined ? `a LoRA adapter of rank ${saved['lora-r']}` : 'every weight';
+    throw new UsageError(`train: --${k}: this run's mode cannot change on resume (${dir} trained ${was}${saved[k] !== undefined && saved[k] !== false ? ` with --${k} ${String(saved[k])}` : ` without --${k}`}); ` +
+      `to train differently, start a new run from its weights with --model ${dir}`);
+  }
 }
 
 /**

@@ -184,8 +184,8 @@ export interface ReadSummary { rows: number; examples: number; errors: RowError[
  * met so far in `errors`. */
 export type DatasetReader = AsyncGenerator<Example, ReadSummary, undefined> & { readonly errors: RowError[]; readonly file: string };
 
-async function* streamText(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const reader = stream.pipeThrough(new TextDecoderStream() as unknown as ReadableWritablePair<string, Uint8Array>).getReader();
+async function* streamBytes(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
   try {
     for (;;) {
       const { value, done } = await reader.read();
@@ -197,18 +197,64 @@ async function* streamText(stream: ReadableStream<Uint8Array>): AsyncGenerator<s
   }
 }
 
-async function* nodeFileText(path: string): AsyncGenerator<string> {
+async function* nodeFileBytes(path: string): AsyncGenerator<Uint8Array> {
   const fsName = 'node:fs';
   const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs');
-  // utf8 decoding in the stream keeps multi-byte characters split across chunks whole.
-  yield* fs.createReadStream(path, { encoding: 'utf8' }) as AsyncIterable<string>;
+  try {
+    yield* fs.createReadStream(path) as AsyncIterable<Uint8Array>;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new Error(`${path}: cannot read${code === 'EISDIR' ? ': it is a directory, not a data file' : ` (${(e as Error).message})`}`);
+  }
 }
 
-/** Text chunks of any source. An AsyncIterable<string> yields lines (a newline is added after each). */
-function chunksOf(source: DatasetSource): AsyncIterable<string> {
-  if (typeof source === 'string') return nodeFileText(source);
-  if (typeof Blob !== 'undefined' && source instanceof Blob) return streamText(source.stream() as ReadableStream<Uint8Array>);
-  if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return streamText(source);
+/**
+ * Bytes -> text, one whole line per chunk (split at '\n' bytes, which never occur inside a
+ * multi-byte character), each decoded strictly: a line that is not valid UTF-8 is decoded with
+ * U+FFFD for the bad bytes and its 1-based number recorded in `badLines`, so the row is reported
+ * rather than trained with replaced characters.
+ */
+async function* utf8Lines(bytes: AsyncIterable<Uint8Array>, badLines: Set<number>): AsyncGenerator<string> {
+  const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  const lenient = new TextDecoder('utf-8', { ignoreBOM: true });
+  let line = 1;
+  let pending: Uint8Array[] = [];
+  const decode = (parts: Uint8Array[]): string => {
+    const buf = parts.length === 1 ? parts[0] : concatBytes(parts);
+    try {
+      return strict.decode(buf);
+    } catch {
+      badLines.add(line);
+      return lenient.decode(buf);
+    }
+  };
+  for await (const chunk of bytes) {
+    let from = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, from)) {
+      pending.push(chunk.subarray(from, nl + 1));
+      yield decode(pending);
+      pending = [];
+      line++;
+      from = nl + 1;
+    }
+    if (from < chunk.length) pending.push(chunk.subarray(from));
+  }
+  if (pending.length) yield decode(pending);
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** Text chunks of any source. An AsyncIterable<string> yields lines (a newline is added after each).
+ * Byte sources record the lines that are not valid UTF-8 in `badLines`. */
+function chunksOf(source: DatasetSource, badLines: Set<number>): AsyncIterable<string> {
+  if (typeof source === 'string') return utf8Lines(nodeFileBytes(source), badLines);
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return utf8Lines(streamBytes(source.stream() as ReadableStream<Uint8Array>), badLines);
+  if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return utf8Lines(streamBytes(source), badLines);
   if (typeof (source as AsyncIterable<string>)[Symbol.asyncIterator] === 'function') {
     return (async function* () {
       for await (const line of source as AsyncIterable<string>) yield line.endsWith('\n') ? line : `${line}\n`;
@@ -298,8 +344,8 @@ async function* jsonArrayRows(first: string, rest: AsyncIterator<string>, file: 
 }
 
 /** Rows of a source: JSON array if its first non-blank character is '[', JSONL otherwise. */
-async function* rawRows(source: DatasetSource, file: string): AsyncGenerator<Piece> {
-  const it = chunksOf(source)[Symbol.asyncIterator]();
+async function* rawRows(source: DatasetSource, file: string, badLines: Set<number>): AsyncGenerator<Piece> {
+  const it = chunksOf(source, badLines)[Symbol.asyncIterator]();
   let first = '';
   // Read until the first non-blank character decides the layout.
   for (;;) {
@@ -336,13 +382,19 @@ export function readDataset(source: DatasetSource, opts: ReadOptions): DatasetRe
       opts.onRowError?.(e);
       if (opts.onError === 'stop') throw new DatasetError(e);
     };
-    for await (const piece of rawRows(source, file)) {
+    const badUtf8 = new Set<number>();
+    for await (const piece of rawRows(source, file, badUtf8)) {
       if ('error' in piece) {
         bad(piece.error);
         break; // a broken array structure ends the input
       }
       rows++;
-      const r = parseLine(piece.text, { file, line: piece.line });
+      const where = { file, line: piece.line };
+      const lastLine = piece.line + (piece.text.match(/\n/g)?.length ?? 0);
+      const badLine = [...badUtf8].find((l) => l >= piece.line && l <= lastLine);
+      const r: ParseResult = badLine !== undefined
+        ? { error: rowError({ file, line: badLine }, '', 'not valid UTF-8 text (re-encode the file as UTF-8)') }
+        : parseLine(piece.text, where);
       if (r.error) bad(r.error);
       else {
         examples++;

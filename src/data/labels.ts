@@ -52,6 +52,9 @@ export interface LabelOptions {
   truncation?: Truncation; // default 'keep_start'
   /** Drop rows whose message text contains a special token's text (default false: flag only). */
   rejectSpecialTokenForgery?: boolean;
+  /** Encode special-token text inside message / text content as ordinary text (default false:
+   * it becomes the special token, and is only flagged). The template's own markers stay special. */
+  literalSpecialTokens?: boolean;
 }
 
 /** The outcome of labelling one dataset row. */
@@ -71,12 +74,20 @@ export function countTrainedLabels(labels: readonly number[]): number {
   return n;
 }
 
+/** A labelled token sequence; `partial` when only a prefix of a long text was tokenized. */
+export interface LabelledText { inputIds: number[]; labels: number[]; offsets: Array<[number, number]>; partial?: boolean }
+
 /**
  * Tokenizes `text` and labels every token whose span overlaps one of `ranges` (UTF-16
- * [start, end), any order).
+ * [start, end), any order). `literal`: ranges whose special-token text is encoded as ordinary
+ * text. `maxTokens`: only the first maxTokens tokens are needed (truncation keeps the start), so
+ * a long text is tokenized only as far as needed (see tokenizedPrefix).
  */
-export function labelText(tokenizer: Tokenizer, text: string, ranges: ReadonlyArray<readonly [number, number]>): { inputIds: number[]; labels: number[]; offsets: Array<[number, number]> } {
-  const { ids, offsets } = tokenizer.encode(text);
+export function labelText(
+  tokenizer: Tokenizer, text: string, ranges: ReadonlyArray<readonly [number, number]>,
+  opts: { literal?: ReadonlyArray<readonly [number, number]>; maxTokens?: number } = {},
+): LabelledText {
+  const { ids, offsets, partial } = tokenizedPrefix(tokenizer, text, opts.literal, opts.maxTokens);
   const sorted = ranges.filter(([a, b]) => b > a).slice().sort((x, y) => x[0] - y[0]);
   const labels = ids.map((id, i) => {
     const [s, e] = offsets[i];
@@ -87,7 +98,40 @@ export function labelText(tokenizer: Tokenizer, text: string, ranges: ReadonlyAr
     }
     return IGNORE_INDEX;
   });
-  return { inputIds: ids, labels, offsets };
+  return { inputIds: ids, labels, offsets, ...(partial ? { partial } : {}) };
+}
+
+/**
+ * Tokens of `text`, or, when it is far longer than `maxTokens` could need, of a prefix that ends
+ * where a run of whitespace starts and that yields more than maxTokens tokens (a 5 MB row is not
+ * tokenized whole to keep its first 512 tokens). Byte-level pre-tokenizers split before such a
+ * run, so the prefix's tokens are the whole text's first tokens.
+ */
+function tokenizedPrefix(tokenizer: Tokenizer, text: string, literal: ReadonlyArray<readonly [number, number]> | undefined, maxTokens: number | undefined): { ids: number[]; offsets: Array<[number, number]>; partial: boolean } {
+  const whole = () => ({ ...tokenizer.encode(text, { literal }), partial: false });
+  if (maxTokens === undefined) return whole();
+  // A token covers at most a few dozen characters in practice; start there and double.
+  for (let budget = (maxTokens + 64) * 16; budget * 2 < text.length; budget *= 2) {
+    const ws = /(?<=\S)\s/g;
+    ws.lastIndex = budget;
+    const m = ws.exec(text);
+    if (!m || m.index >= text.length) break;
+    const cut = m.index;
+    const r = tokenizer.encode(text.slice(0, cut), { literal: literal?.map(([a, b]) => [Math.min(a, cut), Math.min(b, cut)] as const) });
+    if (r.ids.length > maxTokens) return { ...r, partial: true };
+  }
+  return whole();
+}
+
+/** UTF-16 ranges of special-token text inside `text`[from, to). */
+function specialTextRanges(text: string, from: number, to: number, specials: readonly string[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const part = text.slice(from, to);
+  for (const t of specials) {
+    if (!t) continue;
+    for (let i = part.indexOf(t); i >= 0; i = part.indexOf(t, i + t.length)) out.push([from + i, from + i + t.length]);
+  }
+  return out;
 }
 
 /** Special-token strings occurring in `s`. */
@@ -103,11 +147,16 @@ function messagesOf(ex: Example): Message[] {
 
 /** Applies maxLength/truncation to one labelled sequence; null when dropped. */
 function fit(
-  seq: { inputIds: number[]; labels: number[] }, opts: LabelOptions, meta: Record<string, unknown>, out: LabelResult,
+  seq: LabelledText, opts: LabelOptions, meta: Record<string, unknown>, out: LabelResult,
 ): TokenizedExample | null {
   const max = opts.maxLength;
   let { inputIds, labels } = seq;
   let cut = false;
+  const total = seq.partial ? `more than ${inputIds.length}` : `${inputIds.length}`;
+  if (countTrainedLabels(labels) === 0 && seq.partial) {
+    out.dropped.push({ reason: 'no_trained_tokens_after_truncation', detail: `${total} tokens cut to ${max} (keep_start) left no trained token`, meta });
+    return null;
+  }
   if (countTrainedLabels(labels) === 0) {
     out.dropped.push({ reason: 'no_trained_tokens', detail: `no token is trained in mask mode '${opts.mask}'`, meta });
     return null;
@@ -115,7 +164,7 @@ function fit(
   if (max !== undefined && inputIds.length > max) {
     const how = opts.truncation ?? 'keep_start';
     if (how === 'drop') {
-      out.dropped.push({ reason: 'too_long', detail: `${inputIds.length} tokens > max length ${max}`, meta });
+      out.dropped.push({ reason: 'too_long', detail: `${total} tokens > max length ${max}`, meta });
       return null;
     }
     const from = how === 'keep_start' ? 0 : inputIds.length - max;
@@ -123,7 +172,7 @@ function fit(
     labels = labels.slice(from, from + max);
     cut = true;
     if (countTrainedLabels(labels) === 0) {
-      out.dropped.push({ reason: 'no_trained_tokens_after_truncation', detail: `${seq.inputIds.length} tokens cut to ${max} (${how}) left no trained token`, meta });
+      out.dropped.push({ reason: 'no_trained_tokens_after_truncation', detail: `${total} tokens cut to ${max} (${how}) left no trained token`, meta });
       return null;
     }
   }
@@ -165,15 +214,24 @@ export function labelExample(ex: Example, template: ChatTemplate | null, tokeniz
     return out;
   }
 
-  const emit = (seq: { inputIds: number[]; labels: number[] }, m: Record<string, unknown>) => {
+  // Only the first maxLength tokens are kept (keep_start), or only their count matters (drop).
+  const truncation = opts.truncation ?? 'keep_start';
+  const maxTokens = opts.maxLength !== undefined && truncation !== 'keep_end' ? opts.maxLength : undefined;
+  /** Tokenizes and labels `text`; `content` holds the UTF-16 ranges written by the user (not the template). */
+  const label = (text: string, ranges: ReadonlyArray<readonly [number, number]>, content: ReadonlyArray<readonly [number, number]>) => {
+    const literal = opts.literalSpecialTokens && forged.size ? content.flatMap(([a, b]) => specialTextRanges(text, a, b, [...forged])) : undefined;
+    return labelText(tokenizer, text, ranges, { literal, maxTokens });
+  };
+  const emit = (seq: LabelledText, m: Record<string, unknown>) => {
     const e = fit(seq, opts, m, out);
     if (e) out.examples.push(e);
   };
 
   // Text rows: language modeling, everything trained, eos appended (TRL).
   if (ex.format === 'text') {
-    const text = (ex.text ?? '').endsWith(eos) ? ex.text! : (ex.text ?? '') + eos;
-    emit(labelText(tokenizer, text, [[0, text.length]]), meta);
+    const body = ex.text ?? '';
+    const text = body.endsWith(eos) ? body : body + eos;
+    emit(label(text, [[0, text.length]], [[0, body.endsWith(eos) ? body.length - eos.length : body.length]]), meta);
     return out;
   }
 
@@ -182,7 +240,8 @@ export function labelExample(ex: Example, template: ChatTemplate | null, tokeniz
     const completion = String(ex.completion ?? '');
     const text = ex.prompt + (completion.endsWith(eos) ? completion : completion + eos);
     const from = opts.mask === 'all' ? 0 : ex.prompt.length;
-    emit(labelText(tokenizer, text, [[from, text.length]]), meta);
+    const completionEnd = ex.prompt.length + (completion.endsWith(eos) ? completion.length - eos.length : completion.length);
+    emit(label(text, [[from, text.length]], [[0, ex.prompt.length], [ex.prompt.length, completionEnd]]), meta);
     return out;
   }
 
@@ -210,7 +269,7 @@ export function labelExample(ex: Example, template: ChatTemplate | null, tokeniz
     for (const [k, i] of trainable.entries()) {
       const r = render(messages.slice(0, i + 1));
       if (!r) return out;
-      emit(labelText(tokenizer, r.text, [turnRange(r, i, eot)]), { ...meta, turn: k });
+      emit(label(r.text, [turnRange(r, i, eot)], contentRanges(r)), { ...meta, turn: k });
     }
     return out;
   }
@@ -224,6 +283,11 @@ export function labelExample(ex: Example, template: ChatTemplate | null, tokeniz
     // prompt/completion lists: the completion's assistant turns; messages + 'completion': the last one.
     ranges = (ex.format === 'prompt_completion' ? trainable : trainable.slice(-1)).map((i) => turnRange(r, i, eot));
   } else ranges = trainable.slice(-1).map((i) => turnRange(r, i, eot)); // 'last'
-  emit(labelText(tokenizer, r.text, ranges), meta);
+  emit(label(r.text, ranges, contentRanges(r)), meta);
   return out;
+}
+
+/** Where each message's content lies in a rendering. */
+function contentRanges(r: RenderedConversation): Array<[number, number]> {
+  return r.turns.map((t) => [t.start, t.end]);
 }

@@ -17,7 +17,7 @@
  * const trainer = new Trainer(model, { train: (epoch) => data.batches({ batchSize: 8, firstEpoch: epoch, seed: 0 }), ... });
  */
 import { readDataset, type DatasetSource, type Example, type RowError } from './dataset.js';
-import type { ChatTemplate } from './template.js';
+import { checkTemplate, type ChatTemplate } from './template.js';
 import type { Tokenizer } from './tokenizer.js';
 import { labelExample, type MaskMode, type TokenizedExample, type Truncation } from './labels.js';
 import { applyFilters, type DatasetFilter, type FilterReport } from './filters.js';
@@ -46,6 +46,8 @@ export interface PrepareOptions {
   maxLength?: number;               // default: packing seqLen, else the tokenizer's model_max_length
   truncation?: Truncation;          // default 'keep_start'
   rejectSpecialTokenForgery?: boolean;
+  /** Encode special-token text typed inside content as ordinary text (default false: as the special token). */
+  literalSpecialTokens?: boolean;
   filters?: DatasetFilter[];
   /** Bad rows: 'stop' (default) throws naming file and line; 'skip' leaves them out and lists them in the summary. */
   onRowError?: 'stop' | 'skip';
@@ -94,16 +96,20 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedData
   if (opts.packing && maxLength !== undefined && maxLength > opts.seqLen!) {
     throw new Error(`maxLength ${maxLength} is longer than the packed row length seqLen ${opts.seqLen}: an example could not fit in a row`);
   }
+  // A template that cannot be parsed fails here, with the parser's message, not once per row.
+  if (opts.template) checkTemplate(opts.template);
   const summary = new SummaryBuilder({ mask, template: opts.template?.name ?? null, maxLength: maxLength ?? null, truncation });
 
   // 1. Read every source; tag rows with their source name.
   const rowErrors: RowError[] = [];
   const names = opts.sources.map(sourceName);
   const rows: Array<{ ex: Example; source: number }> = [];
+  const emptySources: string[] = [];
   for (const [i, s] of opts.sources.entries()) {
-    for (const ex of await readSource(s, names[i], opts.onRowError ?? 'stop', rowErrors)) {
-      rows.push({ ex: { ...ex, meta: { ...ex.meta, source: ex.meta.source ?? names[i] } }, source: i });
-    }
+    const errorsBefore = rowErrors.length;
+    const read = await readSource(s, names[i], opts.onRowError ?? 'stop', rowErrors);
+    if (read.length === 0 && rowErrors.length === errorsBefore) emptySources.push(typeof s.file === 'string' ? s.file : names[i]);
+    for (const ex of read) rows.push({ ex: { ...ex, meta: { ...ex.meta, source: ex.meta.source ?? names[i] } }, source: i });
   }
   summary.setRowErrors(rowErrors);
 
@@ -123,6 +129,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedData
   for (const { ex, source } of kept) {
     const r = labelExample(ex, opts.template ?? null, tokenizer, {
       mask, trainEndOfTurn: opts.trainEndOfTurn, maxLength, truncation, rejectSpecialTokenForgery: opts.rejectSpecialTokenForgery,
+      literalSpecialTokens: opts.literalSpecialTokens,
     });
     summary.addRow(names[source], ex.meta, r);
     perSource[source].push(...r.examples);
@@ -146,7 +153,15 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PreparedData
   }
   const final = summary.finish();
   if (examples.length === 0) {
-    throw new Error(`no training examples left: ${final.rows} rows read, ${final.dropped.total} dropped (${Object.entries(final.dropped.byReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}), ${report ? report.input - report.kept : 0} filtered`);
+    // Say why, with the first causes and where they are.
+    const causes = [
+      ...emptySources.map((f) => `${f}: no rows (the file is empty)`),
+      ...final.rowErrors.map((e) => e.message),
+      ...final.dropped.rows.map((d) => `${String(d.file ?? d.source)}:${String(d.line ?? '?')}: dropped (${d.reason}): ${d.detail}`),
+    ];
+    const shown = causes.slice(0, 5).map((c) => `\n  ${c}`).join('');
+    throw new Error(`no training examples left: ${final.rows} rows read, ${final.rowErrors.length} bad, ${final.dropped.total} dropped (${Object.entries(final.dropped.byReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}), ` +
+      `${report ? report.input - report.kept : 0} filtered${shown}${causes.length > 5 ? `\n  ... and ${causes.length - 5} more` : ''}`);
   }
 
   return {

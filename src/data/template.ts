@@ -98,6 +98,12 @@ function compile(t: ChatTemplate): Template {
   return tpl;
 }
 
+/** Parses the template (cached), throwing a TemplateError with the parser's own message when it
+ * cannot be: call it once before rendering many rows, so a broken template is one clear error. */
+export function checkTemplate(t: ChatTemplate): void {
+  compile(t);
+}
+
 /** Template.render with our globals. @huggingface/jinja declares raise_exception and
  * strftime_now itself and refuses to redeclare them, so the environment is set up here, with the
  * same globals its setupGlobals declares (plus `namespace`, which Environment always has). */

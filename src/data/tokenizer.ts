@@ -32,8 +32,10 @@ export interface Tokenizer {
   specialTokens: string[];
   chatTemplate?: string;
   modelMaxLength?: number;
-  /** ids and [start, end) UTF-16 offsets into `text`, one per id. Adds no BOS/EOS of its own. */
-  encode(text: string): { ids: number[]; offsets: Array<[number, number]> };
+  /** ids and [start, end) UTF-16 offsets into `text`, one per id. Adds no BOS/EOS of its own.
+   * `literal`: UTF-16 ranges of `text` where special-token text is encoded as ordinary text
+   * (transformers' split_special_tokens, applied to those ranges only), e.g. message content. */
+  encode(text: string, opts?: { literal?: ReadonlyArray<readonly [number, number]> }): { ids: number[]; offsets: Array<[number, number]> };
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
   idToToken(id: number): string;
   /** The id of a token string (a special token's content or a vocabulary entry), or undefined. */
@@ -127,10 +129,36 @@ export function createTokenizer(tokenizerJson: Record<string, unknown>, tokenize
   // Byte length of each token string in the original text.
   const tokenBytes = (t: string): number => (addedContents.has(t) ? enc.encode(t).length : byteLevelToBytes(t).length);
 
-  const encode = (text: string): { ids: number[]; offsets: Array<[number, number]> } => {
-    const { ids, tokens } = inner.encode(text, { add_special_tokens: false });
-    if (byteLevel) return { ids, offsets: spansFromByteLengths(text, tokens.map(tokenBytes)) };
-    return { ids, offsets: offsetsByDecoding(text, ids) };
+  // The same tokenizer with its special tokens unmatched (built when first needed): their text
+  // then goes through the model like any other text.
+  let plain: HfTokenizer | undefined;
+  const plainTokenizer = () => (plain ??= new HfTokenizer({ ...tokenizerJson, added_tokens: added.filter((t) => !t.special) }, tokenizerConfig));
+
+  const encode = (text: string, opts?: { literal?: ReadonlyArray<readonly [number, number]> }): { ids: number[]; offsets: Array<[number, number]> } => {
+    const literal = (opts?.literal ?? []).filter(([a, b]) => b > a).slice().sort((x, y) => x[0] - y[0]);
+    if (literal.length === 0) {
+      const { ids, tokens } = inner.encode(text, { add_special_tokens: false });
+      if (byteLevel) return { ids, offsets: spansFromByteLengths(text, tokens.map(tokenBytes)) };
+      return { ids, offsets: offsetsByDecoding(text, ids) };
+    }
+    if (!byteLevel) throw new Error(`${name}: encoding special-token text literally needs a byte-level BPE tokenizer`);
+    // Segments alternate: ordinary text (special tokens matched), literal text (not matched).
+    const ids: number[] = [], tokens: string[] = [];
+    const piece = (tk: HfTokenizer, from: number, to: number) => {
+      if (to <= from) return;
+      const r = tk.encode(text.slice(from, to), { add_special_tokens: false });
+      ids.push(...r.ids);
+      tokens.push(...r.tokens);
+    };
+    let at = 0;
+    for (const [a, b] of literal) {
+      const start = Math.max(a, at);
+      piece(inner, at, start);
+      piece(plainTokenizer(), start, b);
+      at = Math.max(at, b);
+    }
+    piece(inner, at, text.length);
+    return { ids, offsets: spansFromByteLengths(text, tokens.map(tokenBytes)) };
   };
 
   // Non-byte-level tokenizers (SentencePiece-style): offsets from incremental decoding,

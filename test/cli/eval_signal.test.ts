@@ -3,8 +3,7 @@
  * spawned training process gets SIGINT after its first metrics line, saves a resumable
  * checkpoint and exits 130; the checkpoint then resumes in-process.
  */
-import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
-import { spawn } from 'node:child_process';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,25 +11,12 @@ import { run as train } from '../../src/cli/train.js';
 import { run as evalCli } from '../../src/cli/eval.js';
 import { CliError } from '../../src/cli/args.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
+import { capture, spawnTrainUntilFirstStep } from '../helpers/cli.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webtune-eval-'));
 const data = path.join(tmp, 'data.jsonl');
 const testRows = path.join(tmp, 'test.jsonl');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const spies = [
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { out.push(a.join(' ')); }),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); }),
-    vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); }),
-  ];
-  try {
-    return { code: await fn(), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 const common = ['--preset', 'nano', '--batch-size', '2', '--max-length', '40', '--backend', 'cpu', '--seed', '3'];
 
@@ -105,27 +91,16 @@ describe('webtune train --lora-r and webtune eval', () => {
 describe('Ctrl-C during webtune train', () => {
   it('saves a resumable checkpoint, exits 130, and the checkpoint resumes', async () => {
     const out = path.join(tmp, 'sigint');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'train', '--data', data, ...common, '--steps', '200', '--out', out],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const metrics = path.join(out, 'metrics.jsonl');
-    // Wait for the first step however long a loaded machine takes (the test's timeout bounds it).
-    while (!(fs.existsSync(metrics) && fs.readFileSync(metrics, 'utf8').includes('"type":"step"'))) {
-      if (child.exitCode !== null) throw new Error(`the run ended before its first metrics line\n${stdout}\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    child.kill('SIGINT');
-    const code = await exited;
-    expect(code, stderr).toBe(130);
+    const run = await spawnTrainUntilFirstStep(['--data', data, ...common, '--steps', '200', '--out', out]);
+    run.child.kill('SIGINT');
+    const code = await run.exited;
+    expect(code, run.stderr()).toBe(130);
     const ckpt = fs.readdirSync(out).find((n) => /^checkpoint-\d+$/.test(n));
-    expect(ckpt, stdout).toBeDefined();
+    expect(ckpt, run.stdout()).toBeDefined();
     const step = Number(ckpt!.split('-')[1]);
     expect(step).toBeGreaterThanOrEqual(1);
     expect(step).toBeLessThan(200);
-    expect(stdout).toContain(`continue with: webtune train --resume ${path.join(out, ckpt!)}`);
+    expect(run.stdout()).toContain(`continue with: webtune train --resume ${path.join(out, ckpt!)}`);
     const state = JSON.parse(fs.readFileSync(path.join(out, ckpt!, 'trainer_state.json'), 'utf8'));
     expect(state.state.global_step).toBe(step);
 
