@@ -11,13 +11,14 @@
  *
  * Rendering uses @huggingface/jinja, set up like transformers' Jinja environment
  * (trim_blocks and lstrip_blocks on, `raise_exception`, `strftime_now`, a `tojson` that does not
- * HTML-escape and takes indent / separators / sort_keys / ensure_ascii). Known differences from
+ * HTML-escape and takes indent / separators / sort_keys / ensure_ascii), with Python's string
+ * methods and jinja2's undefined-attribute error (templates/python.ts). Known differences from
  * Python jinja2 are listed in test/data/template.test.ts, which compares every built-in and
  * reference template with renders made by jinja2.
  */
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import type { Message } from './dataset.js';
-import { CHATML, GEMMA, LLAMA3, MISTRAL, PHI3, TULU, ZEPHYR } from './templates/builtin.js';
+import { CHATML, CHATML_TOOLS, GEMMA, LLAMA3, MISTRAL, PHI3, TULU, ZEPHYR } from './templates/builtin.js';
 import { installPythonSemantics } from './templates/python.js';
 
 /** UTF-16 offsets into the rendered text. [start, end) is the message content as rendered (a
@@ -40,13 +41,14 @@ export interface LocatedConversation { text: string; turns: Array<TurnSpan | Unl
  * undefined, as transformers leaves it. `specialTokens` adds other variables the template may
  * read (pad_token, unk_token, ...). */
 export interface ChatTemplate { name: string; source: string; bosToken: string; eosToken: string; specialTokens?: Record<string, string> }
-export type BuiltinTemplateName = 'chatml' | 'zephyr' | 'tulu' | 'llama3' | 'mistral' | 'gemma' | 'phi3';
+export type BuiltinTemplateName = 'chatml' | 'chatml_tools' | 'zephyr' | 'tulu' | 'llama3' | 'mistral' | 'gemma' | 'phi3';
 
 function builtin(name: BuiltinTemplateName, t: { source: string; bosToken: string; eosToken: string }): ChatTemplate {
   return Object.freeze({ name, source: t.source, bosToken: t.bosToken, eosToken: t.eosToken });
 }
 export const BUILTIN_TEMPLATES: Readonly<Record<BuiltinTemplateName, ChatTemplate>> = Object.freeze({
   chatml: builtin('chatml', CHATML),
+  chatml_tools: builtin('chatml_tools', CHATML_TOOLS),
   zephyr: builtin('zephyr', ZEPHYR),
   tulu: builtin('tulu', TULU),
   llama3: builtin('llama3', LLAMA3),
@@ -444,7 +446,15 @@ function spansOf(t: ChatTemplate, messages: readonly Message[], opts: SpanOption
   if (opts.requireVerbatimTurns ?? true) {
     for (let i = 0; i < messages.length; i++) {
       if (i === messages.length - 1 && !gen) break;
-      const r = i === messages.length - 1 ? fullNoGen : render(messages.slice(0, i + 1), false, i);
+      let r: string;
+      try {
+        r = i === messages.length - 1 ? fullNoGen : render(messages.slice(0, i + 1), false, i);
+      } catch (err) {
+        // A template may refuse to stop at a turn no reply follows (Llama 3.2 with tools and no user
+        // turn yet): no context ends there, nothing to compare.
+        if (messages[i].role !== 'assistant') continue;
+        throw err;
+      }
       const at = commonPrefixLength(r, full);
       const tail = r.slice(at);
       if (tail && !fullNoGen.endsWith(tail)) {
@@ -476,12 +486,20 @@ function spansOf(t: ChatTemplate, messages: readonly Message[], opts: SpanOption
     seen.set(slot, k);
   });
   messages.forEach((m, i) => {
-    if (!seen.has(i) && !unslotted(m)) problem(new TemplateError(`template '${t.name}' does not render the content of ${describeTurn(messages, i)}; it has no span.`, t.name, false, i));
+    // A tool-calling turn whose text the template leaves out (Llama 3.2 writes only the call) is
+    // still located from the generation prompt below.
+    if (!seen.has(i) && !writesMoreThanContent(m)) problem(new TemplateError(`template '${t.name}' does not render the content of ${describeTurn(messages, i)}; it has no span.`, t.name, false, i));
   });
   let spans = matchSkeleton(full, sk, contents, wildcards);
   while (!spans) {
-    // Name the first message whose content does not render as itself.
+    // Name the first message whose content does not render as itself. A tool result is context,
+    // never trained: its span is what the template wrote in its place (Llama 3.2 writes it as JSON).
     const bad = firstRewritten(messages, render, withSlots, wildcards);
+    if (messages[bad].role === 'tool' && !wildcards.has(bad)) {
+      wildcards.add(bad);
+      spans = matchSkeleton(full, sk, contents, wildcards);
+      continue;
+    }
     problem(new TemplateError(
       `template '${t.name}' rewrites the content of ${describeTurn(messages, bad)} (it renders more or less than the content, ` +
         `e.g. drops reasoning before </think>), so the span of that turn cannot be located.`,
@@ -497,18 +515,36 @@ function spansOf(t: ChatTemplate, messages: readonly Message[], opts: SpanOption
     const k = s.slots.indexOf(i);
     return k < 0 ? undefined : s.literals[k + 1];
   };
-  const prefixSkeletons: Skeleton[] = [];
-  for (let i = 0; i < messages.length; i++) prefixSkeletons.push(i === messages.length - 1 && !gen ? sk : skeletonOf(messages.slice(0, i + 1), false, i));
+  const prefixSkeletons: Array<Skeleton | null> = []; // null: the template refuses to stop at that (non-assistant) turn
+  for (let i = 0; i < messages.length; i++) {
+    try {
+      prefixSkeletons.push(i === messages.length - 1 && !gen ? sk : skeletonOf(messages.slice(0, i + 1), false, i));
+    } catch (err) {
+      if (messages[i].role === 'assistant') throw err;
+      prefixSkeletons.push(null);
+    }
+  }
   /** The template text after position `from` of the whole rendering, up to the next content. */
   const continuation = (i: number, from: number): string | undefined => {
     if (i < messages.length - 1) {
-      const next = sk.slots.map((_, k) => spans[k][0]).filter((p) => p >= from);
+      const next = sk.slots.flatMap((slot, k) => (slot > i && spans[k][0] >= from ? [spans[k][0]] : []));
       return full.slice(from, next.length ? Math.min(...next) : full.length);
     }
     return probeAfter(messages, render, withSlots, from);
   };
+  /** The end-of-turn marker ending `written` (the text of assistant turn i): the longest end of it
+   * that a plain reply in place of turn i would write after its content. */
+  const markerLength = (i: number, written: string): number => {
+    try {
+      const plain = parseSkeleton(render(withSlots([...messages.slice(0, i), { role: 'assistant', content: '' }]), false, i));
+      const after = afterSlot(plain, i) ?? '';
+      for (let n = Math.min(after.length, written.length); n > 0; n--) if (after.startsWith(written.slice(written.length - n))) return n;
+    } catch {
+      // a template that refuses a plain reply here: no marker is split off
+    }
+    return 0;
+  };
   const turns: Array<TurnSpan | UnlocatedTurn> = [];
-  const markerOfPlainAssistant: string[] = [];
   for (let i = 0; i < messages.length; i++) {
     const role = messages[i].role;
     const content = contentSpan(i);
@@ -529,7 +565,8 @@ function spansOf(t: ChatTemplate, messages: readonly Message[], opts: SpanOption
       const own = render(messages.slice(0, i + 1), false, i).slice(from);
       const next = continuation(i, from);
       const shared = (next === undefined ? own : own.slice(0, commonPrefixLength(own, next))).replace(/\s+$/, '');
-      turns.push({ role, start: from, end: from + shared.length, trainStart: from, trainEnd: from + shared.length });
+      const end = from + shared.length;
+      turns.push({ role, start: from, end: end - markerLength(i, shared), trainStart: from, trainEnd: end });
       continue;
     }
     if (!content) {
@@ -537,10 +574,15 @@ function spansOf(t: ChatTemplate, messages: readonly Message[], opts: SpanOption
       continue;
     }
     const [start, end] = content;
-    const own = afterSlot(prefixSkeletons[i], i);
+    const prefix = prefixSkeletons[i];
+    if (!prefix) {
+      turns.push({ role, start, end, trainStart: start, trainEnd: end }); // no marker of its own can be told apart
+      continue;
+    }
+    const own = afterSlot(prefix, i);
     if (own === undefined) {
       // Not written when the conversation stops here: written inside a later turn.
-      const j = prefixSkeletons.findIndex((s, jj) => jj > i && s.slots.includes(i));
+      const j = prefixSkeletons.findIndex((s, jj) => jj > i && !!s?.slots.includes(i));
       turns.push({ role, start, end, trainStart: start, trainEnd: end, foldedInto: j });
       continue;
     }
@@ -548,15 +590,8 @@ function spansOf(t: ChatTemplate, messages: readonly Message[], opts: SpanOption
     let shared = next === undefined ? own : own.slice(0, commonPrefixLength(own, next));
     // The marker never runs into another message's content (a slot cuts the literal).
     shared = shared.replace(/\s+$/, '');
-    if (role === 'assistant') markerOfPlainAssistant.push(shared);
     turns.push({ role, start, end, trainStart: start, trainEnd: end + shared.length });
   }
-  // [start, end) of a tool-calling turn leaves out the end-of-turn marker a plain reply writes.
-  const marker = markerOfPlainAssistant.find((m) => m !== '');
-  turns.forEach((s, i) => {
-    if (!('start' in s) || !writesMoreThanContent(messages[i]) || !marker) return;
-    if (full.slice(s.start, s.trainEnd).endsWith(marker)) s.end = s.trainEnd - marker.length;
-  });
   return refusal === undefined ? { text, turns } : { text, turns, refusal };
 }
 
@@ -569,12 +604,14 @@ function probeAfter(
   const last = messages[messages.length - 1];
   const probe: Message = { role: last.role === 'assistant' ? 'user' : 'assistant', content: 'probe' };
   try {
-    const rendered = render(withSlots([...messages, probe]), false, messages.length);
     if (from !== undefined) {
+      // The real conversation, then the probe as a placeholder: the text from `from` up to it.
       const slot = contentSlot(messages.length);
+      const rendered = render([...messages, { ...probe, content: slot }], false, messages.length);
       const at = rendered.indexOf(slot, from);
       return at < 0 ? rendered.slice(from) : rendered.slice(from, at);
     }
+    const rendered = render(withSlots([...messages, probe]), false, messages.length);
     const s = parseSkeleton(rendered);
     const k = s.slots.indexOf(messages.length - 1);
     return k < 0 ? undefined : s.literals[k + 1];

@@ -79,10 +79,10 @@ function splitPy(s: string, sep: string | null, maxsplit: number, fromRight: boo
     if (maxsplit < 0 || words.length <= maxsplit + 1) return words.map(([a, b]) => text(a, b));
     if (!fromRight) {
       const head = words.slice(0, maxsplit).map(([a, b]) => text(a, b));
-      return [...head, stripSet(text(words[maxsplit][0], cps.length), null, false, true)];
+      return [...head, text(words[maxsplit][0], cps.length)]; // the rest keeps its trailing whitespace
     }
     const tail = words.slice(words.length - maxsplit).map(([a, b]) => text(a, b));
-    return [stripSet(text(0, words[words.length - maxsplit - 1][1]), null, true, false), ...tail];
+    return [text(0, words[words.length - maxsplit - 1][1]), ...tail];
   }
   const parts = s.split(sep);
   if (maxsplit < 0 || parts.length <= maxsplit + 1) return parts;
