@@ -400,3 +400,13 @@ describe('tool calls, tool results and reasoning: spans', () => {
     expect((r1.turns[0] as TurnSpan).start).toBeGreaterThan(0);
   });
 });
+
+describe('locateTurns (render --json) gives the text for every conversation jinja2 renders', () => {
+  const rows = refs.filter((r) => r.output !== undefined);
+  it.each(rows.map((r) => [`${r.template} ${r.case} gen=${r.add_generation_prompt}`, r] as const))('%s', (_, r) => {
+    const located = locateTurns(fixtureTemplate(r.template), messagesOf(r.case), { addGenerationPrompt: r.add_generation_prompt, tools: toolsOf(r.case), now: NOW });
+    expect(located.text).toBe(r.output);
+    expect(located.turns.length).toBe(messagesOf(r.case).length);
+    for (const t of located.turns) if (!('located' in t)) expect(t.start).toBeLessThanOrEqual(t.end);
+  });
+});
