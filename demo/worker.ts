@@ -335,8 +335,8 @@ async function compare(id: number, limit: number, maxNewTokens: number): Promise
   const lora = loraState(model);
   const adapterOff = !base && !!lora && !lora.merged;
   try {
-    const answer = (m: CausalLM) => async (messages: InstructMessage[]) =>
-      (await generateChat(m, tokenizer, template, messages, { maxNewTokens })).text;
+    const answer = (m: CausalLM) => async (messages: InstructMessage[], tools?: readonly object[]) =>
+      (await generateChat(m, tokenizer, template, messages, { maxNewTokens, render: { tools: tools ? [...tools] : null } })).text;
     const total = rows.length * (base || adapterOff ? 2 : 1);
     let done = 0;
     const run = async (which: 'base' | 'tuned', m: CausalLM) => evaluate(rows, answer(m), {

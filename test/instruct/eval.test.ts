@@ -104,14 +104,16 @@ describe('scorers', () => {
 describe('evaluate', () => {
   const rows = parseJsonl<InstructRow>(readFileSync('demo/data/test.jsonl', 'utf8'), 'demo/data/test.jsonl');
   const key = (messages: InstructMessage[]) => JSON.stringify(messages);
-  const answers = new Map(rows.map((r) => [key(promptOf(r.messages)), r.messages[r.messages.length - 1].content]));
+  // The reference answer; a tool call is written as chatml_tools writes it.
+  const reference = (m: InstructMessage) => m.tool_calls ? m.tool_calls.map((c) => `<tool_call>\n${JSON.stringify(c.function)}\n</tool_call>`).join('\n') : m.content;
+  const answers = new Map(rows.map((r) => [key(promptOf(r.messages)), reference(r.messages[r.messages.length - 1])]));
 
   it('a generator that answers like the references scores 1 everywhere', async () => {
     let calls = 0;
     const result = await evaluate(rows, async (messages) => {
       calls++;
-      // The prompt ends with a user turn: the reference answer is never shown.
-      expect(messages[messages.length - 1].role).toBe('user');
+      // The prompt ends with a user turn (or a tool's result): the reference answer is never shown.
+      expect(['user', 'tool']).toContain(messages[messages.length - 1].role);
       const a = answers.get(key(messages));
       if (a === undefined) throw new Error('unknown prompt');
       return a;
@@ -119,7 +121,7 @@ describe('evaluate', () => {
     expect(calls).toBe(rows.length);
     expect(result.n).toBe(rows.length);
     expect(result.overall).toBe(1);
-    expect(Object.keys(result.byFamily).sort()).toEqual(['arithmetic', 'extraction', 'multiturn', 'qa', 'refusal', 'sentiment', 'sorting', 'string', 'system']);
+    expect(Object.keys(result.byFamily).sort()).toEqual(['arithmetic', 'extraction', 'multiturn', 'qa', 'refusal', 'sentiment', 'sorting', 'string', 'system', 'tool_use']);
     for (const acc of Object.values(result.byFamily)) expect(acc).toBe(1);
     expect(result.byPhrasing).toEqual({ seen: 1, unseen: 1, human: 1 });
     const table = formatEvalTable(result);

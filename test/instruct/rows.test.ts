@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  FACTS, FAMILIES, FAMILY_NAMES, generateRow, getFamily, parseJsonl, REFUSAL, trainTemplates, type InstructRow,
+  CALCULATOR_TOOL, FACTS, FAMILIES, FAMILY_NAMES, generateRow, getFamily, parseJsonl, REFUSAL, trainTemplates, type InstructRow,
 } from '../../src/data/instruct/index.js';
 import { score } from '../../src/eval/index.js';
 
@@ -24,8 +24,22 @@ describe('format and provenance', () => {
     expect(manifest.counts.test.total).toBe(splits.test.length);
   });
 
+  it('tool_use rows are TRL tool-calling conversations: the calculator schema, a call, its result, the answer', () => {
+    const toolRows = all.filter((r) => r.family === 'tool_use');
+    expect(toolRows.length).toBeGreaterThan(100);
+    for (const r of toolRows) {
+      const where = `${r.id}: ${JSON.stringify(r.messages)}`;
+      expect(r.tools, where).toEqual([CALCULATOR_TOOL]);
+      expect(r.messages.map((m) => m.role), where).toEqual(r.messages.length === 2 ? ['user', 'assistant'] : ['user', 'assistant', 'tool', 'assistant']);
+      expect(Object.keys(r.messages[1]).sort(), where).toEqual(['content', 'role', 'tool_calls']);
+      expect(r.messages[1].content, where).toBe('');
+      if (r.messages.length === 4) expect(Object.keys(r.messages[2]).sort(), where).toEqual(['content', 'name', 'role']);
+    }
+    for (const r of all.filter((x) => x.family !== 'tool_use')) expect(r.tools, r.id).toBeUndefined();
+  });
+
   it('every row is a valid TRL messages conversation', () => {
-    for (const r of all) {
+    for (const r of all.filter((x) => x.family !== 'tool_use')) {
       const where = `${r.id}: ${JSON.stringify(r.messages)}`;
       const roles = r.messages.map((m) => m.role);
       const body = roles[0] === 'system' ? roles.slice(1) : roles;
@@ -226,6 +240,17 @@ function expectedAnswer(r: InstructRow): string {
       throw new Error(`no follow-up operation in ${follow}`);
     }
     case 'refusal': return REFUSAL;
+    case 'tool_use': {
+      // The call must carry the question's numbers and operation; the answer is the tool's result, which is right.
+      const n = nums(q);
+      const [a, b] = /subtract \d+ from|\d+ less than/.test(q) ? [n[1], n[0]] : n; // "subtract b from a", "b less than a"
+      const op = /plus|\+|sum|add/.test(q) ? '+' : /minus|-|less|take away|subtract/.test(q) ? '-' : '*';
+      expect(r.messages[1].tool_calls, r.id).toEqual([{ type: 'function', function: { name: 'calculator', arguments: { a, op, b } } }]);
+      const value = op === '+' ? a + b : op === '-' ? a - b : a * b;
+      if (r.messages.length === 2) return '';
+      expect(r.messages[2].content, r.id).toBe(String(value));
+      return String(value);
+    }
   }
 }
 
@@ -235,7 +260,12 @@ describe('answers are correct', () => {
   });
 
   it('every reference answer (generated and hand-written) passes its own scorer', () => {
-    for (const r of [...splits.valid, ...splits.test]) expect(score(r.eval!, last(r)), r.id).toEqual({ correct: true });
+    // A reference call is written as chatml_tools writes it.
+    const reference = (r: InstructRow) => {
+      const m = r.messages[r.messages.length - 1];
+      return m.tool_calls ? m.tool_calls.map((c) => `<tool_call>\n${JSON.stringify(c.function)}\n</tool_call>`).join('\n') : m.content;
+    };
+    for (const r of [...splits.valid, ...splits.test]) expect(score(r.eval!, reference(r)), r.id).toEqual({ correct: true });
   });
 
   it('arithmetic stays in range and subtractions never go below zero', () => {

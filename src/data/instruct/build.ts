@@ -169,7 +169,7 @@ function generateSplit(split: Split, count: number, seed: number, weights: Recor
       if (seen.has(k)) dups[split]++;
       seen.add(k);
       rows.push({
-        messages: built!.messages, source: 'generator', family: f.name, template: `${f.name}/${template}`, seed: rowSeed, split, id: '',
+        messages: built!.messages, tools: built!.tools, source: 'generator', family: f.name, template: `${f.name}/${template}`, seed: rowSeed, split, id: '',
         ...(split === 'test' ? { phrasing: unseen ? 'unseen' as const : 'seen' as const } : {}),
         ...(split !== 'train' ? { eval: built!.eval } : {}),
       });
@@ -273,8 +273,8 @@ export function buildInstructSet(opts: BuildOptions = {}): InstructSet {
 }
 
 function orderRow(r: InstructRow): InstructRow {
-  const { messages, source, family, template, seed, split, id, phrasing, eval: spec } = r;
-  return { messages, source, family, template, seed, split, id, ...(phrasing ? { phrasing } : {}), ...(spec ? { eval: spec } : {}) };
+  const { messages, tools, source, family, template, seed, split, id, phrasing, eval: spec } = r;
+  return { messages, ...(tools ? { tools } : {}), source, family, template, seed, split, id, ...(phrasing ? { phrasing } : {}), ...(spec ? { eval: spec } : {}) };
 }
 
 function buildManifest(

@@ -10,6 +10,7 @@ import {
 } from './facts.js';
 import type { Rng } from '../../utils/random.js';
 import type { BuiltExample, EvalSpec, Family, FamilyName, InstructMessage } from './types.js';
+import { toolUseFamily } from './tools.js';
 
 const user = (content: string): InstructMessage => ({ role: 'user', content });
 const assistant = (content: string): InstructMessage => ({ role: 'assistant', content });
@@ -487,6 +488,7 @@ export const refusalFamily = defineFamily<string, (h: string) => string>({
 /** All families in a fixed order (the order of rows in each split). */
 export const FAMILIES: readonly Family<any>[] = [
   arithmeticFamily, stringFamily, sortingFamily, sentimentFamily, extractionFamily, qaFamily, systemFamily, multiturnFamily, refusalFamily,
+  toolUseFamily,
 ];
 
 export function getFamily(name: FamilyName | string): Family<any> {

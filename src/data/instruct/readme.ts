@@ -10,7 +10,9 @@ import type { InstructRow, Split } from './types.js';
 const SPLIT_NAMES: Split[] = ['train', 'valid', 'test'];
 
 function conversation(row: InstructRow): string {
-  return row.messages.map((m) => `    ${m.role}: ${m.content.replace(/\n/g, '\n    ' + ' '.repeat(m.role.length + 2))}`).join('\n');
+  const shown = (m: InstructRow['messages'][number]) =>
+    m.content + (m.tool_calls ?? []).map((c) => `(calls ${c.function.name} ${JSON.stringify(c.function.arguments)})`).join(' ');
+  return row.messages.map((m) => `    ${m.role}: ${shown(m).replace(/\n/g, '\n    ' + ' '.repeat(m.role.length + 2))}`).join('\n');
 }
 
 function table(header: string[], rows: Array<Array<string | number>>): string {
