@@ -55,7 +55,7 @@ export interface TrainSettings {
 
 export type Request =
   | { type: 'init' }
-  | { type: 'render'; id: number; template: TemplateSpec; messages: Message[] }
+  | { type: 'render'; id: number; template: TemplateSpec; messages: Message[]; tools?: Record<string, unknown>[] }
   | { type: 'upload'; id: number; name: string; text: string }
   | { type: 'train'; settings: TrainSettings }
   | { type: 'pause' }
