@@ -34,6 +34,17 @@ const CASES: Array<[EvalSpec, string, boolean]> = [
   [{ kind: 'number', expected: 2.5 }, '2.5', true],
   [{ kind: 'number', expected: 0 }, '0', true],
   [{ kind: 'number', expected: 0 }, '10', false],
+  // tool_call: the call's name and arguments, in the <tool_call> form or as a bare {"name", "arguments" | "parameters"} object
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>\n{"name": "calculator", "arguments": {"a": 12, "op": "*", "b": 7}}\n</tool_call>', true],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, 'Let me check. <tool_call>{"name":"calculator","arguments":{"b":7,"a":12,"op":"*"}}</tool_call>', true],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '{"name": "calculator", "parameters": {"a": 12, "op": "*", "b": 7}}', true],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": "{\\"a\\": 12, \\"op\\": \\"*\\", \\"b\\": 7}"}</tool_call>', true],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": {"a": 12, "op": "*", "b": 8}}</tool_call>', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": {"a": "12", "op": "*", "b": 7}}</tool_call>', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calc", "arguments": {"a": 12, "op": "*", "b": 7}}</tool_call>', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": {"a": 12, "op": "*", "b": 7, "c": 1}}</tool_call>', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '84', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": {"a": 12, "op": "*"</tool_call>', false],
   // json_fields: valid JSON, exactly the fields, strict values
   [{ kind: 'json_fields', expected: { name: 'Ana', age: 31, city: 'Lyon' } }, '{"name":"Ana","age":31,"city":"Lyon"}', true],
   [{ kind: 'json_fields', expected: { name: 'Ana', age: 31, city: 'Lyon' } }, ' { "city": "Lyon", "age": 31, "name": "Ana" } ', true],
