@@ -386,6 +386,18 @@ describe('tool calls, tool results and reasoning: spans', () => {
     expect(text.slice(turns[3].trainStart, turns[3].trainEnd)).toBe('It is 22 °C and sunny in Paris.<|im_end|>');
   });
 
+  it('a template that renders reasoning_content: the trained span starts at the reasoning', () => {
+    const thinking: ChatTemplate = {
+      name: 'thinking', bosToken: '', eosToken: '<|im_end|>',
+      source: "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' }}{% if m.reasoning_content %}{{ '<think>' + m.reasoning_content + '</think>\\n' }}{% endif %}" +
+        "{{ m.content + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    };
+    const { text, turns } = renderWithSpans(thinking, conversations.reasoning);
+    expect(text.slice(turns[1].trainStart, turns[1].trainEnd)).toBe('<think>3 * 4 is 12.</think>\n12<|im_end|>');
+    expect(text.slice(turns[1].start, turns[1].end)).toBe('<think>3 * 4 is 12.</think>\n12');
+    expect(text.slice(turns[3].trainStart, turns[3].trainEnd)).toBe('<think>\n5 * 6 is 30.\n</think>\n<think>\nquick</think>\n30<|im_end|>');
+  });
+
   it('locateTurns renders what training refuses, marking the turns it cannot place', () => {
     const mistral = locateTurns(BUILTIN_TEMPLATES.mistral, conversations.system_single);
     expect(mistral.text).toBe(ref('mistral_v0_3', 'system_single', false).output);
