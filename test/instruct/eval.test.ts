@@ -114,6 +114,7 @@ describe('scorers', () => {
 
 describe('evaluate', () => {
   const rows = parseJsonl<InstructRow>(readFileSync('demo/data/test.jsonl', 'utf8'), 'demo/data/test.jsonl');
+  const toolRows = parseJsonl<InstructRow>(readFileSync('demo/data/tools-test.jsonl', 'utf8'), 'demo/data/tools-test.jsonl');
   const key = (messages: InstructMessage[]) => JSON.stringify(messages);
   // The reference answer; a tool call is written as chatml_tools writes it.
   const reference = (m: InstructMessage) => m.tool_calls ? m.tool_calls.map((c) => `<tool_call>\n${JSON.stringify(c.function)}\n</tool_call>`).join('\n') : m.content;
@@ -132,12 +133,26 @@ describe('evaluate', () => {
     expect(calls).toBe(rows.length);
     expect(result.n).toBe(rows.length);
     expect(result.overall).toBe(1);
-    expect(Object.keys(result.byFamily).sort()).toEqual(['arithmetic', 'extraction', 'multiturn', 'qa', 'refusal', 'sentiment', 'sorting', 'string', 'system', 'tool_use']);
+    expect(Object.keys(result.byFamily).sort()).toEqual(['arithmetic', 'extraction', 'multiturn', 'qa', 'refusal', 'sentiment', 'sorting', 'string', 'system']);
     for (const acc of Object.values(result.byFamily)) expect(acc).toBe(1);
     expect(result.byPhrasing).toEqual({ seen: 1, unseen: 1, human: 1 });
     const table = formatEvalTable(result);
     expect(table).toMatch(/^family\s+n\s+correct\s+accuracy\s+seen\s+unseen\s+human$/m);
     expect(table).toMatch(new RegExp(`^overall\\s+${rows.length}\\s+${rows.length}\\s+100\\.0%`, 'm'));
+  });
+
+  it('tool_use rows: prompts carry the tools; the reference call and the answer after the result score 1', async () => {
+    const toolAnswers = new Map(toolRows.map((r) => [key(promptOf(r.messages)), reference(r.messages[r.messages.length - 1])]));
+    const result = await evaluate(toolRows, async (messages, tools) => {
+      expect(tools).toEqual(toolRows[0].tools);
+      return toolAnswers.get(key(messages)) ?? '';
+    });
+    expect(result.overall).toBe(1);
+    expect(result.byFamily).toEqual({ tool_use: 1 });
+    expect(new Set(result.perRow.map((r) => r.kind))).toEqual(new Set(['tool_call', 'number']));
+    // Answering the number where a call is expected (and the reverse) is wrong.
+    const swapped = await evaluate(toolRows, async (messages) => (messages[messages.length - 1].role === 'tool' ? '<tool_call>{"name": "calculator", "arguments": {}}</tool_call>' : '84'));
+    expect(swapped.overall).toBe(0);
   });
 
   it('a generator that answers badly scores 0', async () => {

@@ -10,6 +10,9 @@ import { score } from '../../src/eval/index.js';
 const load = (split: string) => parseJsonl<InstructRow>(readFileSync(`demo/data/${split}.jsonl`, 'utf8'), `demo/data/${split}.jsonl`);
 const splits = { train: load('train'), valid: load('valid'), test: load('test') };
 const all = [...splits.train, ...splits.valid, ...splits.test];
+const loadTools = (split: string) => parseJsonl<InstructRow>(readFileSync(`demo/data/tools-${split}.jsonl`, 'utf8'), `demo/data/tools-${split}.jsonl`);
+const toolSplits = { train: loadTools('train'), valid: loadTools('valid'), test: loadTools('test') };
+const toolRows = [...toolSplits.train, ...toolSplits.valid, ...toolSplits.test];
 const manifest = JSON.parse(readFileSync('demo/data/manifest.json', 'utf8'));
 const last = (r: InstructRow) => r.messages[r.messages.length - 1].content;
 const users = (r: InstructRow) => r.messages.filter((m) => m.role === 'user').map((m) => m.content);
@@ -24,9 +27,17 @@ describe('format and provenance', () => {
     expect(manifest.counts.test.total).toBe(splits.test.length);
   });
 
-  it('tool_use rows are TRL tool-calling conversations: the calculator schema, a call, its result, the answer', () => {
-    const toolRows = all.filter((r) => r.family === 'tool_use');
-    expect(toolRows.length).toBeGreaterThan(100);
+  it('tool_use rows (their own files) are TRL tool-calling conversations: the calculator schema, a call, its result, the answer', () => {
+    expect(toolRows.length).toBe(360);
+    expect(toolRows.every((r) => r.family === 'tool_use')).toBe(true);
+    expect(toolSplits.test.filter((r) => r.phrasing === 'unseen').length).toBe(15);
+    const heldOut = new Set(getFamily('tool_use').heldOut.map((t) => `tool_use/${t}`));
+    for (const r of [...toolSplits.train, ...toolSplits.valid]) expect(heldOut.has(r.template), r.id).toBe(false);
+    // No input (the numbers and operation) in two splits.
+    const inputs = (rows: InstructRow[]) => new Set(rows.map((r) => JSON.stringify(r.messages[1].tool_calls)));
+    const [tr, va, te] = [inputs(toolSplits.train), inputs(toolSplits.valid), inputs(toolSplits.test)];
+    for (const k of te) expect(tr.has(k) || va.has(k), k).toBe(false);
+    for (const k of va) expect(tr.has(k), k).toBe(false);
     for (const r of toolRows) {
       const where = `${r.id}: ${JSON.stringify(r.messages)}`;
       expect(r.tools, where).toEqual([CALCULATOR_TOOL]);
@@ -35,11 +46,11 @@ describe('format and provenance', () => {
       expect(r.messages[1].content, where).toBe('');
       if (r.messages.length === 4) expect(Object.keys(r.messages[2]).sort(), where).toEqual(['content', 'name', 'role']);
     }
-    for (const r of all.filter((x) => x.family !== 'tool_use')) expect(r.tools, r.id).toBeUndefined();
+    for (const r of all) expect(r.tools, r.id).toBeUndefined();
   });
 
   it('every row is a valid TRL messages conversation', () => {
-    for (const r of all.filter((x) => x.family !== 'tool_use')) {
+    for (const r of all) {
       const where = `${r.id}: ${JSON.stringify(r.messages)}`;
       const roles = r.messages.map((m) => m.role);
       const body = roles[0] === 'system' ? roles.slice(1) : roles;
@@ -256,7 +267,7 @@ function expectedAnswer(r: InstructRow): string {
 
 describe('answers are correct', () => {
   it('every generated answer equals the answer recomputed from the question', () => {
-    for (const r of all.filter((x) => x.source === 'generator')) expect(last(r), `${r.id}: ${JSON.stringify(r.messages)}`).toBe(expectedAnswer(r));
+    for (const r of [...all, ...toolRows].filter((x) => x.source === 'generator')) expect(last(r), `${r.id}: ${JSON.stringify(r.messages)}`).toBe(expectedAnswer(r));
   });
 
   it('every reference answer (generated and hand-written) passes its own scorer', () => {
@@ -265,7 +276,7 @@ describe('answers are correct', () => {
       const m = r.messages[r.messages.length - 1];
       return m.tool_calls ? m.tool_calls.map((c) => `<tool_call>\n${JSON.stringify(c.function)}\n</tool_call>`).join('\n') : m.content;
     };
-    for (const r of [...splits.valid, ...splits.test]) expect(score(r.eval!, reference(r)), r.id).toEqual({ correct: true });
+    for (const r of [...splits.valid, ...splits.test, ...toolSplits.valid, ...toolSplits.test]) expect(score(r.eval!, reference(r)), r.id).toEqual({ correct: true });
   });
 
   it('arithmetic stays in range and subtractions never go below zero', () => {

@@ -488,12 +488,13 @@ export const refusalFamily = defineFamily<string, (h: string) => string>({
 /** All families in a fixed order (the order of rows in each split). */
 export const FAMILIES: readonly Family<any>[] = [
   arithmeticFamily, stringFamily, sortingFamily, sentimentFamily, extractionFamily, qaFamily, systemFamily, multiturnFamily, refusalFamily,
-  toolUseFamily,
 ];
 
+/** A family of the mixture, or tool_use (whose rows have files of their own). */
 export function getFamily(name: FamilyName | string): Family<any> {
-  const f = FAMILIES.find((x) => x.name === name);
-  if (!f) throw new Error(`instruct: unknown family '${name}' (known: ${FAMILIES.map((x) => x.name).join(', ')})`);
+  const all = [...FAMILIES, toolUseFamily];
+  const f = all.find((x) => x.name === name);
+  if (!f) throw new Error(`instruct: unknown family '${name}' (known: ${all.map((x) => x.name).join(', ')})`);
   return f;
 }
 

@@ -63,9 +63,10 @@ export interface InstructRow {
 }
 
 export const FAMILY_NAMES = [
-  'arithmetic', 'string', 'sorting', 'sentiment', 'extraction', 'qa', 'system', 'multiturn', 'refusal', 'tool_use',
+  'arithmetic', 'string', 'sorting', 'sentiment', 'extraction', 'qa', 'system', 'multiturn', 'refusal',
 ] as const;
-export type FamilyName = (typeof FAMILY_NAMES)[number];
+/** The mixture's families, and tool_use, whose rows have files of their own (tools-*.jsonl). */
+export type FamilyName = (typeof FAMILY_NAMES)[number] | 'tool_use';
 
 /** What a family's template turns an input into: the conversation and how to score its last answer. */
 export interface BuiltExample {
