@@ -210,7 +210,7 @@ const requestRender = throttle(async () => {
   const s: TemplateState = template.state();
   const id = ++renderId;
   try {
-    const r = await client.request({ type: 'render', template: s.template, messages: s.messages }, ['rendered']);
+    const r = await client.request({ type: 'render', template: s.template, messages: s.messages, tools: s.tools }, ['rendered']);
     if (id < lastShown) return;
     lastShown = id;
     template.show(r);

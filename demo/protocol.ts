@@ -63,7 +63,7 @@ export type BackendView = Omit<BackendInfo, 'engine'> & { kernels: KernelPath };
 export type Request =
   /** `kernels`: the engine models are bound to by default (the page's ?kernels= parameter; default auto). */
   | { type: 'init'; kernels?: KernelChoice }
-  | { type: 'render'; id: number; template: TemplateSpec; messages: Message[] }
+  | { type: 'render'; id: number; template: TemplateSpec; messages: Message[]; tools?: Record<string, unknown>[] }
   | { type: 'upload'; id: number; name: string; text: string }
   | { type: 'train'; settings: TrainSettings }
   | { type: 'pause' }

@@ -152,7 +152,7 @@ function specialRanges(text: string, t: ChatTemplate): Array<[number, number]> {
   return out.sort((a, b) => a[0] - b[0]);
 }
 
-function render(id: number, spec: TemplateSpec, messages: Message[]): Reply {
+function render(id: number, spec: TemplateSpec, messages: Message[], tools?: Record<string, unknown>[]): Reply {
   let t: ChatTemplate;
   try {
     t = templateOf(spec);
@@ -161,12 +161,12 @@ function render(id: number, spec: TemplateSpec, messages: Message[]): Reply {
   }
   let rendered;
   try {
-    rendered = renderWithSpans(t, messages);
+    rendered = renderWithSpans(t, messages, { tools: tools ?? null });
   } catch (e) {
     return { status: 'rendered', id, text: '', specials: [], turns: [], error: (e as Error).message, masks: [], templateName: t.name };
   }
   const specials = new Set(tokenizer.specialTokens);
-  const ex: Example = { format: 'messages', messages, meta: {} };
+  const ex: Example = { format: 'messages', messages, ...(tools ? { tools } : {}), meta: {} };
   const masks: MaskView[] = MASK_MODES.map((mode) => {
     try {
       const r = labelExample(ex, t, tokenizer, { mask: mode });
@@ -362,8 +362,8 @@ async function compare(id: number, limit: number, maxNewTokens: number): Promise
   const lora = loraState(model);
   const adapterOff = !base && !!lora && !lora.merged;
   try {
-    const answer = (m: CausalLM) => async (messages: InstructMessage[]) =>
-      (await generateChat(m, tokenizer, template, messages, { maxNewTokens })).text;
+    const answer = (m: CausalLM) => async (messages: InstructMessage[], tools?: readonly object[]) =>
+      (await generateChat(m, tokenizer, template, messages, { maxNewTokens, render: { tools: tools ? [...tools] : null } })).text;
     const total = rows.length * (base || adapterOff ? 2 : 1);
     let done = 0;
     const run = async (which: 'base' | 'tuned', m: CausalLM) => evaluate(rows, answer(m), {
@@ -618,7 +618,7 @@ async function handle(msg: Request): Promise<void> {
       return;
     }
     case 'render':
-      post(render(msg.id, msg.template, msg.messages));
+      post(render(msg.id, msg.template, msg.messages, msg.tools));
       return;
     case 'upload': {
       const { examples, errors } = await parseRows(msg.text, msg.name);

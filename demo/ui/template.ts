@@ -4,14 +4,23 @@
  * shown with special tokens highlighted and the assistant turns outlined. The masking panel
  * draws the same render, tokenized.
  */
-import type { Message } from '../../src/index.js';
+import { CALCULATOR_TOOL, type Message, type ToolCall } from '../../src/index.js';
 import type { RenderReply, TemplateSpec } from '../protocol.js';
 import { h, panel, replace, field } from './dom.js';
 
-const BUILTINS = ['chatml', 'zephyr', 'tulu', 'llama3', 'mistral', 'gemma', 'phi3'];
-const ROLES: Message['role'][] = ['user', 'assistant', 'system'];
+const BUILTINS = ['chatml_tools', 'chatml', 'zephyr', 'tulu', 'llama3', 'mistral', 'gemma', 'phi3'];
+const ROLES: Message['role'][] = ['user', 'assistant', 'system', 'tool'];
 
-export interface TemplateState { template: TemplateSpec; messages: Message[] }
+/** The conversation, the template and the tool schemas (the template's `tools`; absent when none). */
+export interface TemplateState { template: TemplateSpec; messages: Message[]; tools?: Record<string, unknown>[] }
+
+/** A calculator exchange: the question, the assistant's call, the tool's result, the answer. */
+const TOOL_EXCHANGE: Message[] = [
+  { role: 'user', content: 'What is 12 times 7?' },
+  { role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }] },
+  { role: 'tool', name: 'calculator', content: '84' },
+  { role: 'assistant', content: '84' },
+];
 
 export function templatePanel(onChange: (s: TemplateState) => void) {
   const system = h('textarea', { id: 'tpl-system', rows: 2 }, 'You are a helpful assistant. Keep answers short.') as HTMLTextAreaElement;
@@ -22,6 +31,9 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
     { role: 'assistant', content: '24' },
   ];
   const turnList = h('ol', { id: 'tpl-turns', class: 'turns' });
+  let tools: Record<string, unknown>[] = [];
+  const toolsBox = h('textarea', { id: 'tpl-tools', rows: 3, spellcheck: false, placeholder: '[] (JSON schemas of the tools the assistant may call)' }) as HTMLTextAreaElement;
+  const toolsError = h('p', { id: 'tpl-tools-error', class: 'error', hidden: true });
   const pick = h('select', { id: 'tpl-builtin' }, ...BUILTINS.map((n) => h('option', { value: n }, n)),
     h('option', { value: 'jinja' }, 'custom Jinja…'), h('option', { value: 'tokenizer_config' }, 'from tokenizer_config.json…')) as HTMLSelectElement;
   const jinja = h('textarea', { id: 'tpl-jinja', rows: 6, spellcheck: false, placeholder: "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}" }) as HTMLTextAreaElement;
@@ -34,7 +46,7 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
 
   const output = h('pre', { id: 'tpl-output', class: 'rendered' });
   const error = h('p', { id: 'tpl-error', class: 'error', hidden: true });
-  const legend = h('p', { class: 'legend' }, h('span', { class: 'special' }, 'special token'), ' ', h('span', { class: 'turn-assistant' }, 'assistant turn (content + end-of-turn)'));
+  const legend = h('p', { class: 'legend' }, h('span', { class: 'special' }, 'special token'), ' ', h('span', { class: 'turn-assistant' }, 'assistant turn (content or tool call + end-of-turn)'), ' ', h('span', { class: 'turn-tool' }, 'tool result (context, never trained)'));
 
   const modelOption = h('option', { value: 'model', hidden: true, disabled: true }, 'the loaded model\'s own') as HTMLOptionElement;
   pick.prepend(modelOption);
@@ -46,7 +58,56 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
     : pick.value === 'tokenizer_config' ? { kind: 'tokenizer_config', json: cfgText || '{}', fileName: cfgName }
     : { kind: 'builtin', name: pick.value };
   const messages = (): Message[] => [...(system.value.trim() ? [{ role: 'system' as const, content: system.value }] : []), ...turns];
-  const changed = () => onChange({ template: spec(), messages: messages() });
+  const state = (): TemplateState => ({ template: spec(), messages: messages(), ...(tools.length ? { tools } : {}) });
+  const changed = () => onChange(state());
+
+  /** Editors for the tool calls of assistant turn i: the function name and its JSON arguments. */
+  function callEditors(i: number): HTMLElement {
+    const calls = turns[i].tool_calls ?? [];
+    const setCalls = (next: ToolCall[]) => {
+      const { tool_calls: _, ...rest } = turns[i];
+      turns[i] = next.length ? { ...rest, tool_calls: next } : rest;
+    };
+    return h('div', { class: 'tool-calls' }, ...calls.map((c, k) => {
+      const args = h('input', { class: 'call-arguments', value: JSON.stringify(c.function.arguments), 'aria-label': `arguments of call ${k + 1} of turn ${i + 1}`, size: 28 }) as HTMLInputElement;
+      args.addEventListener('input', () => {
+        try {
+          const parsed = JSON.parse(args.value) as unknown;
+          if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+          args.classList.remove('invalid');
+          setCalls(calls.map((x, j) => (j === k ? { ...x, function: { ...x.function, arguments: parsed as Record<string, unknown> } } : x)));
+          changed();
+        } catch {
+          args.classList.add('invalid'); // the last valid arguments stay until this parses as a JSON object
+        }
+      });
+      const name = h('input', { class: 'call-name', value: c.function.name, 'aria-label': `function of call ${k + 1} of turn ${i + 1}`, size: 12,
+        oninput: (e: Event) => { setCalls(calls.map((x, j) => (j === k ? { ...x, function: { ...x.function, name: (e.target as HTMLInputElement).value } } : x))); changed(); } });
+      return h('div', { class: 'tool-call' }, 'calls ', name, ' with ', args,
+        h('button', { type: 'button', title: 'remove this call', 'aria-label': 'remove call', onclick: () => { setCalls(calls.filter((_, j) => j !== k)); drawTurns(); changed(); } }, '✕'));
+    }), h('button', { type: 'button', class: 'add-call', onclick: () => {
+      setCalls([...calls, { type: 'function', function: { name: 'calculator', arguments: { a: 1, op: '+', b: 2 } } }]);
+      if (!tools.length) setTools([CALCULATOR_TOOL as unknown as Record<string, unknown>]);
+      drawTurns(); changed();
+    } }, '+ tool call'));
+  }
+  function setTools(next: Record<string, unknown>[]) {
+    tools = next;
+    toolsBox.value = next.length ? JSON.stringify(next) : '';
+    toolsError.hidden = true;
+  }
+  toolsBox.addEventListener('input', () => {
+    try {
+      const parsed = toolsBox.value.trim() ? JSON.parse(toolsBox.value) as unknown : [];
+      if (!Array.isArray(parsed) || parsed.some((t) => t === null || typeof t !== 'object' || Array.isArray(t))) throw new Error('expected a list of tool schema objects');
+      tools = parsed as Record<string, unknown>[];
+      toolsError.hidden = true;
+      changed();
+    } catch (e) {
+      toolsError.hidden = false;
+      toolsError.textContent = `Tools: ${(e as Error).message}`;
+    }
+  });
 
   function drawTurns() {
     replace(turnList, ...turns.map((t, i) => {
@@ -59,7 +120,7 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
         [turns[i], turns[j]] = [turns[j], turns[i]];
         drawTurns(); changed();
       };
-      return h('li', { class: `turn role-${t.role}` }, role, text,
+      return h('li', { class: `turn role-${t.role}` }, role, h('div', {}, text, t.role === 'assistant' ? callEditors(i) : null),
         h('span', { class: 'turn-buttons' },
           h('button', { type: 'button', title: 'move up', 'aria-label': 'move up', onclick: move(-1), disabled: i === 0 }, '↑'),
           h('button', { type: 'button', title: 'move down', 'aria-label': 'move down', onclick: move(1), disabled: i === turns.length - 1 }, '↓'),
@@ -71,6 +132,11 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
     turns.push({ role: last === 'user' ? 'assistant' : 'user', content: '' });
     drawTurns(); changed();
   } }, '+ add turn');
+  const addExchange = h('button', { id: 'tpl-add-tool-exchange', type: 'button', onclick: () => {
+    turns.push(...TOOL_EXCHANGE.map((m) => structuredClone(m)));
+    if (!tools.length) setTools([CALCULATOR_TOOL as unknown as Record<string, unknown>]);
+    drawTurns(); changed();
+  } }, '+ tool exchange (call, result, answer)');
 
   pick.addEventListener('change', () => {
     customBox.hidden = pick.value !== 'jinja';
@@ -97,12 +163,13 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
   h('div', { class: 'row' }, field('Template', pick), legend),
   customBox, cfgBox, modelBox,
   field('System prompt (empty: none)', system),
-  h('div', { class: 'field-label' }, 'Turns'), turnList, addTurn,
+  h('div', { class: 'field-label' }, 'Turns'), turnList, h('div', { class: 'row' }, addTurn, addExchange),
+  field('Tools (JSON schemas, passed to the template as `tools`; empty: none)', toolsBox), toolsError,
   h('h3', {}, 'Rendered conversation'), nameLine, error, output);
 
   return {
     section,
-    state: (): TemplateState => ({ template: spec(), messages: messages() }),
+    state,
     /** A base model was loaded: offer (and pick) its own chat template, or say it has none. */
     useModel(name: string, t: { name: string; source: string } | undefined) {
       modelOption.hidden = !t;
@@ -127,14 +194,16 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
       const cuts = new Set<number>([0, r.text.length]);
       for (const [a, b] of r.specials) { cuts.add(a); cuts.add(b); }
       const assistant = r.turns.filter((t) => t.role === 'assistant');
-      for (const t of assistant) { cuts.add(t.start); cuts.add(t.trainEnd); }
+      const toolResults = r.turns.filter((t) => t.role === 'tool');
+      for (const t of [...assistant, ...toolResults]) { cuts.add(t.start); cuts.add(t.trainEnd); }
       const points = [...cuts].sort((a, b) => a - b);
       const pieces: Node[] = [];
       for (let i = 0; i + 1 < points.length; i++) {
         const [a, b] = [points[i], points[i + 1]];
         const special = r.specials.some(([s, e]) => a >= s && b <= e);
         const inAssistant = assistant.some((t) => a >= t.start && b <= t.trainEnd);
-        pieces.push(h('span', { class: [special ? 'special' : '', inAssistant ? 'turn-assistant' : ''].join(' ').trim() || undefined }, r.text.slice(a, b)));
+        const inTool = toolResults.some((t) => a >= t.start && b <= t.end);
+        pieces.push(h('span', { class: [special ? 'special' : '', inAssistant ? 'turn-assistant' : '', inTool ? 'turn-tool' : ''].join(' ').trim() || undefined }, r.text.slice(a, b)));
       }
       replace(output, ...pieces);
     },

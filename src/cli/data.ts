@@ -60,7 +60,7 @@ export async function generateDataFiles(opts: BuildOptions & { tokens?: boolean 
     const tok = await loadBundledTokenizer();
     if (!tok.chatTemplate) throw new Error('data: the bundled tokenizer has no chat_template to measure conversations with');
     const template = { name: 'models/tokenizer', source: tok.chatTemplate, bosToken: tok.bosToken ?? '', eosToken: tok.eosToken };
-    build.tokenLength = (item) => tok.encode('text' in item ? item.text : renderChat(template, item.messages)).ids.length;
+    build.tokenLength = (item) => tok.encode('text' in item ? item.text : renderChat(template, item.messages, { tools: item.tools ? [...item.tools] : null })).ids.length;
     build.tokenizerName = `bundled byte-level BPE (models/tokenizer, vocabulary ${tok.vocabSize}) and its ChatML chat template`;
   }
   const set = buildInstructSet(build);

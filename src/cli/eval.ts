@@ -82,11 +82,13 @@ export async function run(argv: string[]): Promise<number> {
     say(`backend: ${describeBackend(backend)}; model ${f.model}${f.adapter ? ` + adapter ${f.adapter}` : ''} (${model.numParams().toLocaleString('en-US')} parameters); tokenizer ${from}; template ${template.name}`);
     const rows: EvalRowInput[] = examples.map((ex) => {
       if (ex.format !== 'messages' || !ex.messages) throw new CliError(`eval: ${String(ex.meta.file)}:${String(ex.meta.line)}: field messages: evaluation needs "messages" rows (got ${ex.format})`);
-      return { messages: ex.messages as InstructMessage[], meta: ex.meta };
+      return { messages: ex.messages as InstructMessage[], tools: ex.tools, meta: ex.meta };
     });
     const live = process.stderr.isTTY === true;
     const t0 = Date.now();
-    const result = await evaluate(rows, async (messages) => (await generateChat(model, tok, template, messages, { maxNewTokens: maxNew })).text, {
+    const generate = async (messages: InstructMessage[], tools?: readonly object[]) =>
+      (await generateChat(model, tok, template, messages, { maxNewTokens: maxNew, render: { tools: tools ? [...tools] : null } })).text;
+    const result = await evaluate(rows, generate, {
       limit: f.limit,
       onRow: live ? (_r, done, total) => process.stderr.write(`\r\x1b[2Kevaluating ${done}/${total}`) : undefined,
     });

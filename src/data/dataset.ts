@@ -14,13 +14,38 @@
  *
  * Every field a row carries besides its format's own is kept in `meta`, with the row's
  * provenance { file, line } (1-based physical line; for a JSON array, the line its element starts on).
+ *
+ * Tool use, as TRL reads it: a row may carry `tools` (JSON schemas, passed to the chat template),
+ * an assistant message may carry `tool_calls` ([{"type": "function", "function": {"name",
+ * "arguments"}}]) and `reasoning_content`, and a `tool` message carries a result (with
+ * `tool_call_id` / `name` where the template reads them). Every other key of a message is kept and
+ * passed to the template, as transformers passes the message dicts.
+ *
+ *   {"tools": [{"type": "function", "function": {"name": "add", "parameters": {...}}}],
+ *    "messages": [{"role": "user", "content": "What is 2 + 3?"},
+ *                 {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "add", "arguments": {"a": 2, "b": 3}}}]},
+ *                 {"role": "tool", "name": "add", "content": "5"},
+ *                 {"role": "assistant", "content": "5"}]}
  */
 
-export type Role = 'system' | 'user' | 'assistant';
-export const ROLES: readonly Role[] = ['system', 'user', 'assistant'];
-export interface Message { role: Role; content: string }
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
+export const ROLES: readonly Role[] = ['system', 'user', 'assistant', 'tool'];
+/** A call the assistant makes: `arguments` is an object (or a JSON string, as OpenAI writes it). */
+export interface ToolCall { type: 'function'; function: { name: string; arguments: Record<string, unknown> | string }; id?: string }
+export interface Message {
+  role: Role;
+  content: string;
+  tool_calls?: ToolCall[];
+  /** On a tool message: the call it answers, and the tool's name. */
+  tool_call_id?: string;
+  name?: string;
+  reasoning_content?: string;
+  // Any other key a message carries is kept (untyped) and passed to the template unchanged.
+}
 export interface Example {
   format: 'messages' | 'prompt_completion' | 'text';
+  /** Tool schemas of the row (the template's `tools` variable). */
+  tools?: Record<string, unknown>[];
   messages?: Message[]; // 'messages' rows and Alpaca rows (instruction [+ input] -> user, output -> assistant, optional system)
   prompt?: Message[] | string;
   completion?: Message[] | string;
@@ -70,8 +95,8 @@ function expectString(v: unknown, field: string, what = 'a string'): string {
   return v;
 }
 
-/** Validates a list of {role, content} messages; `field` names the list ("messages", "prompt").
- * Throws a FieldError naming the element ("messages[2].role"). */
+/** Validates a list of messages; `field` names the list ("messages", "prompt").
+ * Throws a FieldError naming the element ("messages[2].role", "messages[1].tool_calls[0].function.name"). */
 export function parseMessages(list: unknown, field: string): Message[] {
   if (!Array.isArray(list)) throw new FieldError(field, `expected a list of messages, got ${typeName(list)}`);
   if (list.length === 0) throw new FieldError(field, 'empty conversation');
@@ -81,9 +106,48 @@ export function parseMessages(list: unknown, field: string): Message[] {
     if (m.role === undefined) throw new FieldError(`${f}.role`, 'missing role');
     if (typeof m.role !== 'string') throw new FieldError(`${f}.role`, `expected a string, got ${typeName(m.role)}`);
     if (!(ROLES as readonly string[]).includes(m.role)) throw new FieldError(`${f}.role`, `unknown role "${m.role}" (expected ${ROLES.join(', ')})`);
-    if (m.content === undefined) throw new FieldError(`${f}.content`, 'missing content');
-    if (typeof m.content !== 'string') throw new FieldError(`${f}.content`, `expected a string, got ${typeName(m.content)}`);
-    return { role: m.role as Role, content: m.content };
+    const calls = m.tool_calls === undefined || m.tool_calls === null ? undefined : parseToolCalls(m.tool_calls, `${f}.tool_calls`);
+    if (calls && m.role !== 'assistant') throw new FieldError(`${f}.tool_calls`, `only assistant messages make tool calls (this one is "${m.role}")`);
+    // A message that only calls tools often has no content (or null): it renders as the empty string.
+    const content = calls && (m.content === undefined || m.content === null) ? '' : m.content;
+    if (content === undefined) throw new FieldError(`${f}.content`, 'missing content');
+    if (typeof content !== 'string') throw new FieldError(`${f}.content`, `expected a string, got ${typeName(content)}`);
+    for (const key of ['tool_call_id', 'name', 'reasoning_content'] as const) {
+      if (m[key] !== undefined && m[key] !== null && typeof m[key] !== 'string') throw new FieldError(`${f}.${key}`, `expected a string, got ${typeName(m[key])}`);
+    }
+    const out: Message = { ...m, role: m.role as Role, content };
+    if (calls) out.tool_calls = calls;
+    else delete out.tool_calls; // null: no calls (a template testing `'tool_calls' in message` sees none)
+    return out;
+  });
+}
+
+function parseToolCalls(v: unknown, field: string): ToolCall[] {
+  if (!Array.isArray(v)) throw new FieldError(field, `expected a list of tool calls, got ${typeName(v)}`);
+  return v.map((c, k) => {
+    const f = `${field}[${k}]`;
+    if (!isObject(c)) throw new FieldError(f, `expected {"type": "function", "function": {"name", "arguments"}}, got ${typeName(c)}`);
+    if (c.type !== undefined && c.type !== 'function') throw new FieldError(`${f}.type`, `expected "function", got ${JSON.stringify(c.type)}`);
+    if (!isObject(c.function)) throw new FieldError(`${f}.function`, c.function === undefined ? 'missing' : `expected {"name", "arguments"}, got ${typeName(c.function)}`);
+    expectString(c.function.name, `${f}.function.name`);
+    const args = c.function.arguments;
+    if (args === undefined) throw new FieldError(`${f}.function.arguments`, 'missing');
+    if (!isObject(args) && typeof args !== 'string') throw new FieldError(`${f}.function.arguments`, `expected an object or a JSON string, got ${typeName(args)}`);
+    if (c.id !== undefined && typeof c.id !== 'string') throw new FieldError(`${f}.id`, `expected a string, got ${typeName(c.id)}`);
+    return { ...c, type: 'function' } as ToolCall;
+  });
+}
+
+/** Validates a row's `tools`: a list of JSON-schema objects ({"type": "function", "function": {"name", ...}}). */
+export function parseTools(v: unknown, field = 'tools'): Record<string, unknown>[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw new FieldError(field, `expected a list of tool schemas, got ${typeName(v)}`);
+  return v.map((t, k) => {
+    if (!isObject(t)) throw new FieldError(`${field}[${k}]`, `expected a tool schema object, got ${typeName(t)}`);
+    if (t.type === 'function' && !(isObject(t.function) && typeof t.function.name === 'string')) {
+      throw new FieldError(`${field}[${k}].function.name`, 'missing (a function tool needs {"function": {"name", "parameters"}})');
+    }
+    return t;
   });
 }
 
@@ -141,8 +205,10 @@ export function parseRow(obj: unknown, where: Where): ParseResult {
   if (!isObject(obj)) return { error: rowError(where, '', `expected a JSON object, got ${typeName(obj)}`) };
   try {
     const { example, used } = normalise(obj);
+    const tools = parseTools(obj.tools);
     const meta: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(obj)) if (!used.includes(k)) meta[k === 'file' || k === 'line' ? `row_${k}` : k] = v;
+    for (const [k, v] of Object.entries(obj)) if (!used.includes(k) && k !== 'tools') meta[k === 'file' || k === 'line' ? `row_${k}` : k] = v;
+    if (tools) example.tools = tools;
     meta.file = where.file;
     meta.line = where.line;
     return { example: { ...example, meta } };

@@ -15,6 +15,15 @@
  * - `last`: only the final assistant turn (earlier turns are context).
  * - `unroll`: one example per assistant turn k: the conversation up to and including turn k,
  *    only turn k trained (no later turns in the input).
+ * Tool use: an assistant message that calls tools is trained (the call is what the model must
+ * learn to emit); `tool` messages (results) are context, never trained. A tool exchange is part
+ * of the assistant's turn: in `last`, `completion` and `unroll`, "a turn" is every assistant
+ * message between one user (or system) message and the next, calls and final answer alike.
+ *
+ *   user: What is 12 times 7?           context
+ *   assistant: <tool_call>...           trained    } one assistant turn
+ *   tool: 84                            context    }
+ *   assistant: 84                       trained    }
  * - `completion`: prompt/completion rows train the completion (TRL completion_only_loss);
  *    on messages rows it means the final assistant turn (the completion of that prompt).
  * - `all`: every token.
@@ -180,6 +189,23 @@ function fit(
   return { inputIds, labels, meta: cut ? { ...meta, truncated: true } : meta };
 }
 
+/** The assistant's turns: the indices of the assistant messages between one user or system
+ * message and the next (tool calls, tool results between them and the final answer form one
+ * turn; tool messages themselves are never listed). */
+export function assistantTurns(messages: readonly Message[]): number[][] {
+  const turns: number[][] = [];
+  let current: number[] = [];
+  messages.forEach((m, i) => {
+    if (m.role === 'assistant') current.push(i);
+    else if (m.role !== 'tool' && current.length) {
+      turns.push(current);
+      current = [];
+    }
+  });
+  if (current.length) turns.push(current);
+  return turns;
+}
+
 /** The trained character range of a turn. */
 function turnRange(r: RenderedConversation, i: number, trainEndOfTurn: boolean): [number, number] {
   const t = r.turns[i];
@@ -249,27 +275,27 @@ export function labelExample(ex: Example, template: ChatTemplate | null, tokeniz
   const messages = messagesOf(ex);
   const render = (msgs: Message[]): RenderedConversation | null => {
     try {
-      return renderWithSpans(template, msgs);
+      return renderWithSpans(template, msgs, { tools: ex.tools ?? null });
     } catch (e) {
       out.dropped.push({ reason: 'render_error', detail: (e as Error).message, meta });
       return null;
     }
   };
-  const assistantIdx = messages.map((m, i) => (m.role === 'assistant' ? i : -1)).filter((i) => i >= 0);
-
   // Which assistant messages are trained: for prompt/completion lists, those in the completion.
   const firstTrainable = ex.format === 'prompt_completion' ? (ex.prompt as Message[]).length : 0;
-  const trainable = assistantIdx.filter((i) => i >= firstTrainable);
+  const turnsOfAssistant = assistantTurns(messages).map((t) => t.filter((i) => i >= firstTrainable)).filter((t) => t.length > 0);
+  const trainable = turnsOfAssistant.flat();
+  const lastTurn = turnsOfAssistant[turnsOfAssistant.length - 1] ?? [];
 
   if (opts.mask === 'unroll') {
     if (trainable.length === 0) {
       out.dropped.push({ reason: 'no_trained_tokens', detail: 'no assistant turn to unroll', meta });
       return out;
     }
-    for (const [k, i] of trainable.entries()) {
-      const r = render(messages.slice(0, i + 1));
+    for (const [k, turn] of turnsOfAssistant.entries()) {
+      const r = render(messages.slice(0, turn[turn.length - 1] + 1));
       if (!r) return out;
-      emit(label(r.text, [turnRange(r, i, eot)], contentRanges(r)), { ...meta, turn: k });
+      emit(label(r.text, turn.map((i) => turnRange(r, i, eot)), contentRanges(r)), { ...meta, turn: k });
     }
     return out;
   }
@@ -281,8 +307,8 @@ export function labelExample(ex: Example, template: ChatTemplate | null, tokeniz
   else if (opts.mask === 'assistant' && ex.format === 'messages') ranges = trainable.map((i) => turnRange(r, i, eot));
   else if (opts.mask === 'assistant' || opts.mask === 'completion') {
     // prompt/completion lists: the completion's assistant turns; messages + 'completion': the last one.
-    ranges = (ex.format === 'prompt_completion' ? trainable : trainable.slice(-1)).map((i) => turnRange(r, i, eot));
-  } else ranges = trainable.slice(-1).map((i) => turnRange(r, i, eot)); // 'last'
+    ranges = (ex.format === 'prompt_completion' ? trainable : lastTurn).map((i) => turnRange(r, i, eot));
+  } else ranges = lastTurn.map((i) => turnRange(r, i, eot)); // 'last'
   emit(label(r.text, ranges, contentRanges(r)), meta);
   return out;
 }

@@ -11,34 +11,44 @@
  *
  * Rendering uses @huggingface/jinja, set up like transformers' Jinja environment
  * (trim_blocks and lstrip_blocks on, `raise_exception`, `strftime_now`, a `tojson` that does not
- * HTML-escape and takes indent / separators / sort_keys / ensure_ascii). Known differences from
+ * HTML-escape and takes indent / separators / sort_keys / ensure_ascii), with Python's string
+ * methods and jinja2's undefined-attribute error (templates/python.ts). Known differences from
  * Python jinja2 are listed in test/data/template.test.ts, which compares every built-in and
  * reference template with renders made by jinja2.
  */
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import type { Message } from './dataset.js';
-import { CHATML, GEMMA, LLAMA3, MISTRAL, PHI3, TULU, ZEPHYR } from './templates/builtin.js';
+import { CHATML, CHATML_TOOLS, GEMMA, LLAMA3, MISTRAL, PHI3, TULU, ZEPHYR } from './templates/builtin.js';
+import { installPythonSemantics } from './templates/python.js';
 
 /** UTF-16 offsets into the rendered text. [start, end) is the message content as rendered (a
  * template that trims content renders the trimmed content); [trainStart, trainEnd) is the content
  * plus the end-of-turn marker the template writes after it (`<|im_end|>`, `<|eot_id|>`, `</s>`),
- * without the whitespace before the next turn. `foldedInto` is set when the template writes this
+ * without the whitespace before the next turn. For an assistant message with `tool_calls` or
+ * `reasoning_content`, both spans cover everything the message writes after the generation
+ * prompt (reasoning, content, calls), [start, end) without the end-of-turn marker. `foldedInto` is set when the template writes this
  * message inside another message's turn (a system prompt folded into a user turn, as Gemma and
  * Mistral do); such a span has no marker of its own (trainEnd === end). */
 export interface TurnSpan { role: string; start: number; end: number; trainStart: number; trainEnd: number; foldedInto?: number }
 export interface RenderedConversation { text: string; turns: TurnSpan[] }
+/** A turn locateTurns could not place in the text, and why. */
+export interface UnlocatedTurn { role: string; located: false; reason: string }
+/** locateTurns' result: the text, every turn it could place, and (when the template rewrites
+ * earlier turns) the refusal training would give. */
+export interface LocatedConversation { text: string; turns: Array<TurnSpan | UnlocatedTurn>; refusal?: string }
 /** A chat template with the special tokens it is rendered with. An empty bosToken / eosToken
  * means the tokenizer has none (None in tokenizer_config.json): the variable is then left
  * undefined, as transformers leaves it. `specialTokens` adds other variables the template may
  * read (pad_token, unk_token, ...). */
 export interface ChatTemplate { name: string; source: string; bosToken: string; eosToken: string; specialTokens?: Record<string, string> }
-export type BuiltinTemplateName = 'chatml' | 'zephyr' | 'tulu' | 'llama3' | 'mistral' | 'gemma' | 'phi3';
+export type BuiltinTemplateName = 'chatml' | 'chatml_tools' | 'zephyr' | 'tulu' | 'llama3' | 'mistral' | 'gemma' | 'phi3';
 
 function builtin(name: BuiltinTemplateName, t: { source: string; bosToken: string; eosToken: string }): ChatTemplate {
   return Object.freeze({ name, source: t.source, bosToken: t.bosToken, eosToken: t.eosToken });
 }
 export const BUILTIN_TEMPLATES: Readonly<Record<BuiltinTemplateName, ChatTemplate>> = Object.freeze({
   chatml: builtin('chatml', CHATML),
+  chatml_tools: builtin('chatml_tools', CHATML_TOOLS),
   zephyr: builtin('zephyr', ZEPHYR),
   tulu: builtin('tulu', TULU),
   llama3: builtin('llama3', LLAMA3),
@@ -183,6 +193,8 @@ class LoopControlInterpreter extends Interpreter {}
   return new StringValue(result);
 };
 
+installPythonSemantics(LoopControlInterpreter);
+
 function markLoopBodies(node: unknown, seen = new Set<unknown>()): void {
   if (!node || typeof node !== 'object' || seen.has(node)) return;
   seen.add(node);
@@ -311,7 +323,7 @@ const isBlank = (s: string) => /^\s*$/.test(s);
  * null. A slot renders its content verbatim or with leading/trailing whitespace removed (trim,
  * lstrip, rstrip); literals are the template's own text. Backtracks over ambiguous cut points
  * (content that itself contains the following literal). */
-function matchSkeleton(text: string, sk: Skeleton, contents: readonly string[]): Array<[number, number]> | null {
+function matchSkeleton(text: string, sk: Skeleton, contents: readonly string[], wildcards: ReadonlySet<number> = new Set()): Array<[number, number]> | null {
   const spans: Array<[number, number]> = [];
   const failed = new Set<string>(); // (slot, position) pairs already known not to lead to a match
   const rec = (k: number, pos: number): boolean => {
@@ -326,6 +338,14 @@ function matchSkeleton(text: string, sk: Skeleton, contents: readonly string[]):
     if (!text.startsWith(lit, pos)) return false;
     pos += lit.length;
     if (k === sk.slots.length) return pos === text.length;
+    if (wildcards.has(sk.slots[k])) {
+      // A message whose content the template rewrites: any text, shortest first.
+      for (let end = pos; end <= text.length; end++) {
+        spans[k] = [pos, end];
+        if (rec(k + 1, end)) return true;
+      }
+      return false;
+    }
     const c = contents[sk.slots[k]];
     const minLen = c.trim().length;
     for (let len = Math.min(c.length, text.length - pos); len >= minLen; len--) {
@@ -368,6 +388,30 @@ function describeTurn(messages: readonly Message[], i: number): string {
  * false) does not reproduce earlier turns verbatim once the conversation goes on.
  */
 export function renderWithSpans(t: ChatTemplate, messages: readonly Message[], opts: SpanOptions = {}): RenderedConversation {
+  const r = spansOf(t, messages, opts, true);
+  return { text: r.text, turns: r.turns as TurnSpan[] };
+}
+
+/**
+ * What `webtune render --json` shows: the text, and the span of every turn that can be placed
+ * in it, even when the template rewrites earlier turns (Mistral moves the system prompt into
+ * the last user turn) or a message's content (DeepSeek-R1 drops reasoning). Turns that cannot
+ * be placed are marked `located: false` with the reason; `refusal` is the message training
+ * would refuse the conversation with. Throws only when the template itself fails.
+ */
+export function locateTurns(t: ChatTemplate, messages: readonly Message[], opts: RenderOptions = {}): LocatedConversation {
+  return spansOf(t, messages, opts, false);
+}
+
+/** A tool-calling or reasoning assistant turn: it writes more than its content, located from
+ * where the generation prompt ends. */
+const writesMoreThanContent = (m: Message) =>
+  m.role === 'assistant' && ((m.tool_calls?.length ?? 0) > 0 || (typeof m.reasoning_content === 'string' && m.reasoning_content !== ''));
+/** Messages whose content is not given a placeholder: an empty content beside tool calls (a
+ * template testing `if message.content` must take the same branch as with the real message). */
+const unslotted = (m: Message) => writesMoreThanContent(m) && m.content === '';
+
+function spansOf(t: ChatTemplate, messages: readonly Message[], opts: SpanOptions, strict: boolean): LocatedConversation {
   const gen = opts.addGenerationPrompt ?? false;
   const realTokens = tokenVariables(t, opts);
   const text = renderRaw(t, messages, opts, realTokens);
@@ -394,7 +438,13 @@ export function renderWithSpans(t: ChatTemplate, messages: readonly Message[], o
       throw new TemplateError(`template '${t.name}': rendering the conversation up to ${describeTurn(messages, turn)} failed: ${why}`, t.name, false, turn);
     }
   };
-  const withSlots = (msgs: readonly Message[]) => msgs.map((m, i) => ({ ...m, content: contentSlot(i) }));
+  const withSlots = (msgs: readonly Message[]) => msgs.map((m, i) => (unslotted(m) ? m : { ...m, content: contentSlot(i) }));
+  const unlocated = new Map<number, string>(); // turn -> why it has no span (only when !strict)
+  const problem = (err: TemplateError): void => {
+    if (strict || err.turn === undefined) throw err;
+    if (!unlocated.has(err.turn)) unlocated.set(err.turn, err.message);
+  };
+  let refusal: string | undefined;
 
   // 2. Earlier turns reproduced verbatim (checked with the real contents: rewriting often depends on them).
   const full = measured;
@@ -402,17 +452,28 @@ export function renderWithSpans(t: ChatTemplate, messages: readonly Message[], o
   if (opts.requireVerbatimTurns ?? true) {
     for (let i = 0; i < messages.length; i++) {
       if (i === messages.length - 1 && !gen) break;
-      const r = i === messages.length - 1 ? fullNoGen : render(messages.slice(0, i + 1), false, i);
+      let r: string;
+      try {
+        r = i === messages.length - 1 ? fullNoGen : render(messages.slice(0, i + 1), false, i);
+      } catch (err) {
+        // A template may refuse to stop at a turn no reply follows (Llama 3.2 with tools and no user
+        // turn yet): no context ends there, nothing to compare.
+        if (messages[i].role !== 'assistant') continue;
+        throw err;
+      }
       const at = commonPrefixLength(r, full);
       const tail = r.slice(at);
       if (tail && !fullNoGen.endsWith(tail)) {
         const show = (s: string) => JSON.stringify(unplace(s, tokens, realTokens).slice(at, at + 40));
-        throw new TemplateError(
+        const err = new TemplateError(
           `template '${t.name}' does not reproduce ${describeTurn(messages, i)} verbatim: the conversation rendered up to that turn ` +
             `is not a prefix of the whole conversation (at character ${at} it reads ${show(r)}, the whole conversation ${show(full)}; ` +
             `the template rewrites, drops or moves earlier text, e.g. past reasoning or the system prompt), so the model would be ` +
             `trained on a context it never sees when generating that turn. Render each turn separately instead.`,
           t.name, false, i);
+        if (strict) throw err;
+        refusal = err.message;
+        break;
       }
     }
   }
@@ -421,66 +482,143 @@ export function renderWithSpans(t: ChatTemplate, messages: readonly Message[], o
   const contents = messages.map((m) => m.content);
   const skeletonOf = (msgs: readonly Message[], addGen: boolean, turn: number) => parseSkeleton(render(withSlots(msgs), addGen, turn));
   const sk = skeletonOf(messages, gen, messages.length - 1);
-  const seen = new Map<number, number>();
+  const seen = new Map<number, number>(); // message -> its slot's index in the skeleton
+  const wildcards = new Set<number>();
   sk.slots.forEach((slot, k) => {
     if (seen.has(slot)) {
-      throw new TemplateError(`template '${t.name}' writes the content of ${describeTurn(messages, slot)} more than once; its span is ambiguous.`, t.name, false, slot);
+      problem(new TemplateError(`template '${t.name}' writes the content of ${describeTurn(messages, slot)} more than once; its span is ambiguous.`, t.name, false, slot));
+      wildcards.add(slot);
     }
     seen.set(slot, k);
   });
-  const missing = messages.findIndex((_, i) => !seen.has(i));
-  if (missing >= 0) {
-    throw new TemplateError(`template '${t.name}' does not render the content of ${describeTurn(messages, missing)}; it has no span.`, t.name, false, missing);
-  }
-  const spans = matchSkeleton(full, sk, contents);
-  if (!spans) {
-    // Name the first message whose content does not render as itself.
-    const bad = firstRewritten(t, messages, render, withSlots);
-    throw new TemplateError(
+  messages.forEach((m, i) => {
+    // A tool-calling turn whose text the template leaves out (Llama 3.2 writes only the call) is
+    // still located from the generation prompt below.
+    if (!seen.has(i) && !writesMoreThanContent(m)) problem(new TemplateError(`template '${t.name}' does not render the content of ${describeTurn(messages, i)}; it has no span.`, t.name, false, i));
+  });
+  let spans = matchSkeleton(full, sk, contents, wildcards);
+  while (!spans) {
+    // Name the first message whose content does not render as itself. A tool result is context,
+    // never trained: its span is what the template wrote in its place (Llama 3.2 writes it as JSON).
+    const bad = firstRewritten(messages, render, withSlots, wildcards);
+    if (messages[bad].role === 'tool' && !wildcards.has(bad)) {
+      wildcards.add(bad);
+      spans = matchSkeleton(full, sk, contents, wildcards);
+      continue;
+    }
+    problem(new TemplateError(
       `template '${t.name}' rewrites the content of ${describeTurn(messages, bad)} (it renders more or less than the content, ` +
         `e.g. drops reasoning before </think>), so the span of that turn cannot be located.`,
-      t.name, false, bad);
+      t.name, false, bad));
+    if (wildcards.has(bad)) throw new TemplateError(`template '${t.name}': the turns cannot be located in the rendering`, t.name);
+    wildcards.add(bad);
+    spans = matchSkeleton(full, sk, contents, wildcards);
   }
+  const contentSpan = (i: number): [number, number] | undefined => (seen.has(i) && !unlocated.has(i) ? spans[seen.get(i) as number] : undefined);
 
-  // 3. End-of-turn markers; folded messages.
-  const turns: TurnSpan[] = [];
+  // 3. End-of-turn markers; folded messages; turns that write more than their content.
   const afterSlot = (s: Skeleton, i: number): string | undefined => {
     const k = s.slots.indexOf(i);
     return k < 0 ? undefined : s.literals[k + 1];
   };
-  const fullAfter = (i: number) => sk.literals[(seen.get(i) as number) + 1];
-  const prefixSkeletons: Skeleton[] = [];
-  for (let i = 0; i < messages.length; i++) prefixSkeletons.push(i === messages.length - 1 && !gen ? sk : skeletonOf(messages.slice(0, i + 1), false, i));
+  const prefixSkeletons: Array<Skeleton | null> = []; // null: the template refuses to stop at that (non-assistant) turn
   for (let i = 0; i < messages.length; i++) {
-    const [start, end] = spans[seen.get(i) as number];
+    try {
+      prefixSkeletons.push(i === messages.length - 1 && !gen ? sk : skeletonOf(messages.slice(0, i + 1), false, i));
+    } catch (err) {
+      if (messages[i].role === 'assistant') throw err;
+      prefixSkeletons.push(null);
+    }
+  }
+  /** The template text after position `from` of the whole rendering, up to the next content. */
+  const continuation = (i: number, from: number): string | undefined => {
+    if (i < messages.length - 1) {
+      const next = sk.slots.flatMap((slot, k) => (slot > i && spans[k][0] >= from ? [spans[k][0]] : []));
+      return full.slice(from, next.length ? Math.min(...next) : full.length);
+    }
+    return probeAfter(messages, render, withSlots, from);
+  };
+  /** The end-of-turn marker ending `written` (the text of assistant turn i): the longest end of it
+   * that a plain reply in place of turn i would write after its content. */
+  const markerLength = (i: number, written: string): number => {
+    try {
+      const plain = parseSkeleton(render(withSlots([...messages.slice(0, i), { role: 'assistant', content: '' }]), false, i));
+      const after = afterSlot(plain, i) ?? '';
+      for (let n = Math.min(after.length, written.length); n > 0; n--) if (after.startsWith(written.slice(written.length - n))) return n;
+    } catch {
+      // a template that refuses a plain reply here: no marker is split off
+    }
+    return 0;
+  };
+  const turns: Array<TurnSpan | UnlocatedTurn> = [];
+  for (let i = 0; i < messages.length; i++) {
     const role = messages[i].role;
-    const own = afterSlot(prefixSkeletons[i], i);
+    const content = contentSpan(i);
+    if (writesMoreThanContent(messages[i]) && !unlocated.has(i)) {
+      // Everything the message writes after the generation prompt, up to its end-of-turn marker.
+      let from = content?.[0];
+      try {
+        const prompt = render(messages.slice(0, i), true, i);
+        if (full.startsWith(prompt) && (from === undefined || prompt.length <= from)) from = prompt.length;
+      } catch {
+        // a template that refuses a generation prompt here: the content start is all we have
+      }
+      if (from === undefined) {
+        problem(new TemplateError(`template '${t.name}': the text of ${describeTurn(messages, i)} cannot be located (its content is empty and the conversation rendered up to it with a generation prompt is not a prefix of the whole).`, t.name, false, i));
+        turns.push({ role, located: false, reason: unlocated.get(i) as string });
+        continue;
+      }
+      const own = render(messages.slice(0, i + 1), false, i).slice(from);
+      const next = continuation(i, from);
+      const shared = (next === undefined ? own : own.slice(0, commonPrefixLength(own, next))).replace(/\s+$/, '');
+      const end = from + shared.length;
+      turns.push({ role, start: from, end: end - markerLength(i, shared), trainStart: from, trainEnd: end });
+      continue;
+    }
+    if (!content) {
+      turns.push({ role, located: false, reason: unlocated.get(i) ?? 'not rendered' });
+      continue;
+    }
+    const [start, end] = content;
+    const prefix = prefixSkeletons[i];
+    if (!prefix) {
+      turns.push({ role, start, end, trainStart: start, trainEnd: end }); // no marker of its own can be told apart
+      continue;
+    }
+    const own = afterSlot(prefix, i);
     if (own === undefined) {
       // Not written when the conversation stops here: written inside a later turn.
-      const j = prefixSkeletons.findIndex((s, jj) => jj > i && s.slots.includes(i));
+      const j = prefixSkeletons.findIndex((s, jj) => jj > i && !!s?.slots.includes(i));
       turns.push({ role, start, end, trainStart: start, trainEnd: end, foldedInto: j });
       continue;
     }
-    let next: string | undefined;
-    if (i < messages.length - 1) next = fullAfter(i);
-    else next = probeAfter(t, messages, render, withSlots);
+    const next = i < messages.length - 1 ? sk.literals[(seen.get(i) as number) + 1] : probeAfter(messages, render, withSlots);
     let shared = next === undefined ? own : own.slice(0, commonPrefixLength(own, next));
     // The marker never runs into another message's content (a slot cuts the literal).
     shared = shared.replace(/\s+$/, '');
     turns.push({ role, start, end, trainStart: start, trainEnd: end + shared.length });
   }
-  return { text, turns };
+  return refusal === undefined ? { text, turns } : { text, turns, refusal };
 }
 
-/** The template text after the last message's content when one more message follows it. */
+/** The template text after the last message's content (or after position `from`) when one more
+ * message follows it. */
 function probeAfter(
-  t: ChatTemplate, messages: readonly Message[], render: (m: readonly Message[], g: boolean, turn: number) => string,
-  withSlots: (m: readonly Message[]) => Message[],
+  messages: readonly Message[], render: (m: readonly Message[], g: boolean, turn: number) => string,
+  withSlots: (m: readonly Message[]) => Message[], from?: number,
 ): string | undefined {
   const last = messages[messages.length - 1];
   const probe: Message = { role: last.role === 'assistant' ? 'user' : 'assistant', content: 'probe' };
   try {
-    const s = parseSkeleton(render(withSlots([...messages, probe]), false, messages.length));
+    if (from !== undefined) {
+      // The real conversation, then the probe as a placeholder: the text from `from` up to it.
+      const slot = contentSlot(messages.length);
+      const rendered = render([...messages, { ...probe, content: slot }], false, messages.length);
+      const at = rendered.indexOf(slot, from);
+      return at < 0 ? rendered.slice(from) : rendered.slice(from, at);
+    }
+    const rendered = render(withSlots([...messages, probe]), false, messages.length);
+    const s = parseSkeleton(rendered);
     const k = s.slots.indexOf(messages.length - 1);
     return k < 0 ? undefined : s.literals[k + 1];
   } catch {
@@ -488,16 +626,17 @@ function probeAfter(
   }
 }
 
-/** Index of the first message whose content the template does not render as itself. */
+/** Index of the first message (not yet known to be rewritten) whose content the template does not render as itself. */
 function firstRewritten(
-  t: ChatTemplate, messages: readonly Message[], render: (m: readonly Message[], g: boolean, turn: number) => string,
-  withSlots: (m: readonly Message[]) => Message[],
+  messages: readonly Message[], render: (m: readonly Message[], g: boolean, turn: number) => string,
+  withSlots: (m: readonly Message[]) => Message[], known: ReadonlySet<number>,
 ): number {
   for (let i = 0; i < messages.length; i++) {
+    if (known.has(i)) continue;
     const msgs = messages.slice(0, i + 1);
     const real = render(msgs, false, i);
     const s = parseSkeleton(render(withSlots(msgs), false, i));
-    if (!matchSkeleton(real, s, msgs.map((m) => m.content))) return i;
+    if (!matchSkeleton(real, s, msgs.map((m) => m.content), known)) return i;
   }
   return messages.length - 1;
 }

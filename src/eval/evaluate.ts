@@ -19,6 +19,8 @@ import { parseEvalSpec, score } from './scorers.js';
  */
 export interface EvalRowInput {
   messages?: InstructMessage[];
+  /** Tool schemas the prompt is rendered with (rows of the tool_use family). */
+  tools?: readonly object[];
   family?: string;
   template?: string;
   id?: string;
@@ -27,7 +29,8 @@ export interface EvalRowInput {
   meta?: Record<string, unknown>;
 }
 
-export type GenerateFn = (messages: InstructMessage[]) => Promise<string>;
+/** Turns a prompt (and the row's tool schemas, to render with it) into the model's answer. */
+export type GenerateFn = (messages: InstructMessage[], tools?: readonly object[]) => Promise<string>;
 
 export interface RowResult {
   index: number;
@@ -97,7 +100,7 @@ export async function evaluate(rows: readonly EvalRowInput[], generate: Generate
   const perRow: RowResult[] = [];
   for (const { row, index, spec, prompt } of prepared) {
     if (opts.signal?.aborted) throw new Error('evaluate: aborted');
-    const output = await generate(prompt.map((m) => ({ ...m })));
+    const output = await generate(prompt.map((m) => ({ ...m })), row.tools);
     const { correct, reason } = score(spec, output);
     const result: RowResult = {
       index, id: field(row, 'id'), family: field<string>(row, 'family') ?? 'unknown', template: field(row, 'template'),

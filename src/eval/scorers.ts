@@ -105,6 +105,34 @@ export function scoreCapitals(output: string, expected?: string): ScoreResult {
   return expected === undefined ? ok : scoreNormalized(output, expected);
 }
 
+/**
+ * The tool call in an answer: the JSON object inside `<tool_call>...</tool_call>` (the
+ * chatml_tools / Qwen2.5 / Hermes form), or the answer itself when it is one JSON object with
+ * "name" (Llama 3.2 writes `{"name", "parameters"}`). Undefined when there is none.
+ */
+export function parseToolCall(output: string): { name: unknown; arguments: unknown } | undefined {
+  const tagged = /<tool_call>\s*([\s\S]*?)\s*<\/tool_call>/.exec(output);
+  let value: unknown;
+  try {
+    value = JSON.parse(tagged ? tagged[1] : output.trim());
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !('name' in value)) return undefined;
+  const v = value as Record<string, unknown>;
+  return { name: v.name, arguments: 'arguments' in v ? v.arguments : v.parameters };
+}
+
+/** The answer must call `expected.name` with exactly `expected.arguments` (same keys, values strictly equal). */
+export function scoreToolCall(output: string, expected: { name: string; arguments: Record<string, unknown> }): ScoreResult {
+  const call = parseToolCall(output);
+  if (!call) return wrong('no tool call in the answer');
+  if (call.name !== expected.name) return wrong(`calls ${JSON.stringify(call.name)}, expected ${JSON.stringify(expected.name)}`);
+  // Arguments as an object, or as a JSON string (the OpenAI form): compared like a json_fields answer.
+  const r = scoreJsonFields(typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments ?? null), expected.arguments);
+  return r.correct ? ok : wrong(`arguments: ${r.reason}`);
+}
+
 /** Scores an answer against a spec of any kind. */
 export function score(spec: EvalSpec, output: string): ScoreResult {
   switch (spec.kind) {
@@ -114,11 +142,12 @@ export function score(spec: EvalSpec, output: string): ScoreResult {
     case 'refusal': return scoreRefusal(output, spec.expected);
     case 'capitals': return scoreCapitals(output, spec.expected);
     case 'number': return scoreNumber(output, spec.expected);
+    case 'tool_call': return scoreToolCall(output, spec.expected);
     default: throw new Error(`eval: unknown scorer kind '${(spec as { kind: unknown }).kind}' (known: ${EVAL_KINDS.join(', ')})`);
   }
 }
 
-export const EVAL_KINDS: readonly EvalKind[] = ['exact', 'normalized', 'json_fields', 'refusal', 'capitals', 'number'];
+export const EVAL_KINDS: readonly EvalKind[] = ['exact', 'normalized', 'json_fields', 'refusal', 'capitals', 'number', 'tool_call'];
 
 /** Checks that an unknown value (e.g. a row's `eval` field read from JSONL) is a valid spec; throws naming `where`. */
 export function parseEvalSpec(value: unknown, where: string): EvalSpec {
@@ -136,6 +165,11 @@ export function parseEvalSpec(value: unknown, where: string): EvalSpec {
     case 'refusal': if (typeof e !== 'boolean') fail('.expected must be true or false'); break;
     case 'capitals': if (e !== undefined && !isStr(e)) fail('.expected must be a string when given'); break;
     case 'number': if (typeof e !== 'number' || !Number.isFinite(e)) fail('.expected must be a finite number'); break;
+    case 'tool_call': {
+      const call = e as { name?: unknown; arguments?: unknown } | null;
+      if (!call || typeof call.name !== 'string' || !call.arguments || typeof call.arguments !== 'object' || Array.isArray(call.arguments)) fail('.expected must be {"name": string, "arguments": object}');
+      break;
+    }
   }
   return v as unknown as EvalSpec;
 }

@@ -43,10 +43,37 @@ describe('parseRow: formats', () => {
   });
 });
 
+describe('parseRow: tool use (TRL\'s tool-calling rows)', () => {
+  it('keeps tools, tool_calls, tool messages and every extra message key; a call-only message with no content reads as ""', () => {
+    const row = {
+      tools: [{ type: 'function', function: { name: 'add', parameters: { type: 'object' } } }],
+      messages: [
+        { role: 'user', content: 'What is 2 + 3?' },
+        { role: 'assistant', content: null, tool_calls: [{ type: 'function', id: 'c1', function: { name: 'add', arguments: { a: 2, b: 3 } } }] },
+        { role: 'tool', tool_call_id: 'c1', name: 'add', content: '5' },
+        { role: 'assistant', content: '5', reasoning_content: '2 + 3 = 5', weight: 1 },
+        { role: 'user', content: 'ok', tool_calls: null },
+      ],
+      source: 'x',
+    };
+    const r = parseRow(row, where);
+    expect(r.error).toBeUndefined();
+    expect(r.example!.tools).toEqual(row.tools);
+    expect(r.example!.messages).toEqual([
+      row.messages[0],
+      { ...row.messages[1], content: '' },
+      row.messages[2],
+      row.messages[3],
+      { role: 'user', content: 'ok' }, // tool_calls: null is no calls (not a key the template would see)
+    ]);
+    expect(r.example!.meta).toEqual({ source: 'x', file: 'data.jsonl', line: 17 });
+  });
+});
+
 describe('parseRow / parseLine: bad rows name file:line and field', () => {
   it.each([
     ['unknown role', '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "bot", "content": "c"}]}',
-      'messages[2].role', 'data.jsonl:17: field "messages[2].role": unknown role "bot" (expected system, user, assistant)'],
+      'messages[2].role', 'data.jsonl:17: field "messages[2].role": unknown role "bot" (expected system, user, assistant, tool)'],
     ['missing content', '{"messages": [{"role": "user"}]}', 'messages[0].content', 'data.jsonl:17: field "messages[0].content": missing content'],
     ['missing role', '{"messages": [{"content": "x"}]}', 'messages[0].role', 'data.jsonl:17: field "messages[0].role": missing role'],
     ['content of the wrong type', '{"messages": [{"role": "user", "content": 42}]}', 'messages[0].content', 'data.jsonl:17: field "messages[0].content": expected a string, got number'],
@@ -64,8 +91,26 @@ describe('parseRow / parseLine: bad rows name file:line and field', () => {
     ['prompt string, completion list', '{"prompt": "p", "completion": [{"role": "assistant", "content": "a"}]}', 'completion',
       'data.jsonl:17: field "completion": expected a string like "prompt", got array'],
     ['prompt of the wrong type', '{"prompt": 3, "completion": "c"}', 'prompt', 'data.jsonl:17: field "prompt": expected a string or a list of messages, got number'],
-    ['bad role inside a prompt list', '{"prompt": [{"role": "tool", "content": "x"}], "completion": [{"role": "assistant", "content": "a"}]}', 'prompt[0].role',
-      'data.jsonl:17: field "prompt[0].role": unknown role "tool" (expected system, user, assistant)'],
+    ['bad role inside a prompt list', '{"prompt": [{"role": "ipython", "content": "x"}], "completion": [{"role": "assistant", "content": "a"}]}', 'prompt[0].role',
+      'data.jsonl:17: field "prompt[0].role": unknown role "ipython" (expected system, user, assistant, tool)'],
+    ['tool_calls not a list', '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "", "tool_calls": {"name": "f"}}]}', 'messages[1].tool_calls',
+      'data.jsonl:17: field "messages[1].tool_calls": expected a list of tool calls, got object'],
+    ['tool call without a name', '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"arguments": {}}}]}]}',
+      'messages[1].tool_calls[0].function.name', 'data.jsonl:17: field "messages[1].tool_calls[0].function.name": missing'],
+    ['tool call arguments of the wrong type', '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": 3}}]}]}',
+      'messages[1].tool_calls[0].function.arguments', 'data.jsonl:17: field "messages[1].tool_calls[0].function.arguments": expected an object or a JSON string, got number'],
+    ['tool call of another type', '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"type": "code", "function": {"name": "f", "arguments": {}}}]}]}',
+      'messages[1].tool_calls[0].type', 'data.jsonl:17: field "messages[1].tool_calls[0].type": expected "function", got "code"'],
+    ['tool calls from a user', '{"messages": [{"role": "user", "content": "q", "tool_calls": []}]}', 'messages[0].tool_calls',
+      'data.jsonl:17: field "messages[0].tool_calls": only assistant messages make tool calls (this one is "user")'],
+    ['tool_call_id of the wrong type', '{"messages": [{"role": "tool", "content": "5", "tool_call_id": 7}]}', 'messages[0].tool_call_id',
+      'data.jsonl:17: field "messages[0].tool_call_id": expected a string, got number'],
+    ['reasoning_content of the wrong type', '{"messages": [{"role": "assistant", "content": "a", "reasoning_content": ["r"]}]}', 'messages[0].reasoning_content',
+      'data.jsonl:17: field "messages[0].reasoning_content": expected a string, got array'],
+    ['tools not a list', '{"tools": {"type": "function"}, "messages": [{"role": "user", "content": "q"}]}', 'tools',
+      'data.jsonl:17: field "tools": expected a list of tool schemas, got object'],
+    ['function tool without a name', '{"tools": [{"type": "function", "function": {"parameters": {}}}], "messages": [{"role": "user", "content": "q"}]}', 'tools[0].function.name',
+      'data.jsonl:17: field "tools[0].function.name": missing (a function tool needs {"function": {"name", "parameters"}})'],
     ['text of the wrong type', '{"text": ["a"]}', 'text', 'data.jsonl:17: field "text": expected a string, got array'],
     ['alpaca without output', '{"instruction": "i"}', 'output', 'data.jsonl:17: field "output": missing'],
     ['alpaca input of the wrong type', '{"instruction": "i", "input": 5, "output": "o"}', 'input', 'data.jsonl:17: field "input": expected a string, got number'],
@@ -96,7 +141,7 @@ describe('readDataset', () => {
     const examples = await collect(reader);
     expect(examples.map((e) => [e.format, e.meta.line])).toEqual([['messages', 1], ['text', 3], ['prompt_completion', 5], ['messages', 7]]);
     expect(reader.errors.map((e) => [e.line, e.field])).toEqual([[4, 'messages[0].role'], [6, '']]);
-    expect(reader.errors[0].message).toBe('mixed.jsonl:4: field "messages[0].role": unknown role "bot" (expected system, user, assistant)');
+    expect(reader.errors[0].message).toBe('mixed.jsonl:4: field "messages[0].role": unknown role "bot" (expected system, user, assistant, tool)');
     expect(seen).toEqual(reader.errors);
   });
 
@@ -120,7 +165,7 @@ describe('readDataset', () => {
     }
     expect(got).toEqual([1, 3]);
     expect(thrown).toBeInstanceOf(DatasetError);
-    expect((thrown as DatasetError).error).toEqual({ file: 'mixed.jsonl', line: 4, field: 'messages[0].role', message: 'mixed.jsonl:4: field "messages[0].role": unknown role "bot" (expected system, user, assistant)' });
+    expect((thrown as DatasetError).error).toEqual({ file: 'mixed.jsonl', line: 4, field: 'messages[0].role', message: 'mixed.jsonl:4: field "messages[0].role": unknown role "bot" (expected system, user, assistant, tool)' });
     expect((thrown as DatasetError).message).toBe((thrown as DatasetError).error.message);
   });
 

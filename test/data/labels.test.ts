@@ -179,3 +179,51 @@ describe('truncation, dropping and forgery', () => {
     expect(rej.dropped[0].reason).toBe('special_token_forgery');
   });
 });
+
+describe('tool use: calls trained, results never, a tool exchange is part of the assistant turn (chatml_tools)', () => {
+  const tools = [{ type: 'function', function: { name: 'calculator', parameters: { type: 'object', properties: { a: { type: 'integer' } } } } }];
+  const call = (a: number, b: number) => ({ type: 'function' as const, function: { name: 'calculator', arguments: { a, op: '*', b } } });
+  const ex: Example = {
+    format: 'messages', tools,
+    messages: [
+      { role: 'user', content: 'What is 12 times 7?' },
+      { role: 'assistant', content: '', tool_calls: [call(12, 7)] },
+      { role: 'tool', name: 'calculator', content: '84' },
+      { role: 'assistant', content: '84' },
+      { role: 'user', content: 'And 3 times 5?' },
+      { role: 'assistant', content: '', tool_calls: [call(3, 5)] },
+      { role: 'tool', name: 'calculator', content: '15' },
+      { role: 'assistant', content: '15' },
+    ],
+    meta: { file: 'tools.jsonl', line: 1 },
+  };
+  const callText = (a: number, b: number) => `<tool_call>\n{"name": "calculator", "arguments": {"a": ${a}, "op": "*", "b": ${b}}}\n</tool_call><|im_end|>`;
+  const withTools = (opts: LabelOptions) => labelExample(ex, BUILTIN_TEMPLATES.chatml_tools, tok, opts);
+
+  it.each([
+    ['assistant', [[callText(12, 7), '84<|im_end|>', callText(3, 5), '15<|im_end|>']]],
+    ['last', [[callText(3, 5), '15<|im_end|>']]],
+    ['completion', [[callText(3, 5), '15<|im_end|>']]],
+    ['unroll', [[callText(12, 7), '84<|im_end|>'], [callText(3, 5), '15<|im_end|>']]],
+  ] as const)('mask %s', (mask, expectedRuns) => {
+    const r = withTools({ mask });
+    expect(r.dropped).toEqual([]);
+    expect(r.examples.map((e) => trainedText(e.inputIds, e.labels))).toEqual(expectedRuns);
+    // The tool schema is in the prompt (rendered from the row's tools), never trained.
+    for (const e of r.examples) expect(tok.decode(e.inputIds)).toContain('"name": "calculator"');
+  });
+
+  it('unroll stops each example at the end of its turn (no later messages in the input)', () => {
+    const [first] = withTools({ mask: 'unroll' }).examples;
+    expect(tok.decode(first.inputIds).endsWith('84<|im_end|>\n')).toBe(true);
+  });
+
+  it('tool results are never trained, whatever the mode but all', () => {
+    for (const mask of ['assistant', 'last', 'unroll', 'completion'] as const) {
+      for (const e of withTools({ mask }).examples) {
+        const runs = trainedText(e.inputIds, e.labels).join('|');
+        expect(runs).not.toContain('<|im_start|>tool');
+      }
+    }
+  });
+});

@@ -78,16 +78,50 @@ describe('webtune render', () => {
 
   it('names the file and field of a bad message', async () => {
     await expect(runCaptured(['--template', 'chatml', '--messages', file('bad.json', [{ role: 'user', content: 'a' }, { role: 'bot', content: 'b' }])]))
-      .rejects.toThrow(/render: .*bad\.json: field "\[1\]\.role": unknown role "bot" \(expected system, user, assistant\)/);
+      .rejects.toThrow(/render: .*bad\.json: field "\[1\]\.role": unknown role "bot" \(expected system, user, assistant, tool\)/);
   });
 
-  it('refuses spans for a template that drops earlier text unless --allow-rewrites', async () => {
+  it('renders a template that rewrites earlier turns: --json places what it can, marks the rest, and says why training refuses', async () => {
     const msgs = file('sys.json', conversations.system_multi);
-    const strict = await runCaptured(['--template', 'mistral', '--messages', msgs, '--json']);
-    expect(strict.code).toBe(1);
-    expect(strict.err).toMatch(/template 'mistral' does not reproduce turn 1 \(user\) verbatim/);
+    const plain = await runCaptured(['--template', 'mistral', '--messages', msgs]);
+    expect(plain.code).toBe(0);
+    expect(plain.out).toBe(ref('mistral_v0_3', 'system_multi', false));
+    const r = await runCaptured(['--template', 'mistral', '--messages', msgs, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.text).toBe(ref('mistral_v0_3', 'system_multi', false));
+    expect(j.refusal).toMatch(/template 'mistral' does not reproduce turn 1 \(user\) verbatim/);
+    expect(r.err).toMatch(/note: training refuses this conversation: template 'mistral' does not reproduce turn 1/);
+    // Mistral v0.3 writes the system prompt only into a last user turn that ends the conversation: here it is dropped.
+    const [system, user1, assistant1, user2, assistant2] = j.turns;
+    expect(system).toEqual({ role: 'system', located: false, reason: "template 'mistral' does not render the content of turn 0 (system); it has no span." });
+    expect(j.text.slice(user1.start, user1.end)).toBe('Sky colour?');
+    expect(j.text.slice(assistant1.trainStart, assistant1.trainEnd)).toBe('Blue.</s>');
+    expect(j.text.slice(user2.start, user2.end)).toBe('Grass colour?');
+    expect(j.text.slice(assistant2.trainStart, assistant2.trainEnd)).toBe('Green.</s>');
     const lenient = await runCaptured(['--template', 'mistral', '--messages', msgs, '--json', '--allow-rewrites']);
-    expect(lenient.code).toBe(1); // Mistral v0.3 drops the system prompt here: it has no span at all
-    expect(lenient.err).toMatch(/does not render the content of turn 0 \(system\)/);
+    expect(JSON.parse(lenient.out).refusal).toBeUndefined();
+  });
+
+  it('places a system prompt folded into the last user turn (Mistral v0.3, no reply yet)', async () => {
+    const r = await runCaptured(['--template', 'mistral', '--messages', file('sysu.json', conversations.system_user), '--json']);
+    const j = JSON.parse(r.out);
+    expect(j.refusal).toBeUndefined();
+    expect(j.text.slice(j.turns[0].start, j.turns[0].end)).toBe('You are a poet.');
+    expect(j.turns[0].foldedInto).toBe(1);
+  });
+
+  it('passes tools and tool messages ({"messages", "tools"} or --tools) as transformers does', async () => {
+    const tools = JSON.parse(readFileSync(join(FIX, 'tools.json'), 'utf8'));
+    const wrapped = await runCaptured(['--template', join(FIX, 'qwen2_5.jinja'), '--eos-token', '<|im_end|>', '--messages', file('tc.json', { messages: conversations.tool_call, tools })]);
+    expect(wrapped.out).toBe(ref('qwen2_5', 'tool_call', false));
+    const separate = await runCaptured(['--template', join(FIX, 'llama3_2.jinja'), '--bos-token', '<|begin_of_text|>', '--eos-token', '<|eot_id|>',
+      '--messages', file('tc2.json', conversations.tool_call), '--tools', file('tools.json', tools), '--add-generation-prompt']);
+    expect(separate.code).toBe(0);
+    // Llama 3.2 reads the date through strftime_now: compare around it.
+    const expected = ref('llama3_2', 'tool_call', true) as string;
+    expect(separate.out.replace(/Today Date: [^\n]*/, '')).toBe(expected.replace(/Today Date: [^\n]*/, ''));
+    await expect(runCaptured(['--template', 'chatml', '--messages', file('tc3.json', conversations.tool_call), '--tools', file('badtools.json', [{ type: 'function', function: {} }])]))
+      .rejects.toThrow(/render: .*badtools\.json: field "\[0\]\.function\.name": missing/);
   });
 });

@@ -10,18 +10,22 @@
  *   src/data/template.ts fixes this (tested below against jinja2's output).
  * - raise_exception and strftime_now cannot be redeclared through Template.render;
  *   src/data/template.ts builds the environment itself.
+ * - String methods ignored their arguments (`lstrip("\n")` stripped spaces too), `title()` and
+ *   `capitalize()` kept upper-case letters, `rsplit` was missing, and `{{ foo.bar }}` with foo
+ *   undefined rendered '' where jinja2 raises; src/data/templates/python.ts gives Python's
+ *   semantics (checked against reference_expressions.json). 0.5.13 behaves as 0.5.11 in all of these.
  * - Printing a list, dict or none renders JSON-like text / '' instead of Python's repr / 'None';
  *   indexing past the end of a list renders '' where jinja2 raises; a float that is whole
  *   (1.0) in the data prints as 1, since JavaScript numbers do not keep the distinction.
- *   None of the 16 templates here depends on these.
+ *   None of the 17 templates here depends on these.
  */
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  BUILTIN_TEMPLATES, loadTemplate, renderChat, renderWithSpans, strftime, TemplateError, templateFromText,
-  templateFromTokenizerConfig, type ChatTemplate,
+  BUILTIN_TEMPLATES, loadTemplate, locateTurns, renderChat, renderWithSpans, strftime, TemplateError, templateFromText,
+  templateFromTokenizerConfig, type ChatTemplate, type TurnSpan,
 } from '../../src/data/template.js';
 import type { Message } from '../../src/data/dataset.js';
 
@@ -36,19 +40,21 @@ const NOW = new Date(2025, 2, 7, 14, 5, 9); // the clock make_reference.py fixes
 
 const fixtureTemplate = (name: string): ChatTemplate => ({ name, source: read(`${name}.jinja`), bosToken: specs[name].bos ?? '', eosToken: specs[name].eos ?? '' });
 const messagesOf = (c: string) => conversations[c === 'tools_single' ? 'single' : c];
+// make_reference.py renders tools_single and every tool_* conversation with tools.json.
+const toolsOf = (c: string) => (c === 'tools_single' || c.startsWith('tool_') ? tools : null);
 const ref = (template: string, c: string, gen: boolean) => refs.find((r) => r.template === template && r.case === c && r.add_generation_prompt === gen) as RefRow;
 
 // Built-in name -> fixture file it must equal.
-const BUILTIN_FILES = { chatml: 'chatml', zephyr: 'zephyr', tulu: 'tulu3', llama3: 'llama3', mistral: 'mistral_v0_3', gemma: 'gemma3', phi3: 'phi3_5' } as const;
+const BUILTIN_FILES = { chatml: 'chatml', chatml_tools: 'chatml_tools', zephyr: 'zephyr', tulu: 'tulu3', llama3: 'llama3', mistral: 'mistral_v0_3', gemma: 'gemma3', phi3: 'phi3_5' } as const;
 
 describe('renderChat matches jinja2 as transformers configures it', () => {
-  it('covers all 16 templates and every case', () => {
-    expect(new Set(refs.map((r) => r.template)).size).toBe(16);
-    expect(refs.length).toBe(16 * 13 * 2);
+  it('covers all 17 templates and every case', () => {
+    expect(new Set(refs.map((r) => r.template)).size).toBe(17);
+    expect(refs.length).toBe(17 * 19 * 2);
   });
   it.each(refs.map((r) => [`${r.template} ${r.case} gen=${r.add_generation_prompt}`, r] as const))('%s', (_, r) => {
     const t = fixtureTemplate(r.template);
-    const render = () => renderChat(t, messagesOf(r.case), { addGenerationPrompt: r.add_generation_prompt, tools: r.case === 'tools_single' ? tools : null, now: NOW });
+    const render = () => renderChat(t, messagesOf(r.case), { addGenerationPrompt: r.add_generation_prompt, tools: toolsOf(r.case), now: NOW });
     if (r.output !== undefined) expect(render()).toBe(r.output);
     else {
       expect(r.error_kind).toBe('raise_exception');
@@ -74,6 +80,7 @@ describe('built-in templates', () => {
 // Expected end-of-turn marker per built-in and role ('' = the template writes none before the next turn).
 const MARKERS: Record<keyof typeof BUILTIN_FILES, Record<string, string>> = {
   chatml: { system: '<|im_end|>', user: '<|im_end|>', assistant: '<|im_end|>' },
+  chatml_tools: { system: '<|im_end|>', user: '<|im_end|>', assistant: '<|im_end|>' },
   zephyr: { system: '</s>', user: '</s>', assistant: '</s>' },
   tulu: { system: '', user: '', assistant: '<|end_of_text|>' },
   llama3: { system: '<|eot_id|>', user: '<|eot_id|>', assistant: '<|eot_id|>' },
@@ -130,7 +137,7 @@ describe('renderWithSpans against {% generation %} spans (what TRL assistant_onl
     expect(new Set(rows.map((r) => r.template))).toEqual(new Set(['llama3_training', 'qwen2_5_training', 'smollm3_sft']));
   });
   it.each(rows.map((r) => [`${r.template} ${r.case} gen=${r.add_generation_prompt}`, r] as const))('%s', (_, r) => {
-    const { text, turns } = renderWithSpans(fixtureTemplate(r.template), messagesOf(r.case), { addGenerationPrompt: r.add_generation_prompt, now: NOW });
+    const { text, turns } = renderWithSpans(fixtureTemplate(r.template), messagesOf(r.case), { addGenerationPrompt: r.add_generation_prompt, tools: toolsOf(r.case), now: NOW });
     expect(text).toBe(r.output);
     const assistant = turns.filter((s) => s.role === 'assistant');
     expect(assistant.length).toBe(r.generation?.length);
@@ -301,6 +308,117 @@ describe('loading templates', () => {
     expect(templateFromText(JSON.stringify({ chat_template: 'S', eos_token: 'E' })).eosToken).toBe('E');
   });
   it('names the built-ins when the spec is neither a built-in nor a file', async () => {
-    await expect(loadTemplate(join(dir, 'nope.jinja'))).rejects.toThrow(/neither a built-in template \(chatml, zephyr, tulu, llama3, mistral, gemma, phi3\) nor a readable file/);
+    await expect(loadTemplate(join(dir, 'nope.jinja'))).rejects.toThrow(/neither a built-in template \(chatml, chatml_tools, zephyr, tulu, llama3, mistral, gemma, phi3\) nor a readable file/);
+  });
+});
+
+describe('Python semantics jinja2 has and @huggingface/jinja lacks (reference_expressions.json, made by jinja2)', () => {
+  const exprs = JSON.parse(read('reference_expressions.json')) as Array<{ template: string; output?: string; error?: string; error_kind?: string }>;
+  const { variables } = JSON.parse(read('expressions.json')) as { variables: Record<string, unknown> };
+  it('has string-method and undefined-value cases', () => {
+    expect(exprs.length).toBe(48);
+    expect(exprs.filter((e) => e.error_kind === 'UndefinedError').length).toBe(6);
+  });
+  it.each(exprs.map((e) => [e.template, e] as const))('%s', (source, e) => {
+    const t: ChatTemplate = { name: 'expr', source, bosToken: '', eosToken: '' };
+    const render = () => renderChat(t, [], { variables: { ...variables, content: '\n \nx' } });
+    if (e.output !== undefined) expect(render()).toBe(e.output);
+    else expect(render).toThrow(`template 'expr' failed to render: ${e.error}`);
+  });
+});
+
+describe('tool calls, tool results and reasoning: spans', () => {
+  const TOOL_CASES = ['tool_call', 'tool_call_with_text', 'tool_parallel', 'tool_call_last', 'reasoning', 'edge_whitespace'];
+  // Conversations a template renders (jinja2 does too) but that cannot be trained on, and why.
+  const dropsTool = (turn: number) => new RegExp(`does not render the content of turn ${turn} \\(tool\\)`);
+  const REFUSED: Record<string, RegExp> = {
+    'mistral_v0_3 tool_call_with_text': /does not reproduce turn 1 \(user\) verbatim/, // tools and system prompt go into the last user turn
+    'mistral_v0_3 edge_whitespace': /does not reproduce turn 1 \(user\) verbatim/,
+    'zephyr tool_call': dropsTool(2), 'zephyr tool_call_with_text': dropsTool(3), 'zephyr tool_parallel': dropsTool(2),
+    'phi3_5 tool_call': dropsTool(2), 'phi3_5 tool_call_with_text': dropsTool(3), 'phi3_5 tool_parallel': dropsTool(2),
+    'tulu3 tool_call': dropsTool(2), 'tulu3 tool_call_with_text': dropsTool(3), 'tulu3 tool_parallel': dropsTool(2),
+    'deepseek_r1_distill tool_parallel': /does not reproduce turn 2 \(tool\) verbatim/,
+    'deepseek_r1_distill reasoning': /rewrites the content of turn 3 \(assistant\)/, // drops reasoning before </think>
+    // Falcon 3 writes a call without the assistant header its generation prompt has.
+    'falcon3 tool_call': /the text of turn 1 \(assistant\) cannot be located/, 'falcon3 tool_parallel': /the text of turn 1 \(assistant\) cannot be located/,
+    'falcon3 tool_call_last': /the text of turn 1 \(assistant\) cannot be located/,
+  };
+  const rows = refs.filter((r) => TOOL_CASES.includes(r.case) && r.output !== undefined);
+  it.each(rows.map((r) => [`${r.template} ${r.case} gen=${r.add_generation_prompt}`, r] as const))('%s', (_, r) => {
+    const messages = conversations[r.case];
+    const key = `${r.template} ${r.case}`;
+    const opts = { addGenerationPrompt: r.add_generation_prompt, tools: toolsOf(r.case), now: NOW };
+    if (REFUSED[key]) {
+      expect(() => renderWithSpans(fixtureTemplate(r.template), messages, opts)).toThrow(REFUSED[key]);
+      return;
+    }
+    const { text, turns } = renderWithSpans(fixtureTemplate(r.template), messages, opts);
+    expect(text).toBe(r.output);
+    turns.forEach((s, i) => {
+      const m = messages[i];
+      expect(s.role).toBe(m.role);
+      expect(s.start).toBeLessThanOrEqual(s.end);
+      expect(s.end).toBeLessThanOrEqual(s.trainEnd);
+      if (m.role !== 'assistant') return;
+      // Every call and every content the template writes for this turn is inside its trained span.
+      const trained = text.slice(s.trainStart, s.trainEnd);
+      const region = text.slice(i > 0 ? turns[i - 1].trainEnd : 0, i + 1 < turns.length ? turns[i + 1].start : text.length);
+      for (const call of m.tool_calls ?? []) {
+        if (!region.includes(call.function.name)) continue; // a template that leaves calls out
+        expect(trained).toContain(call.function.name);
+        for (const v of Object.values(call.function.arguments as Record<string, unknown>)) expect(trained).toContain(JSON.stringify(v));
+      }
+      const shownContent = m.content.split('</think>').pop()!.trim();
+      if (shownContent && region.includes(shownContent)) expect(trained).toContain(shownContent);
+      // Tool results are never inside an assistant's span.
+      for (const [j, other] of messages.entries()) if (other.role === 'tool') expect(trained.includes(other.content) && other.content.length > 3, `turn ${j}`).toBe(false);
+    });
+  });
+
+  it('chatml_tools: the call is the trained text, the result is not (hand-checked offsets)', () => {
+    const { text, turns } = renderWithSpans(BUILTIN_TEMPLATES.chatml_tools, conversations.tool_call, { tools });
+    const call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "days": 2, "units": "métrique «°C»"}}\n</tool_call>';
+    expect(text.slice(turns[1].start, turns[1].end)).toBe(call);
+    expect(text.slice(turns[1].trainStart, turns[1].trainEnd)).toBe(`${call}<|im_end|>`);
+    expect(text.slice(turns[1].start - '<|im_start|>assistant\n'.length, turns[1].start)).toBe('<|im_start|>assistant\n');
+    expect(text.slice(turns[2].start, turns[2].end)).toBe('{"temp": 22, "sky": "sunny"}');
+    expect(text.slice(turns[2].start - '<|im_start|>tool\n'.length, turns[2].start)).toBe('<|im_start|>tool\n');
+    expect(text.slice(turns[3].trainStart, turns[3].trainEnd)).toBe('It is 22 °C and sunny in Paris.<|im_end|>');
+  });
+
+  it('a template that renders reasoning_content: the trained span starts at the reasoning', () => {
+    const thinking: ChatTemplate = {
+      name: 'thinking', bosToken: '', eosToken: '<|im_end|>',
+      source: "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' }}{% if m.reasoning_content %}{{ '<think>' + m.reasoning_content + '</think>\\n' }}{% endif %}" +
+        "{{ m.content + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    };
+    const { text, turns } = renderWithSpans(thinking, conversations.reasoning);
+    expect(text.slice(turns[1].trainStart, turns[1].trainEnd)).toBe('<think>3 * 4 is 12.</think>\n12<|im_end|>');
+    expect(text.slice(turns[1].start, turns[1].end)).toBe('<think>3 * 4 is 12.</think>\n12');
+    expect(text.slice(turns[3].trainStart, turns[3].trainEnd)).toBe('<think>\n5 * 6 is 30.\n</think>\n<think>\nquick</think>\n30<|im_end|>');
+  });
+
+  it('locateTurns renders what training refuses, marking the turns it cannot place', () => {
+    const mistral = locateTurns(BUILTIN_TEMPLATES.mistral, conversations.system_single);
+    expect(mistral.text).toBe(ref('mistral_v0_3', 'system_single', false).output);
+    expect(mistral.refusal).toMatch(/does not reproduce turn 1 \(user\) verbatim/);
+    expect(mistral.turns[0]).toEqual({ role: 'system', located: false, reason: expect.stringMatching(/does not render the content of turn 0 \(system\)/) });
+    const [, user, assistant] = mistral.turns as TurnSpan[];
+    expect(mistral.text.slice(user.start, user.end)).toBe('Say hi.');
+    expect(mistral.text.slice(assistant.trainStart, assistant.trainEnd)).toBe('Hi.</s>');
+    const r1 = locateTurns(fixtureTemplate('deepseek_r1_distill'), conversations.think);
+    expect(r1.refusal).toBeUndefined();
+    expect(r1.turns[1]).toMatchObject({ role: 'assistant', located: false });
+    expect((r1.turns[0] as TurnSpan).start).toBeGreaterThan(0);
+  });
+});
+
+describe('locateTurns (render --json) gives the text for every conversation jinja2 renders', () => {
+  const rows = refs.filter((r) => r.output !== undefined);
+  it.each(rows.map((r) => [`${r.template} ${r.case} gen=${r.add_generation_prompt}`, r] as const))('%s', (_, r) => {
+    const located = locateTurns(fixtureTemplate(r.template), messagesOf(r.case), { addGenerationPrompt: r.add_generation_prompt, tools: toolsOf(r.case), now: NOW });
+    expect(located.text).toBe(r.output);
+    expect(located.turns.length).toBe(messagesOf(r.case).length);
+    for (const t of located.turns) if (!('located' in t)) expect(t.start).toBeLessThanOrEqual(t.end);
   });
 });

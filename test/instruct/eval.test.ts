@@ -34,6 +34,17 @@ const CASES: Array<[EvalSpec, string, boolean]> = [
   [{ kind: 'number', expected: 2.5 }, '2.5', true],
   [{ kind: 'number', expected: 0 }, '0', true],
   [{ kind: 'number', expected: 0 }, '10', false],
+  // tool_call: the call's name and arguments, in the <tool_call> form or as a bare {"name", "arguments" | "parameters"} object
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>\n{"name": "calculator", "arguments": {"a": 12, "op": "*", "b": 7}}\n</tool_call>', true],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, 'Let me check. <tool_call>{"name":"calculator","arguments":{"b":7,"a":12,"op":"*"}}</tool_call>', true],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '{"name": "calculator", "parameters": {"a": 12, "op": "*", "b": 7}}', true],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": "{\\"a\\": 12, \\"op\\": \\"*\\", \\"b\\": 7}"}</tool_call>', true],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": {"a": 12, "op": "*", "b": 8}}</tool_call>', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": {"a": "12", "op": "*", "b": 7}}</tool_call>', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calc", "arguments": {"a": 12, "op": "*", "b": 7}}</tool_call>', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": {"a": 12, "op": "*", "b": 7, "c": 1}}</tool_call>', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '84', false],
+  [{ kind: 'tool_call', expected: { name: 'calculator', arguments: { a: 12, op: '*', b: 7 } } }, '<tool_call>{"name": "calculator", "arguments": {"a": 12, "op": "*"</tool_call>', false],
   // json_fields: valid JSON, exactly the fields, strict values
   [{ kind: 'json_fields', expected: { name: 'Ana', age: 31, city: 'Lyon' } }, '{"name":"Ana","age":31,"city":"Lyon"}', true],
   [{ kind: 'json_fields', expected: { name: 'Ana', age: 31, city: 'Lyon' } }, ' { "city": "Lyon", "age": 31, "name": "Ana" } ', true],
@@ -103,15 +114,18 @@ describe('scorers', () => {
 
 describe('evaluate', () => {
   const rows = parseJsonl<InstructRow>(readFileSync('demo/data/test.jsonl', 'utf8'), 'demo/data/test.jsonl');
+  const toolRows = parseJsonl<InstructRow>(readFileSync('demo/data/tools-test.jsonl', 'utf8'), 'demo/data/tools-test.jsonl');
   const key = (messages: InstructMessage[]) => JSON.stringify(messages);
-  const answers = new Map(rows.map((r) => [key(promptOf(r.messages)), r.messages[r.messages.length - 1].content]));
+  // The reference answer; a tool call is written as chatml_tools writes it.
+  const reference = (m: InstructMessage) => m.tool_calls ? m.tool_calls.map((c) => `<tool_call>\n${JSON.stringify(c.function)}\n</tool_call>`).join('\n') : m.content;
+  const answers = new Map(rows.map((r) => [key(promptOf(r.messages)), reference(r.messages[r.messages.length - 1])]));
 
   it('a generator that answers like the references scores 1 everywhere', async () => {
     let calls = 0;
     const result = await evaluate(rows, async (messages) => {
       calls++;
-      // The prompt ends with a user turn: the reference answer is never shown.
-      expect(messages[messages.length - 1].role).toBe('user');
+      // The prompt ends with a user turn (or a tool's result): the reference answer is never shown.
+      expect(['user', 'tool']).toContain(messages[messages.length - 1].role);
       const a = answers.get(key(messages));
       if (a === undefined) throw new Error('unknown prompt');
       return a;
@@ -125,6 +139,20 @@ describe('evaluate', () => {
     const table = formatEvalTable(result);
     expect(table).toMatch(/^family\s+n\s+correct\s+accuracy\s+seen\s+unseen\s+human$/m);
     expect(table).toMatch(new RegExp(`^overall\\s+${rows.length}\\s+${rows.length}\\s+100\\.0%`, 'm'));
+  });
+
+  it('tool_use rows: prompts carry the tools; the reference call and the answer after the result score 1', async () => {
+    const toolAnswers = new Map(toolRows.map((r) => [key(promptOf(r.messages)), reference(r.messages[r.messages.length - 1])]));
+    const result = await evaluate(toolRows, async (messages, tools) => {
+      expect(tools).toEqual(toolRows[0].tools);
+      return toolAnswers.get(key(messages)) ?? '';
+    });
+    expect(result.overall).toBe(1);
+    expect(result.byFamily).toEqual({ tool_use: 1 });
+    expect(new Set(result.perRow.map((r) => r.kind))).toEqual(new Set(['tool_call', 'number']));
+    // Answering the number where a call is expected (and the reverse) is wrong.
+    const swapped = await evaluate(toolRows, async (messages) => (messages[messages.length - 1].role === 'tool' ? '<tool_call>{"name": "calculator", "arguments": {}}</tool_call>' : '84'));
+    expect(swapped.overall).toBe(0);
   });
 
   it('a generator that answers badly scores 0', async () => {

@@ -88,7 +88,7 @@ describe('webtune data', () => {
     try {
       expect(await run(['--out', dir])).toBe(0);
       const names = (await readdir(dir)).sort();
-      expect(names).toEqual(['README.md', 'manifest.json', 'pretrain.jsonl', 'test.jsonl', 'train.jsonl', 'valid.jsonl']);
+      expect(names).toEqual(['README.md', 'manifest.json', 'pretrain.jsonl', 'test.jsonl', 'tools-test.jsonl', 'tools-train.jsonl', 'tools-valid.jsonl', 'train.jsonl', 'valid.jsonl']);
       for (const name of names) {
         const fresh = await readFile(join(dir, name));
         const committed = await readFile(join('demo/data', name));

@@ -3,13 +3,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  FACTS, FAMILIES, FAMILY_NAMES, generateRow, getFamily, parseJsonl, REFUSAL, trainTemplates, type InstructRow,
+  CALCULATOR_TOOL, FACTS, FAMILIES, FAMILY_NAMES, generateRow, getFamily, parseJsonl, REFUSAL, trainTemplates, type InstructRow,
 } from '../../src/data/instruct/index.js';
 import { score } from '../../src/eval/index.js';
 
 const load = (split: string) => parseJsonl<InstructRow>(readFileSync(`demo/data/${split}.jsonl`, 'utf8'), `demo/data/${split}.jsonl`);
 const splits = { train: load('train'), valid: load('valid'), test: load('test') };
 const all = [...splits.train, ...splits.valid, ...splits.test];
+const loadTools = (split: string) => parseJsonl<InstructRow>(readFileSync(`demo/data/tools-${split}.jsonl`, 'utf8'), `demo/data/tools-${split}.jsonl`);
+const toolSplits = { train: loadTools('train'), valid: loadTools('valid'), test: loadTools('test') };
+const toolRows = [...toolSplits.train, ...toolSplits.valid, ...toolSplits.test];
 const manifest = JSON.parse(readFileSync('demo/data/manifest.json', 'utf8'));
 const last = (r: InstructRow) => r.messages[r.messages.length - 1].content;
 const users = (r: InstructRow) => r.messages.filter((m) => m.role === 'user').map((m) => m.content);
@@ -22,6 +25,28 @@ describe('format and provenance', () => {
     expect(splits.test.length).toBeGreaterThanOrEqual(200);
     expect(manifest.counts.train.total).toBe(splits.train.length);
     expect(manifest.counts.test.total).toBe(splits.test.length);
+  });
+
+  it('tool_use rows (their own files) are TRL tool-calling conversations: the calculator schema, a call, its result, the answer', () => {
+    expect(toolRows.length).toBe(360);
+    expect(toolRows.every((r) => r.family === 'tool_use')).toBe(true);
+    expect(toolSplits.test.filter((r) => r.phrasing === 'unseen').length).toBe(15);
+    const heldOut = new Set(getFamily('tool_use').heldOut.map((t) => `tool_use/${t}`));
+    for (const r of [...toolSplits.train, ...toolSplits.valid]) expect(heldOut.has(r.template), r.id).toBe(false);
+    // No input (the numbers and operation) in two splits.
+    const inputs = (rows: InstructRow[]) => new Set(rows.map((r) => JSON.stringify(r.messages[1].tool_calls)));
+    const [tr, va, te] = [inputs(toolSplits.train), inputs(toolSplits.valid), inputs(toolSplits.test)];
+    for (const k of te) expect(tr.has(k) || va.has(k), k).toBe(false);
+    for (const k of va) expect(tr.has(k), k).toBe(false);
+    for (const r of toolRows) {
+      const where = `${r.id}: ${JSON.stringify(r.messages)}`;
+      expect(r.tools, where).toEqual([CALCULATOR_TOOL]);
+      expect(r.messages.map((m) => m.role), where).toEqual(r.messages.length === 2 ? ['user', 'assistant'] : ['user', 'assistant', 'tool', 'assistant']);
+      expect(Object.keys(r.messages[1]).sort(), where).toEqual(['content', 'role', 'tool_calls']);
+      expect(r.messages[1].content, where).toBe('');
+      if (r.messages.length === 4) expect(Object.keys(r.messages[2]).sort(), where).toEqual(['content', 'name', 'role']);
+    }
+    for (const r of all) expect(r.tools, r.id).toBeUndefined();
   });
 
   it('every row is a valid TRL messages conversation', () => {
@@ -226,16 +251,32 @@ function expectedAnswer(r: InstructRow): string {
       throw new Error(`no follow-up operation in ${follow}`);
     }
     case 'refusal': return REFUSAL;
+    case 'tool_use': {
+      // The call must carry the question's numbers and operation; the answer is the tool's result, which is right.
+      const n = nums(q);
+      const [a, b] = /subtract \d+ from|\d+ less than/.test(q) ? [n[1], n[0]] : n; // "subtract b from a", "b less than a"
+      const op = /plus|\+|sum|add/.test(q) ? '+' : /minus|-|less|take away|subtract/.test(q) ? '-' : '*';
+      expect(r.messages[1].tool_calls, r.id).toEqual([{ type: 'function', function: { name: 'calculator', arguments: { a, op, b } } }]);
+      const value = op === '+' ? a + b : op === '-' ? a - b : a * b;
+      if (r.messages.length === 2) return '';
+      expect(r.messages[2].content, r.id).toBe(String(value));
+      return String(value);
+    }
   }
 }
 
 describe('answers are correct', () => {
   it('every generated answer equals the answer recomputed from the question', () => {
-    for (const r of all.filter((x) => x.source === 'generator')) expect(last(r), `${r.id}: ${JSON.stringify(r.messages)}`).toBe(expectedAnswer(r));
+    for (const r of [...all, ...toolRows].filter((x) => x.source === 'generator')) expect(last(r), `${r.id}: ${JSON.stringify(r.messages)}`).toBe(expectedAnswer(r));
   });
 
   it('every reference answer (generated and hand-written) passes its own scorer', () => {
-    for (const r of [...splits.valid, ...splits.test]) expect(score(r.eval!, last(r)), r.id).toEqual({ correct: true });
+    // A reference call is written as chatml_tools writes it.
+    const reference = (r: InstructRow) => {
+      const m = r.messages[r.messages.length - 1];
+      return m.tool_calls ? m.tool_calls.map((c) => `<tool_call>\n${JSON.stringify(c.function)}\n</tool_call>`).join('\n') : m.content;
+    };
+    for (const r of [...splits.valid, ...splits.test, ...toolSplits.valid, ...toolSplits.test]) expect(score(r.eval!, reference(r)), r.id).toEqual({ correct: true });
   });
 
   it('arithmetic stays in range and subtractions never go below zero', () => {

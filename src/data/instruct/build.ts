@@ -19,6 +19,7 @@
  */
 import { FACTS } from './facts.js';
 import { FAMILIES, factSentence, getFamily, trainTemplates } from './families.js';
+import { toolUseFamily } from './tools.js';
 import { HUMAN_ROWS, humanSplit } from './human.js';
 import { hash32, Rng } from '../../utils/random.js';
 import type { BuiltExample, Family, FamilyName, InstructMessage, InstructRow, Split } from './types.js';
@@ -50,7 +51,7 @@ export interface BuildOptions {
    * Token length of a conversation (as the model sees it, chat template included) or of a
    * pretraining text, for the manifest's token statistics; omitted: character statistics only.
    */
-  tokenLength?: (item: { messages: InstructMessage[] } | { text: string }) => number;
+  tokenLength?: (item: { messages: InstructMessage[]; tools?: readonly object[] } | { text: string }) => number;
   /** Names the tokenizer and chat template behind tokenLength in the manifest. */
   tokenizerName?: string;
 }
@@ -87,6 +88,8 @@ export interface InstructSet {
   test: InstructRow[];
   pretrain: Array<{ text: string }>;
   manifest: InstructManifest;
+  /** The tool_use family's splits (their own files). */
+  tools: Record<Split, InstructRow[]>;
 }
 
 /** The split an input belongs to, from its key alone (the same for every seed). */
@@ -147,11 +150,13 @@ export function rowText(row: { messages: Array<{ content: string }> }): string {
   return row.messages.map((m) => m.content).join('\n');
 }
 
-function generateSplit(split: Split, count: number, seed: number, weights: Record<string, number>, dups: Record<Split, number>): InstructRow[] {
-  const perFamily = apportion(FAMILIES.map((f) => weights[f.name]), count);
+function generateSplit(
+  split: Split, count: number, seed: number, weights: Record<string, number>, dups: Record<Split, number>, families: readonly Family<any>[] = FAMILIES,
+): InstructRow[] {
+  const perFamily = apportion(families.map((f) => weights[f.name]), count);
   const rows: InstructRow[] = [];
   const seen = new Set<string>();
-  FAMILIES.forEach((f, fi) => {
+  families.forEach((f, fi) => {
     const n = perFamily[fi];
     const seenTemplates = trainTemplates(f);
     const unseenCount = split === 'test' ? Math.ceil(n / 2) : 0;
@@ -169,7 +174,7 @@ function generateSplit(split: Split, count: number, seed: number, weights: Recor
       if (seen.has(k)) dups[split]++;
       seen.add(k);
       rows.push({
-        messages: built!.messages, source: 'generator', family: f.name, template: `${f.name}/${template}`, seed: rowSeed, split, id: '',
+        messages: built!.messages, tools: built!.tools, source: 'generator', family: f.name, template: `${f.name}/${template}`, seed: rowSeed, split, id: '',
         ...(split === 'test' ? { phrasing: unseen ? 'unseen' as const : 'seen' as const } : {}),
         ...(split !== 'train' ? { eval: built!.eval } : {}),
       });
@@ -269,12 +274,32 @@ export function buildInstructSet(opts: BuildOptions = {}): InstructSet {
 
   const pretrain = buildPretrain(seed, opts.pretrainDocs ?? DEFAULT_PRETRAIN_DOCS, weights);
   const manifest = buildManifest(splits, pretrain, seed, n, weights, dups, opts);
-  return { ...splits, pretrain, manifest };
+  return { ...splits, pretrain, manifest, tools: buildToolUseSplits(seed) };
+}
+
+/** Rows of the tool_use family per split (held-out phrasings in half the test rows, as in the mixture). */
+export const TOOL_USE_ROWS = { train: 300, valid: 30, test: 30 } as const;
+
+/**
+ * The tool_use family's own files (tools-train.jsonl, ...). They stay out of the main mixture,
+ * whose text the bundled tokenizer and base model were trained from; train on them beside it
+ * (`--data demo/data/train.jsonl,demo/data/tools-train.jsonl`).
+ */
+function buildToolUseSplits(seed: number): Record<Split, InstructRow[]> {
+  const dups: Record<Split, number> = { train: 0, valid: 0, test: 0 };
+  const out = {} as Record<Split, InstructRow[]>;
+  for (const s of SPLITS) {
+    const rows = generateSplit(s, TOOL_USE_ROWS[s], seed, { tool_use: 1 }, dups, [toolUseFamily]);
+    shuffleInPlace(rows, new Rng(hash32(`${seed}:tools:shuffle:${s}`)));
+    rows.forEach((r, i) => (r.id = `tools-${s}-${String(i).padStart(5, '0')}`));
+    out[s] = rows.map(orderRow);
+  }
+  return out;
 }
 
 function orderRow(r: InstructRow): InstructRow {
-  const { messages, source, family, template, seed, split, id, phrasing, eval: spec } = r;
-  return { messages, source, family, template, seed, split, id, ...(phrasing ? { phrasing } : {}), ...(spec ? { eval: spec } : {}) };
+  const { messages, tools, source, family, template, seed, split, id, phrasing, eval: spec } = r;
+  return { messages, ...(tools ? { tools } : {}), source, family, template, seed, split, id, ...(phrasing ? { phrasing } : {}), ...(spec ? { eval: spec } : {}) };
 }
 
 function buildManifest(
@@ -340,6 +365,9 @@ export function instructFiles(set: InstructSet): Record<string, string> {
     'valid.jsonl': toJsonl(set.valid),
     'test.jsonl': toJsonl(set.test),
     'pretrain.jsonl': toJsonl(set.pretrain),
+    'tools-train.jsonl': toJsonl(set.tools.train),
+    'tools-valid.jsonl': toJsonl(set.tools.valid),
+    'tools-test.jsonl': toJsonl(set.tools.test),
     'manifest.json': JSON.stringify(set.manifest, null, 2) + '\n',
   };
 }

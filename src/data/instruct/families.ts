@@ -10,6 +10,7 @@ import {
 } from './facts.js';
 import type { Rng } from '../../utils/random.js';
 import type { BuiltExample, EvalSpec, Family, FamilyName, InstructMessage } from './types.js';
+import { toolUseFamily } from './tools.js';
 
 const user = (content: string): InstructMessage => ({ role: 'user', content });
 const assistant = (content: string): InstructMessage => ({ role: 'assistant', content });
@@ -489,9 +490,11 @@ export const FAMILIES: readonly Family<any>[] = [
   arithmeticFamily, stringFamily, sortingFamily, sentimentFamily, extractionFamily, qaFamily, systemFamily, multiturnFamily, refusalFamily,
 ];
 
+/** A family of the mixture, or tool_use (whose rows have files of their own). */
 export function getFamily(name: FamilyName | string): Family<any> {
-  const f = FAMILIES.find((x) => x.name === name);
-  if (!f) throw new Error(`instruct: unknown family '${name}' (known: ${FAMILIES.map((x) => x.name).join(', ')})`);
+  const all = [...FAMILIES, toolUseFamily];
+  const f = all.find((x) => x.name === name);
+  if (!f) throw new Error(`instruct: unknown family '${name}' (known: ${all.map((x) => x.name).join(', ')})`);
   return f;
 }
 

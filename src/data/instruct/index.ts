@@ -6,6 +6,7 @@
 export * from './types.js';
 export { FACTS, REFUSAL, type Fact } from './facts.js';
 export * from './families.js';
+export { CALCULATOR_TOOL, calculatorCall, toolUseFamily, type ToolUseInput } from './tools.js';
 export { HUMAN_ROWS, humanSplit, type HumanRow } from './human.js';
 export * from './build.js';
 export { renderDataReadme } from './readme.js';

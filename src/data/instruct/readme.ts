@@ -2,7 +2,8 @@
  * Writes demo/data/README.md from the generated set itself, so the numbers and examples in
  * the documentation are always those of the files beside it.
  */
-import { FAMILIES } from './families.js';
+import { FAMILIES, trainTemplates } from './families.js';
+import { toolUseFamily } from './tools.js';
 import { HUMAN_ROWS } from './human.js';
 import type { InstructSet } from './build.js';
 import type { InstructRow, Split } from './types.js';
@@ -10,7 +11,9 @@ import type { InstructRow, Split } from './types.js';
 const SPLIT_NAMES: Split[] = ['train', 'valid', 'test'];
 
 function conversation(row: InstructRow): string {
-  return row.messages.map((m) => `    ${m.role}: ${m.content.replace(/\n/g, '\n    ' + ' '.repeat(m.role.length + 2))}`).join('\n');
+  const shown = (m: InstructRow['messages'][number]) =>
+    m.content + (m.tool_calls ?? []).map((c) => `(calls ${c.function.name} ${JSON.stringify(c.function.arguments)})`).join(' ');
+  return row.messages.map((m) => `    ${m.role}: ${shown(m).replace(/\n/g, '\n    ' + ' '.repeat(m.role.length + 2))}`).join('\n');
 }
 
 function table(header: string[], rows: Array<Array<string | number>>): string {
@@ -94,6 +97,14 @@ export function renderDataReadme(set: InstructSet, command: string): string {
   }
   out.push(`About 10% of the rows outside the \`system\` family start with a neutral system prompt ("You are a helpful assistant." and the like), so a system turn alone does not mean "answer in capitals".`);
 
+  out.push(`## Tool use (tools-train.jsonl, tools-valid.jsonl, tools-test.jsonl)`);
+  const toolExample = set.tools.train.find((r) => r.messages.length > 2) ?? set.tools.train[0];
+  const toolUnseen = set.tools.test.find((r) => r.phrasing === 'unseen');
+  const toolKinds = [...new Set(set.tools.test.map((r) => r.eval!.kind))].join(', ');
+  out.push(`${toolUseFamily.description} Rows carry the calculator's JSON schema in \`tools\` and are TRL tool-calling conversations (an assistant \`tool_calls\` message, a \`tool\` message with the result); render them with a template that writes tool calls (\`chatml_tools\`). They have files of their own (train ${set.tools.train.length}, valid ${set.tools.valid.length}, test ${set.tools.test.length} rows) because the bundled tokenizer and base model were trained from the text of the files above; train on both with \`--data demo/data/train.jsonl,demo/data/tools-train.jsonl\`.\n\n- training phrasings: ${trainTemplates(toolUseFamily).map((t) => `\`${t}\``).join(', ')}\n- held-out phrasings (test only): ${toolUseFamily.heldOut.map((t) => `\`${t}\``).join(', ')}\n- scored by: ${toolKinds} (half the inputs stop at the call)`);
+  out.push(`Training example (\`${toolExample.template}\`):\n\n\`\`\`\n${conversation(toolExample)}\n\`\`\``);
+  if (toolUnseen) out.push(`Held-out phrasing (\`${toolUnseen.template}\`):\n\n\`\`\`\n${conversation(toolUnseen)}\n\`\`\``);
+
   out.push(`## Scoring (src/eval)`);
   out.push([
     '- `number`: the last number in the answer equals the expected number ("12 + 5 = 17" counts as 17).',
@@ -102,6 +113,7 @@ export function renderDataReadme(set: InstructSet, command: string): string {
     '- `json_fields`: the answer parses as one JSON object with exactly the expected keys and equal values (31 is not "31").',
     '- `capitals`: the answer has letters, none lower-case, and matches the expected answer when normalised.',
     '- `refusal`: the answer contains a refusal phrase (`REFUSAL_PHRASES` in src/eval/scorers.ts: "I can\'t", "I\'m sorry", "cannot help", ...).',
+    '- `tool_call`: the answer calls the expected function with exactly the expected arguments (`<tool_call>{"name", "arguments"}</tool_call>`, or that object alone).',
   ].join('\n'));
 
   out.push(`## Pretraining corpus`);

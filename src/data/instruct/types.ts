@@ -5,8 +5,12 @@
 
 /** One chat turn (the same shape as the dataset layer's Message). */
 export interface InstructMessage {
-  role: 'system' | 'user' | 'assistant';
+  role: 'system' | 'user' | 'assistant' | 'tool';
   content: string;
+  /** An assistant's tool calls (the tool_use family). */
+  tool_calls?: Array<{ type: 'function'; function: { name: string; arguments: Record<string, unknown> } }>;
+  /** A tool message: the tool's name. */
+  name?: string;
 }
 
 /**
@@ -21,6 +25,8 @@ export interface InstructMessage {
  * - capitals: the output has letters and no lower-case letter; with `expected`, it must also
  *   equal `expected` after normalisation.
  * - number: the last number in the output equals `expected`.
+ * - tool_call: the output calls a tool (`<tool_call>{"name", "arguments"}</tool_call>`, or such a
+ *   JSON object alone) with exactly `expected.name` and `expected.arguments`.
  */
 export type EvalSpec =
   | { kind: 'exact'; expected: string }
@@ -28,7 +34,8 @@ export type EvalSpec =
   | { kind: 'json_fields'; expected: Record<string, string | number | boolean | null> }
   | { kind: 'refusal'; expected: boolean }
   | { kind: 'capitals'; expected?: string }
-  | { kind: 'number'; expected: number };
+  | { kind: 'number'; expected: number }
+  | { kind: 'tool_call'; expected: { name: string; arguments: Record<string, unknown> } };
 
 export type EvalKind = EvalSpec['kind'];
 
@@ -37,6 +44,8 @@ export type Split = 'train' | 'valid' | 'test';
 /** One row as written to train.jsonl / valid.jsonl / test.jsonl. */
 export interface InstructRow {
   messages: InstructMessage[];
+  /** Tool schemas the conversation may call (the tool_use family). */
+  tools?: readonly object[];
   /** 'generator' (procedural) or 'human' (hand-written, src/data/instruct/human.ts). */
   source: 'generator' | 'human';
   family: FamilyName;
@@ -56,11 +65,13 @@ export interface InstructRow {
 export const FAMILY_NAMES = [
   'arithmetic', 'string', 'sorting', 'sentiment', 'extraction', 'qa', 'system', 'multiturn', 'refusal',
 ] as const;
-export type FamilyName = (typeof FAMILY_NAMES)[number];
+/** The mixture's families, and tool_use, whose rows have files of their own (tools-*.jsonl). */
+export type FamilyName = (typeof FAMILY_NAMES)[number] | 'tool_use';
 
 /** What a family's template turns an input into: the conversation and how to score its last answer. */
 export interface BuiltExample {
   messages: InstructMessage[];
+  tools?: readonly object[];
   eval: EvalSpec;
 }
 

@@ -1,7 +1,8 @@
 /**
- * Built-in chat templates: the real Jinja source each model family publishes, verbatim
- * (byte-identical copies live in test/fixtures/templates/*.jinja, where the tests render them
- * with Python jinja2 as transformers does and compare).
+ * Built-in chat templates: the real Jinja source each model family publishes, verbatim, and
+ * chatml_tools, the project's own ChatML with tool calls (byte-identical copies live in
+ * test/fixtures/templates/*.jinja, where the tests render them with Python jinja2 as
+ * transformers does and compare).
  * Kept as string constants, not .jinja files, so the same import works in the browser,
  * under Vite, in Node (tsx) and in vitest.
  */
@@ -14,6 +15,15 @@ export const CHATML: BuiltinTemplateSource = {
   origin: "ChatML as SmolLM and TRL setup_chat_format write it (Qwen2.5 uses the same turn format, plus a default system prompt): <|im_start|>role\\ncontent<|im_end|>\\n.",
   source:
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+};
+
+/** ChatML with tool use (this project's own): identical to chatml on conversations without tools; with `tools`, a system turn lists their schemas as JSON (after the system prompt, if any), an assistant turn writes each call as <tool_call>\n{"name": ..., "arguments": ...}\n</tool_call> (the Qwen2.5 / Hermes form) and tool results are `tool` turns. */
+export const CHATML_TOOLS: BuiltinTemplateSource = {
+  bosToken: "<|im_start|>",
+  eosToken: "<|im_end|>",
+  origin: "ChatML with tool use (this project's own): identical to chatml on conversations without tools; with `tools`, a system turn lists their schemas as JSON (after the system prompt, if any), an assistant turn writes each call as <tool_call>\\n{\"name\": ..., \"arguments\": ...}\\n</tool_call> (the Qwen2.5 / Hermes form) and tool results are `tool` turns.",
+  source:
+    "{%- if tools %}\n{{- '<|im_start|>system\\n' }}\n{%- if messages[0].role == 'system' %}\n{{- messages[0].content + '\\n\\n' }}\n{%- endif %}\n{{- '# Tools\\n<tools>\\n' }}\n{%- for tool in tools %}\n{{- (tool.function if tool.function is defined else tool) | tojson + '\\n' }}\n{%- endfor %}\n{{- '</tools><|im_end|>\\n' }}\n{%- endif %}\n{%- for message in messages %}\n{%- if not (tools and loop.first and message.role == 'system') %}\n{{- '<|im_start|>' + message.role + '\\n' + message.content }}\n{%- if message.tool_calls %}\n{%- for call in message.tool_calls %}\n{{- ('\\n' if message.content or not loop.first else '') + '<tool_call>\\n{\"name\": \"' + call.function.name + '\", \"arguments\": ' + call.function.arguments | tojson + '}\\n</tool_call>' }}\n{%- endfor %}\n{%- endif %}\n{{- '<|im_end|>\\n' }}\n{%- endif %}\n{%- endfor %}\n{%- if add_generation_prompt %}\n{{- '<|im_start|>assistant\\n' }}\n{%- endif %}",
 };
 
 /** HuggingFaceH4/zephyr-7b-beta (alignment-handbook recipes/zephyr-7b-beta). */
