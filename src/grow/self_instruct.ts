@@ -6,7 +6,7 @@
  *   prompt   "Come up with a series of tasks:\n1. {task}\n...\n8. {task}\n9." with 8 tasks: 2
  *            sampled from the instructions generated so far (when there are any) and the rest
  *            from the seed pool, shuffled
- *   sampling temperature 0.7, top-p 0.5, stop at a blank line
+ *   sampling temperature 0.7, top-p 0.5, a plain continuation stops at a blank line
  *   parse    the continuation split at "\n<number>. "; a task cut off by the token limit is dropped
  *   filters  3 words or fewer, or over 150; keywords a text model cannot do (image, file, plot...);
  *            starting with "Write a program", punctuation or a non-ASCII character; ROUGE-L F1
@@ -133,7 +133,8 @@ export function selfInstruct(opts: SelfInstructOptions): GrowRun {
       const prompt: GrowPrompt = format === 'chat'
         ? { format, messages: [{ role: 'user', content: selfInstructChatPrompt(list) }] }
         : { format, text: selfInstructPrompt(list) };
-      const sampling: GrowSampling = { ...instSampling, seed: mixSeed(seed, p, 1), stop: ['\n\n'] };
+      // A plain continuation ends at a blank line (the paper's stop); a chat reply at its end-of-turn token.
+      const sampling: GrowSampling = { ...instSampling, seed: mixSeed(seed, p, 1), stop: format === 'completion' ? ['\n\n'] : undefined };
       const out = await generator(prompt, sampling);
       stats.prompts++;
       const parents = shots.map((s) => s.id);

@@ -164,6 +164,7 @@ describe('Self-Instruct', () => {
     expect(p0.format).toBe('chat');
     if (p0.format !== 'chat') throw new Error('unreachable');
     expect(p0.messages).toHaveLength(1);
+    expect(a.calls[0].sampling.stop).toBeUndefined();   // a chat reply ends at its end-of-turn token, not at a blank line
     // Only 3 seeds exist: all three are listed, and the reply is asked to continue from 4.
     expect(p0.messages[0].content).toMatch(/^Come up with a series of tasks:\n1\. .*\n2\. .*\n3\. .*\n\nContinue the list with new, different tasks, one per line, numbered from 4\.$/);
     expect(got.map((c) => c.verdict)).toEqual(['parse', 'kept', 'kept']);
