@@ -261,7 +261,7 @@ client.on((r) => {
     case 'train-status': {
       lastTrainState = r.state;
       training.state(r.state, r.step, r.maxSteps, r.error ? `Error: ${r.error}` : undefined);
-      if (r.model) { training.model(r.model); modelLora = r.model.lora; }
+      if (r.model) { training.model(r.model); grow.useModel(r.model.name, r.model.params); modelLora = r.model.lora; }
       const running = r.state === 'running' || r.state === 'preparing';
       compare.enable(!running);
       grow.enable(!running);

@@ -130,9 +130,9 @@ export function growPanel(actions: GrowActions) {
   return {
     section,
     settings,
-    /** The model the panel will use: the warning and the default prompt format follow it. */
-    useModel(name: string, params: number, instruct: boolean) {
-      format.value = instruct ? 'chat' : 'completion';
+    /** The model the panel will use: the warning follows it, and the prompt format when `instruct` is given. */
+    useModel(name: string, params: number, instruct?: boolean) {
+      if (instruct !== undefined) format.value = instruct ? 'chat' : 'completion';
       replace(warning, params < SMALL_MODEL
         ? `The current model, ${name}, has ${fmtCount(params)} parameters. A model this small writes weak data: expect broken or repeated instructions and wrong answers, and read every row before keeping it. A Hub instruct model (SmolLM2-360M-Instruct or larger) does much better.`
         : `The current model is ${name} (${fmtCount(params)} parameters). Even good models write wrong answers: read the rows before keeping them.`);
@@ -156,7 +156,7 @@ export function growPanel(actions: GrowActions) {
     done(s: GrowStats, stopped: boolean) {
       showStats(s);
       status.dataset.state = 'done';
-      status.textContent = `${stopped ? 'Stopped' : 'Done'}: ${s.kept} rows passed the filters. Tick or untick "keep" to overrule a verdict, then add the kept rows to the training mixture.`;
+      status.textContent = `${stopped ? 'Stopped' : 'Done'}: ${s.kept} row${s.kept === 1 ? '' : 's'} passed the filters. Tick or untick "keep" to overrule a verdict, then add the kept rows to the training mixture.`;
       start.disabled = false;
       stop.disabled = true;
     },
