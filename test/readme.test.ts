@@ -39,3 +39,25 @@ describe('README quick start', () => {
     expect(lines.at(-1)).toBeTypeOf('string');                                 // the generated reply
   });
 });
+
+describe('README grow example', () => {
+  it('runs as written: candidates with verdicts, then the counts', async () => {
+    const code = readmeBlock('grow');
+    const file = path.resolve('test/.readme-grow.generated.ts');
+    const entry = path.resolve('src/index.js').replace(/\\/g, '/');
+    fs.writeFileSync(file, code.replace("from 'webtune'", `from '${entry}'`) + '\nexport {};\n');
+    const lines: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { lines.push(a.join(' ')); });
+    try {
+      await import(/* @vite-ignore */ file);
+    } finally {
+      log.mockRestore();
+      fs.rmSync(file, { force: true });
+    }
+    const stats = JSON.parse(lines.at(-1)!);
+    const verdicts = lines.slice(0, -1).filter((l) => /^(kept: |dropped by \w+: )/.test(l));
+    expect(verdicts).toHaveLength(stats.candidates);
+    expect(stats.prompts).toBeLessThanOrEqual(2);
+    expect(stats.acceptanceRate).toBeCloseTo(stats.kept / stats.candidates, 12);
+  }, 300_000);
+});
