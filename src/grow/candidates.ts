@@ -15,6 +15,7 @@ import type { Example, Message } from '../data/dataset.js';
 import { runFilters, type DatasetFilter, type FilterDecision } from '../data/filters.js';
 import type { GrowPrompt, GrowSampling, TextGenerator } from './generator.js';
 import { modelTextGenerator } from './generator.js';
+import type { SeedTask } from './seeds.js';
 import type { GenerativeModel } from '../train/generate.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { ChatTemplate } from '../data/template.js';
@@ -89,6 +90,7 @@ export interface GrowOptionsBase {
   template?: ChatTemplate;
   /** The generating model's name, recorded in every row. Default 'model'. */
   modelName?: string;
+  seedTasks: readonly SeedTask[];
   /** Rows to keep. */
   n: number;
   /**
@@ -112,10 +114,24 @@ export interface GrowOptionsBase {
 
 export const DEFAULT_ANSWER_SAMPLING: Omit<GrowSampling, 'seed'> = { temperature: 0, topP: 1, maxNewTokens: 128 };
 
-export function resolveGenerator(o: GrowOptionsBase, who: string): TextGenerator {
-  if (o.generator) return o.generator;
-  if (!o.model || !o.tokenizer || !o.template) throw new Error(`${who}: give either generator, or model + tokenizer + template`);
-  return modelTextGenerator(o.model, o.tokenizer, o.template);
+/** The settings both pipelines resolve the same way, after checking n and the seed tasks. */
+export function commonSetup(o: GrowOptionsBase, who: string) {
+  checkCount(o.n, 'n', who);
+  if (o.seedTasks.length === 0) throw new Error(`${who}: seedTasks is empty (give at least one seed task)`);
+  let generator = o.generator;
+  if (!generator) {
+    if (!o.model || !o.tokenizer || !o.template) throw new Error(`${who}: give either generator, or model + tokenizer + template`);
+    generator = modelTextGenerator(o.model, o.tokenizer, o.template);
+  }
+  return {
+    generator,
+    format: o.promptFormat ?? 'chat',
+    answerSampling: { ...DEFAULT_ANSWER_SAMPLING, ...o.answerSampling },
+    rougeThreshold: o.rougeThreshold ?? 0.7,
+    seed: o.seed ?? 0,
+    modelName: o.modelName ?? 'model',
+    stats: newStats(),
+  };
 }
 
 export function checkCount(n: number, field: string, who: string, min = 1): void {

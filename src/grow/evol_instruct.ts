@@ -24,10 +24,9 @@ import type { Example, Message } from '../data/dataset.js';
 import { nearDedup, type DatasetFilter, type FilterDecision } from '../data/filters.js';
 import { Rng, mixSeed } from '../utils/random.js';
 import { promptText, type GrowPrompt, type GrowSampling } from './generator.js';
-import type { SeedTask } from './seeds.js';
 import { answerLength, copiedPrompt, instructionLength, noChange, refusal, tooShort } from './rules.js';
 import {
-  DEFAULT_ANSWER_SAMPLING, checkCount, growRun, judge, judgedRow, newStats, resolveGenerator, settle, verdictOf,
+  checkCount, commonSetup, growRun, judge, judgedRow, settle, verdictOf,
   type GrowCandidate, type GrowOptionsBase, type GrowRun,
 } from './candidates.js';
 
@@ -87,7 +86,6 @@ export function parseEvolOutput(text: string): { instruction: string } | { malfo
 }
 
 export interface EvolInstructOptions extends GrowOptionsBase {
-  seedTasks: readonly SeedTask[];
   /** Operations drawn from (uniformly). Default all five. */
   operations?: readonly EvolOperation[];
   /** Rounds of evolution over the pool. Default 4 (the paper's). */
@@ -100,24 +98,17 @@ export const EVOL_INSTRUCT_SAMPLING: Omit<GrowSampling, 'seed'> = { temperature:
 
 export function evolInstruct(opts: EvolInstructOptions): GrowRun {
   const who = 'evolInstruct';
-  checkCount(opts.n, 'n', who);
-  if (opts.seedTasks.length === 0) throw new Error(`${who}: seedTasks is empty (give at least one seed task)`);
+  const { generator, format, answerSampling: ansSampling, rougeThreshold, seed, modelName, stats } = commonSetup(opts, who);
   const operations = opts.operations ?? EVOL_OPERATIONS;
   if (operations.length === 0) throw new Error(`${who}: operations is empty (choose from ${EVOL_OPERATIONS.join(', ')})`);
   for (const op of operations) if (!EVOL_OPERATIONS.includes(op)) throw new Error(`${who}: unknown operation '${op}' (choose from ${EVOL_OPERATIONS.join(', ')})`);
   const rounds = opts.rounds ?? 4;
   checkCount(rounds, 'rounds', who);
-  const generator = resolveGenerator(opts, who);
-  const format = opts.promptFormat ?? 'chat';
   const evolSampling = { ...EVOL_INSTRUCT_SAMPLING, ...opts.evolSampling };
-  const ansSampling = { ...DEFAULT_ANSWER_SAMPLING, ...opts.answerSampling };
-  const seed = opts.seed ?? 0;
-  const modelName = opts.modelName ?? 'model';
-  const stats = newStats();
 
   const parentText = new Map<string, string>();   // candidate id -> its parent's instruction
   const parentOf = (ex: Example) => parentText.get(String(ex.meta.id));
-  const instructionFilters: DatasetFilter[] = [noChange(parentOf), copiedPrompt(), instructionLength(), nearDedup({ threshold: opts.rougeThreshold ?? 0.7 })];
+  const instructionFilters: DatasetFilter[] = [noChange(parentOf), copiedPrompt(), instructionLength(), nearDedup({ threshold: rougeThreshold })];
   const answerFilters: DatasetFilter[] = [refusal(), tooShort(), answerLength({ maxWords: opts.maxAnswerWords }), ...(opts.filters ?? [])];
 
   async function* body(): AsyncGenerator<GrowCandidate> {

@@ -23,15 +23,13 @@ import type { Message } from '../data/dataset.js';
 import { nearDedup, type DatasetFilter, type FilterDecision } from '../data/filters.js';
 import { Rng, mixSeed } from '../utils/random.js';
 import { promptText, type GrowPrompt, type GrowSampling } from './generator.js';
-import type { SeedTask } from './seeds.js';
 import { instructionLength, keywordFilter, instructionFormat, answerLength } from './rules.js';
 import {
-  DEFAULT_ANSWER_SAMPLING, checkCount, growRun, judge, judgedRow, newStats, resolveGenerator, settle, verdictOf,
+  checkCount, commonSetup, growRun, judge, judgedRow, settle, verdictOf,
   type GrowCandidate, type GrowOptionsBase, type GrowRun,
 } from './candidates.js';
 
 export interface SelfInstructOptions extends GrowOptionsBase {
-  seedTasks: readonly SeedTask[];
   /** Tasks in each prompt. Default 8. */
   fewShot?: number;
   /** Of those, how many come from the generated pool (once it has any). Default 2. */
@@ -88,24 +86,17 @@ export function parseSelfInstructOutput(text: string, opts: { format: GrowPrompt
 
 export function selfInstruct(opts: SelfInstructOptions): GrowRun {
   const who = 'selfInstruct';
-  checkCount(opts.n, 'n', who);
-  if (opts.seedTasks.length === 0) throw new Error(`${who}: seedTasks is empty (give at least one seed task)`);
+  const { generator, format, answerSampling: ansSampling, rougeThreshold, seed, modelName, stats } = commonSetup(opts, who);
   const fewShot = opts.fewShot ?? 8;
   const fewShotGenerated = opts.fewShotGenerated ?? 2;
   checkCount(fewShot, 'fewShot', who);
   checkCount(fewShotGenerated, 'fewShotGenerated', who, 0);
   const maxPrompts = opts.maxPrompts ?? 4 * opts.n + 10;
   checkCount(maxPrompts, 'maxPrompts', who);
-  const generator = resolveGenerator(opts, who);
-  const format = opts.promptFormat ?? 'chat';
   const instSampling = { ...SELF_INSTRUCT_SAMPLING, ...opts.instructionSampling };
-  const ansSampling = { ...DEFAULT_ANSWER_SAMPLING, ...opts.answerSampling };
-  const seed = opts.seed ?? 0;
-  const modelName = opts.modelName ?? 'model';
-  const stats = newStats();
 
   // The instruction pool: seeds first, then every generated instruction that passes (as in the paper).
-  const dedup = nearDedup({ threshold: opts.rougeThreshold ?? 0.7 });
+  const dedup = nearDedup({ threshold: rougeThreshold });
   for (const t of opts.seedTasks) dedup.check(judgedRow(t.id, t.instruction));
   const instructionFilters: DatasetFilter[] = [instructionLength(), keywordFilter(opts.blocklist), instructionFormat(), dedup];
   const answerFilters: DatasetFilter[] = [answerLength({ maxWords: opts.maxAnswerWords }), ...(opts.filters ?? [])];
