@@ -1,5 +1,6 @@
 /**
- * The pipelines through a real causal LM (the bundled base model, on the CPU): the generator
+ * The pipelines through real causal LMs on the CPU (the bundled base; a fresh nano GPT-2 with room
+ * for Evol-Instruct's long prompts): the generator
  * adapter matches direct calls to generate(), stop strings cut where they should, long prompts
  * are refused with what to change, runs reproduce from their seed, and no tensor is left behind.
  */
@@ -15,7 +16,9 @@ import {
   modelTextGenerator, selfInstruct, evolInstruct, parseSelfInstructOutput, seedTaskFromExample,
   type GrowCandidate, type GrowPrompt, type GrowSampling, type GrowGeneration, type SeedTask, type TextGenerator,
 } from '../../src/grow/index.js';
-import type { CausalLM } from '../../models/causal_lm.js';
+import { CausalLM } from '../../models/causal_lm.js';
+import { presetConfig, type ModelConfig } from '../../models/config.js';
+import { evolPrompt, type EvolOperation } from '../../src/grow/index.js';
 
 let model: CausalLM;
 let tokenizer: Tokenizer;
@@ -94,4 +97,35 @@ describe('grow through a real CausalLM (models/base, CPU)', () => {
     const run = evolInstruct({ model, tokenizer, template, seedTasks: seeds, n: 1, promptFormat: 'completion' });
     await expect(collect(run)).rejects.toThrow(/tokens, and the model reads at most 256/);
   });
+
+  it('Evol-Instruct through a CausalLM with room for its prompts (a fresh nano GPT-2 with 1024 positions)', async () => {
+    const config = { ...presetConfig('nano', { vocabSize: tokenizer.vocabSize }), n_positions: 1024 } as ModelConfig;
+    const long = CausalLM.create(config, { seed: 3 });
+    try {
+      const seen: GrowPrompt[] = [];
+      const inner = modelTextGenerator(long, tokenizer, template);
+      const spy: TextGenerator = async (p, s) => { seen.push(p); return inner(p, s); };
+      const before = tf.memory().numTensors;
+      const run = evolInstruct({
+        generator: spy, seedTasks: seeds.slice(0, 3), n: 3, rounds: 1, modelName: 'nano-1024', promptFormat: 'chat',
+        evolSampling: { maxNewTokens: 12 }, answerSampling: { maxNewTokens: 6 },
+      });
+      const got = await collect(run);
+      expect(tf.memory().numTensors).toBe(before);
+      // One rewrite per seed in the round, each prompt the paper's for its drawn operation on that seed.
+      expect(got).toHaveLength(3);
+      const rewrites = seen.filter((p) => p.format === 'chat' && p.messages[0].content.startsWith('I want you act as'));
+      got.forEach((c, i) => {
+        expect(c.parents).toEqual([seeds[i].id]);
+        expect(rewrites[i]).toEqual({ format: 'chat', messages: [{ role: 'user', content: evolPrompt(c.operation as EvolOperation, seeds[i].instruction) }] });
+        expect(c.decisions[0].filter).toBe('parse');
+        expect(c.kept).toBe(c.decisions.every((d) => d.passed));
+      });
+      expect(run.stats.candidates).toBe(3);
+      expect(run.stats.prompts).toBe(3);
+      expect(run.stats.answers).toBe(got.filter((c) => c.answer !== undefined).length);
+    } finally {
+      long.dispose();
+    }
+  }, 300_000);
 });
