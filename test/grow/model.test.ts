@@ -1,8 +1,8 @@
 /**
  * The pipelines through real causal LMs on the CPU (the bundled base; a fresh nano GPT-2 with room
- * for Evol-Instruct's long prompts): the generator
- * adapter matches direct calls to generate(), stop strings cut where they should, long prompts
- * are refused with what to change, runs reproduce from their seed, and no tensor is left behind.
+ * for Evol-Instruct's long prompts): the generator adapter matches direct calls to generate(), stop
+ * strings cut where they should, long prompts are refused with what to change, runs reproduce from
+ * their seed, and no tensor is left behind.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect, beforeAll } from 'vitest';
