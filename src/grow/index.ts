@@ -6,7 +6,10 @@ export * from './generator.js';
 export * from './seeds.js';
 // Self-Instruct's and Evol-Instruct's filters and elimination rules, as DatasetFilters.
 export * from './rules.js';
-// Candidates, rows, statistics: what both pipelines stream.
-export * from './candidates.js';
+// Candidates, rows, statistics: what both pipelines stream (the helpers they share stay inside).
+export {
+  grownExamples, DEFAULT_ANSWER_SAMPLING,
+  type GrowMethod, type GrownRow, type GrowCandidate, type GrowStats, type GrowRun, type GrowOptionsBase,
+} from './candidates.js';
 export * from './self_instruct.js';
 export * from './evol_instruct.js';
