@@ -16,6 +16,7 @@ import { comparePanel } from './ui/compare.js';
 import { storagePanel } from './ui/storage.js';
 import { quizPanel } from './ui/quiz.js';
 import { hubPanel, DEFAULT_HUB } from './ui/hub.js';
+import { growPanel } from './ui/grow.js';
 import { throttle } from './ui/dom.js';
 
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
@@ -39,7 +40,7 @@ const dataset = datasetPanel(async (file) => {
 const training = trainingPanel(kernels, {
   start() {
     const t = template.state();
-    const settings: TrainSettings = { ...training.settings(), template: t.template, weights: dataset.weights(), uploadWeight: dataset.uploadWeight() };
+    const settings: TrainSettings = { ...training.settings(), template: t.template, weights: dataset.weights(), uploadWeight: dataset.uploadWeight(), growWeight: grow.weight() };
     charts.reset();
     training.state('preparing', 0, 0);
     client.send({ type: 'train', settings });
@@ -49,6 +50,24 @@ const training = trainingPanel(kernels, {
   stop: () => client.send({ type: 'stop' }),
 });
 const charts = chartsPanel();
+const grow = growPanel({
+  async start(settings) {
+    try {
+      const r = await client.request({ type: 'grow', settings }, ['grow-done']);
+      grow.done(r.stats, r.stopped);
+    } catch (e) {
+      grow.failed((e as Error).message);
+    }
+  },
+  stop: () => client.send({ type: 'grow-stop' }),
+  async use(rows) {
+    try {
+      grow.used((await client.request({ type: 'grow-use', rows }, ['grow-used'])).rows);
+    } catch (e) {
+      grow.failed((e as Error).message);
+    }
+  },
+});
 let chatHistory: Message[] = [];
 let chatId = -1;
 const compare = comparePanel({
@@ -178,6 +197,7 @@ function pretrainedLoaded(r: Extract<Reply, { status: 'model-loaded' }>) {
   template.useModel(p.name, p.template);
   training.usePretrained(p.name, p.params, p.loraTargets, p.maxPositions);
   training.model(r.model);
+  grow.useModel(p.name, p.params, !!p.template);
   modelLora = r.model.lora;
   chatHistory = [];
   compare.enable(true);
@@ -188,6 +208,7 @@ function pretrainedLoaded(r: Extract<Reply, { status: 'model-loaded' }>) {
 let modelLora = false;
 function loaded(r: Extract<Reply, { status: 'model-loaded' }>) {
   training.model(r.model);
+  grow.useModel(r.from, r.model.params, false);
   modelLora = r.model.lora;
   storage.status(`Loaded "${r.from}" (validation loss ${r.model.evalLoss?.toFixed(4) ?? '—'}).`, 'loaded');
   const el = document.getElementById('store-status')!;
@@ -232,6 +253,8 @@ client.on((r) => {
       training.setup(r.presets, r.hasBase, r.loraAvailable, r.neftuneAvailable);
       hub.enable(true);
       training.model(r.model);
+      grow.useModel(r.model.name, r.model.params, false);
+      grow.enable(true);
       modelLora = r.model.lora;
       compare.enable(true);
       storage.enable(true, modelLora);
@@ -241,9 +264,10 @@ client.on((r) => {
     case 'train-status': {
       lastTrainState = r.state;
       training.state(r.state, r.step, r.maxSteps, r.error ? `Error: ${r.error}` : undefined);
-      if (r.model) { training.model(r.model); modelLora = r.model.lora; }
+      if (r.model) { training.model(r.model); grow.useModel(r.model.name, r.model.params); modelLora = r.model.lora; }
       const running = r.state === 'running' || r.state === 'preparing';
       compare.enable(!running);
+      grow.enable(!running);
       storage.enable(!running, modelLora);
       break;
     }
@@ -258,6 +282,8 @@ client.on((r) => {
     case 'compare-done': compare.done(r.base, r.tuned, r.baseOverall, r.tunedOverall); break;
     case 'chat-token': compare.chatToken(r.text); break;
     case 'chat-done': compare.chatDone(r.text, r.tokens, r.ms); break;
+    case 'grow-started': grow.started(r.model, r.seeds); break;
+    case 'grow-candidate': grow.candidate(r.candidate, r.stats); break;
     case 'error':
       if (r.id === undefined) status.progress(`Error: ${r.message}`);
       if (document.body.dataset.ready !== '1') status.failed(r.message);
@@ -267,5 +293,5 @@ client.on((r) => {
 });
 
 const app = document.getElementById('app')!;
-app.append(status.section, hub.section, template.section, masking.section, dataset.section, training.section, charts.section, compare.section, storage.section, quiz.section);
+app.append(status.section, hub.section, template.section, masking.section, dataset.section, grow.section, training.section, charts.section, compare.section, storage.section, quiz.section);
 client.send({ type: 'init', kernels });

@@ -8,7 +8,7 @@
  * (`{status: 'error', id}` when it failed). Training, evaluation and chat also stream
  * progress replies while they run. Only plain data crosses: the page never sees a tensor.
  */
-import type { BackendInfo, KernelChoice, KernelPath, Message, MaskMode, RowError, StoredEntry, TrainerStatus } from '../src/index.js';
+import type { BackendInfo, KernelChoice, KernelPath, Message, MaskMode, RowError, StoredEntry, TrainerStatus, GrowCandidate, GrowMethod, GrowStats, GrownRow, EvolOperation } from '../src/index.js';
 
 /** Where the chat template of the template builder comes from. */
 export type TemplateSpec =
@@ -52,6 +52,8 @@ export interface TrainSettings {
   weights: Record<string, number>;
   /** Include the rows of the uploaded file, with this weight (0 or absent: not used). */
   uploadWeight?: number;
+  /** Include the rows kept in "Grow data", with this weight (0 or absent: not used). */
+  growWeight?: number;
   seed: number;
   /** The engine's ops the run uses: 'auto' (fused kernels on WebGPU), or 'fused' / 'stock' to compare. */
   kernels: KernelChoice;
@@ -81,7 +83,8 @@ export type Request =
   | { type: 'hub-load'; id: number; hub: HubRef }
   | { type: 'hub-cancel' }
   | { type: 'hub-clear-cache'; id: number }
-  | { type: 'pretrained-files'; id: number; files: File[] };
+  | { type: 'pretrained-files'; id: number; files: File[] }
+  | GrowRequest;
 
 /** A model on a hub: repo id, revision, endpoint, and a token for gated repos (kept in memory only). */
 export interface HubRef { repo: string; revision: string; endpoint: string; token?: string }
@@ -174,6 +177,39 @@ export type Reply =
   | { status: 'hub-progress'; id: number; file: string; loaded: number; total?: number }
   | { status: 'hub-cache-cleared'; id: number; deleted: boolean }
   | { status: 'export'; id: number; files: Array<{ name: string; bytes: Uint8Array }> }
+  | GrowReply
   | { status: 'error'; id?: number; message: string };
 
 export type ReplyOf<S extends Reply['status']> = Extract<Reply, { status: S }>;
+
+// ---------------------------------------------------------------------------------------------
+// Grow data: Self-Instruct / Evol-Instruct with the current model (demo/ui/grow.ts)
+
+export interface GrowSettings {
+  method: GrowMethod;
+  /** Rows to keep. */
+  n: number;
+  promptFormat: 'chat' | 'completion';
+  /** Sampling of the instructions (Self-Instruct) or rewrites (Evol-Instruct); answers are greedy. */
+  temperature: number; topP: number; maxNewTokens: number;
+  answerMaxNewTokens: number;
+  /** Self-Instruct: tasks per prompt, and the most prompts before giving up. */
+  fewShot: number; maxPrompts: number;
+  /** Evol-Instruct: operations drawn from, rounds over the pool. */
+  operations: EvolOperation[]; rounds: number;
+  /** Seed tasks: a sample of the bundled training set (taken evenly over its families), or the uploaded rows. */
+  seeds: 'bundled' | 'upload'; seedCount: number;
+  seed: number;
+}
+
+export type GrowRequest =
+  | { type: 'grow'; id: number; settings: GrowSettings }
+  | { type: 'grow-stop' }
+  /** The rows the user kept: they become the "grown" source of the training mixture. */
+  | { type: 'grow-use'; id: number; rows: GrownRow[] };
+
+export type GrowReply =
+  | { status: 'grow-started'; id: number; model: string; params: number; seeds: number }
+  | { status: 'grow-candidate'; id: number; candidate: GrowCandidate; stats: GrowStats }
+  | { status: 'grow-done'; id: number; stats: GrowStats; stopped: boolean }
+  | { status: 'grow-used'; id: number; rows: number };

@@ -10,12 +10,13 @@ import {
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
   MASK_MODES, modelTensors, writeSafetensors, CONFIG_FILE, WEIGHTS_FILE, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
   ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, estimateTrainingMemory, checkFitsAdapter, planTraining,
-  clearHubCache, dims, loadTokenizer, selectEngine, startGpuMeter, type PretrainedModel, type MemoryEstimate, type HubOptions,
+  clearHubCache, dims, loadTokenizer, selectEngine, startGpuMeter, selfInstruct, evolInstruct, seedTaskFromExample, grownExamples, type GrowRun, type PretrainedModel, type MemoryEstimate, type HubOptions,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
   type PresetName, type ModelConfig, type InstructMessage, type EvalRowInput, type TrainerOptions,
 } from '../src/index.js';
 import type {
   Request, Reply, TemplateSpec, TrainSettings, MaskView, ModelInfo, DatasetRowView, FamilyScore, HubRef, HubCheckInfo, EstimateView, PretrainedInfo, BackendView,
+  GrowRequest, GrowSettings,
 } from './protocol.js';
 import { zipStore, unzipStore } from './zip.js';
 import trainText from './data/train.jsonl?raw';
@@ -251,6 +252,7 @@ async function train(s: TrainSettings): Promise<void> {
   }
   const sources = [...byFamily].filter(([f]) => (s.weights[f] ?? 0) > 0).map(([f, examples]) => ({ name: f, examples, weight: s.weights[f] }));
   if (uploaded.length && (s.uploadWeight ?? 0) > 0) sources.push({ name: 'upload', examples: uploaded, weight: s.uploadWeight! });
+  if (grown.length && (s.growWeight ?? 0) > 0) sources.push({ name: 'grown', examples: grown, weight: s.growWeight! });
   if (sources.length === 0) throw new Error('Every mixture weight is 0: give at least one family a weight.');
   const data = await prepareDataset({
     sources, template: t, tokenizer, mask: s.mask, maxLength: s.maxLength, seqLen: s.maxLength, onRowError: 'skip', seed: s.seed,
@@ -586,10 +588,69 @@ async function hubLoad(id: number, hub: HubRef): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Grow data: Self-Instruct / Evol-Instruct with the current model
+
+/** The rows kept in "Grow data": the "grown" source of the training mixture. */
+let grown: Example[] = [];
+let growAbort: AbortController | undefined;
+
+/** `count` bundled training rows taken round-robin over the families, so every family seeds. */
+function bundledSeeds(count: number): Example[] {
+  const byFamily = new Map<string, Example[]>();
+  for (const ex of trainExamples) {
+    const f = String(ex.meta.family ?? 'other');
+    if (!byFamily.has(f)) byFamily.set(f, []);
+    byFamily.get(f)!.push(ex);
+  }
+  const out: Example[] = [];
+  for (let i = 0; out.length < count; i++) {
+    const before = out.length;
+    for (const rows of byFamily.values()) if (i < rows.length && out.length < count) out.push(rows[i]);
+    if (out.length === before) break;
+  }
+  return out;
+}
+
+async function growData(id: number, s: GrowSettings): Promise<void> {
+  if (!model) throw new Error('No model yet: load or train one first.');
+  const rows = s.seeds === 'upload' ? uploaded : bundledSeeds(s.seedCount);
+  if (rows.length === 0) throw new Error(s.seeds === 'upload' ? 'No uploaded rows to seed from: upload a JSONL file in the Dataset panel first.' : 'No seed rows.');
+  const seedTasks = rows.map(seedTaskFromExample).filter((t) => t.instruction);
+  growAbort = new AbortController();
+  const common = {
+    model, tokenizer, template, modelName, seedTasks, n: s.n, promptFormat: s.promptFormat, seed: s.seed, signal: growAbort.signal,
+    answerSampling: { maxNewTokens: s.answerMaxNewTokens },
+  };
+  const sampling = { temperature: s.temperature, topP: s.topP, maxNewTokens: s.maxNewTokens };
+  const run: GrowRun = s.method === 'self-instruct'
+    ? selfInstruct({ ...common, fewShot: s.fewShot, maxPrompts: s.maxPrompts, instructionSampling: sampling })
+    : evolInstruct({ ...common, operations: s.operations, rounds: s.rounds, evolSampling: sampling });
+  post({ status: 'grow-started', id, model: modelName, params: model.numParams(), seeds: seedTasks.length });
+  try {
+    for await (const candidate of run) post({ status: 'grow-candidate', id, candidate, stats: run.stats });
+    post({ status: 'grow-done', id, stats: run.stats, stopped: growAbort.signal.aborted });
+  } finally {
+    growAbort = undefined;
+  }
+}
+
+async function handleGrow(msg: GrowRequest): Promise<void> {
+  switch (msg.type) {
+    case 'grow': await exclusive(() => growData(msg.id, msg.settings)); return;
+    case 'grow-stop': growAbort?.abort(); return;
+    case 'grow-use':
+      grown = grownExamples(msg.rows);
+      post({ status: 'grow-used', id: msg.id, rows: grown.length });
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Messages
 
 async function handle(msg: Request): Promise<void> {
   switch (msg.type) {
+    case 'grow': case 'grow-stop': case 'grow-use': return handleGrow(msg);
     case 'init': {
       post({ status: 'init-progress', message: 'Starting the GPU backend…' });
       backend = await initBackend({ onFallback: () => undefined, kernels: msg.kernels });

@@ -27,5 +27,8 @@ export * from './eval/index.js';
 // Training: masked cross-entropy, AdamW, schedules, the Trainer and its events, generation.
 export * from './train/index.js';
 
+// Growing data with a model: Self-Instruct and Evol-Instruct pipelines streaming rows with provenance.
+export * from './grow/index.js';
+
 // Fused WebGPU kernels (the fused engine's ops), their CPU references, and the GPU meter.
 export * from '../kernels/index.js';

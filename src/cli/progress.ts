@@ -104,10 +104,58 @@ export class Progress {
     const head = `step ${String(s.step).padStart(w)}/${total} `;
     const tail = `  loss ${s.loss.toFixed(3)}${this.evalLoss !== undefined ? `  eval ${this.evalLoss.toFixed(3)}` : ''}` +
       `  ${Math.round(s.tokensPerSecond).toLocaleString('en-US')} tok/s  ETA ${formatDuration(this.eta(s))}`;
-    const barWidth = Math.max(10, Math.min(40, cols - head.length - tail.length - 3));
-    const filled = Math.round((barWidth * Math.min(s.step, total)) / total);
-    const line = `${head}[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]${tail}`;
-    this.opts.write(`\r\x1b[2K${line.slice(0, Math.max(cols - 1, 20))}`);
+    this.opts.write(barLine(head, s.step, total, tail, cols));
     this.drawn = true;
+  }
+}
+
+/** `head[#####.....]tail` fitted to `cols`, as a redraw of the current terminal line. */
+function barLine(head: string, done: number, total: number, tail: string, cols: number): string {
+  const barWidth = Math.max(10, Math.min(40, cols - head.length - tail.length - 3));
+  const filled = Math.round((barWidth * Math.min(done, total)) / Math.max(total, 1));
+  const line = `${head}[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]${tail}`;
+  return `\r\x1b[2K${line.slice(0, Math.max(cols - 1, 20))}`;
+}
+
+/**
+ * Progress towards a count that is not training steps (rows kept by `webtune grow`): the same
+ * bar on a terminal, plain lines otherwise, with a caller-made status after it.
+ *
+ *   tty:   kept  3/10 [######..............]  9 candidates, 33% accepted, 2 malformed  ETA 1m02s
+ *   plain: kept 3/10 9 candidates, 33% accepted, 2 malformed elapsed 12s eta 1m02s
+ */
+export class CountProgress {
+  private readonly opts: Required<Omit<ProgressOptions, 'columns' | 'startStep' | 'every'>> & { columns?: number; label: string; now: () => number };
+  private drawn = false;
+  private readonly t0: number;
+  private last = '';
+
+  /** `label` names what is counted; `now` is the clock (ms). */
+  constructor(opts: Omit<ProgressOptions, 'startStep' | 'every'> & { label: string; now?: () => number }) {
+    this.opts = { write: (s) => void process.stdout.write(s), now: Date.now, ...opts };
+    this.t0 = this.opts.now();
+  }
+
+  /** `done` of `total` reached; `status` says the rest. The ETA assumes the rate so far. */
+  update(done: number, status: string): void {
+    const { total, label } = this.opts;
+    const elapsed = this.opts.now() - this.t0;
+    const eta = done > 0 ? (elapsed / done) * (total - done) : NaN;
+    if (this.opts.tty) {
+      const cols = this.opts.columns || (typeof process !== 'undefined' ? process.stdout.columns : 0) || 100;
+      const w = String(total).length;
+      this.opts.write(barLine(`${label} ${String(done).padStart(w)}/${total} `, done, total, `  ${status}  ETA ${formatDuration(eta)}`, cols));
+      this.drawn = true;
+    } else {
+      const line = `${label} ${done}/${total} ${status}`;
+      if (line !== this.last) this.opts.write(`${line} elapsed ${formatDuration(elapsed)} eta ${formatDuration(eta)}\n`);
+      this.last = line;
+    }
+  }
+
+  /** Ends the bar's line. */
+  done(): void {
+    if (this.opts.tty && this.drawn) this.opts.write('\n');
+    this.drawn = false;
   }
 }

@@ -23,6 +23,26 @@ export interface DatasetFilter {
 export interface FilterRemoval { filter: string; reason: string; id?: unknown; file?: unknown; line?: unknown; source?: unknown }
 export interface FilterReport { input: number; kept: number; removed: FilterRemoval[]; byFilter: Record<string, number> }
 
+/** One filter's verdict on one row: passed, or the reason it removed the row. */
+export interface FilterDecision { filter: string; passed: boolean; reason?: string }
+
+/**
+ * Runs filters on one row in order until one rejects it, and returns every verdict given (the
+ * last one failed when the row is removed). Later filters never see a removed row.
+ */
+export function runFilters(example: Example, filters: readonly DatasetFilter[]): FilterDecision[] {
+  const decisions: FilterDecision[] = [];
+  for (const f of filters) {
+    const reason = f.check(example);
+    if (reason === null) decisions.push({ filter: f.name, passed: true });
+    else {
+      decisions.push({ filter: f.name, passed: false, reason });
+      break;
+    }
+  }
+  return decisions;
+}
+
 /** Runs filters in order; a row is removed by the first filter that rejects it (later filters never see it). */
 export function applyFilters(examples: Iterable<Example>, filters: readonly DatasetFilter[]): { kept: Example[]; report: FilterReport } {
   const kept: Example[] = [];
@@ -31,16 +51,11 @@ export function applyFilters(examples: Iterable<Example>, filters: readonly Data
   let input = 0;
   for (const ex of examples) {
     input++;
-    let reason: string | null = null;
-    let by = '';
-    for (const f of filters) {
-      reason = f.check(ex);
-      if (reason !== null) { by = f.name; break; }
-    }
-    if (reason === null) kept.push(ex);
+    const last = runFilters(ex, filters).at(-1);
+    if (!last || last.passed) kept.push(ex);
     else {
-      byFilter[by]++;
-      removed.push({ filter: by, reason, ...provenance(ex) });
+      byFilter[last.filter]++;
+      removed.push({ filter: last.filter, reason: last.reason!, ...provenance(ex) });
     }
   }
   return { kept, report: { input, kept: kept.length, removed, byFilter } };
@@ -173,14 +188,29 @@ export function nearDedup(opts: { threshold?: number; text?: (ex: Example) => st
   };
 }
 
-/** Removes rows whose total content length (UTF-16 characters) is outside [minChars, maxChars]. Token limits: the pipeline's maxLength. */
-export function lengthFilter(opts: { minChars?: number; maxChars?: number }): DatasetFilter {
+/**
+ * Removes rows whose length is outside the limits: characters (UTF-16) or whitespace-separated
+ * words of the whole content, or of the text `text` picks (e.g. instructionText: Self-Instruct
+ * drops instructions of 3 words or fewer, or over 150). Token limits: the pipeline's maxLength.
+ */
+export function lengthFilter(opts: {
+  minChars?: number; maxChars?: number; minWords?: number; maxWords?: number;
+  /** The text measured; default every text of the row, joined. */
+  text?: (ex: Example) => string;
+  /** Default 'length'. */
+  name?: string;
+}): DatasetFilter {
   return {
-    name: 'length',
+    name: opts.name ?? 'length',
     check(ex) {
-      const n = rowTexts(ex).reduce((s, t) => s + t.length, 0);
+      const texts = opts.text ? [opts.text(ex)] : rowTexts(ex);
+      const n = texts.reduce((s, t) => s + t.length, 0);
       if (opts.minChars !== undefined && n < opts.minChars) return `${n} characters < min ${opts.minChars}`;
       if (opts.maxChars !== undefined && n > opts.maxChars) return `${n} characters > max ${opts.maxChars}`;
+      if (opts.minWords === undefined && opts.maxWords === undefined) return null;
+      const w = texts.reduce((s, t) => s + t.split(/\s+/).filter(Boolean).length, 0);
+      if (opts.minWords !== undefined && w < opts.minWords) return `${w} words < min ${opts.minWords}`;
+      if (opts.maxWords !== undefined && w > opts.maxWords) return `${w} words > max ${opts.maxWords}`;
       return null;
     },
   };

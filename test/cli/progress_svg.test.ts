@@ -2,7 +2,7 @@
  * The terminal progress display (bar on a TTY, plain lines otherwise) and the loss-curve SVG.
  */
 import { describe, it, expect } from 'vitest';
-import { Progress, formatDuration } from '../../src/cli/progress.js';
+import { Progress, CountProgress, formatDuration } from '../../src/cli/progress.js';
 import { lossCurveSvg, niceTicks } from '../../src/cli/svg.js';
 
 const step = (n: number, elapsedMs: number) => ({ step: n, loss: 3 - n / 10, lr: 1e-3, gradNorm: 0.5, tokensPerSecond: 1234.4, elapsedMs });
@@ -71,5 +71,25 @@ describe('loss curve SVG', () => {
     expect(svg).toContain('>train loss</text>');
     expect(svg).toContain('>eval loss</text>');
     expect(svg).toContain('>step</text>');
+  });
+});
+
+describe('CountProgress', () => {
+  it('counts towards a total with a status, plain lines only when something changed, a bar on a terminal', () => {
+    let t = 0;
+    const out: string[] = [];
+    const p = new CountProgress({ total: 10, tty: false, label: 'kept', now: () => t, write: (s) => out.push(s) });
+    t = 4000; p.update(2, '5 candidates');   // 2 s per row: 8 rows left, 16 s
+    p.update(2, '5 candidates');             // unchanged: not printed again
+    t = 6000; p.update(3, '7 candidates');
+    expect(out).toEqual(['kept 2/10 5 candidates elapsed 4s eta 16s\n', 'kept 3/10 7 candidates elapsed 6s eta 14s\n']);
+    const tty: string[] = [];
+    const q = new CountProgress({ total: 4, tty: true, columns: 100, label: 'kept', now: () => t, write: (s) => tty.push(s) });
+    q.update(1, '3 candidates');
+    q.done();
+    expect(tty[0]).toMatch(/^\r\x1b\[2Kkept 1\/4 \[#+\.+\]  3 candidates  ETA 0s$/);
+    const bar = /\[(#*)(\.*)\]/.exec(tty[0])!;
+    expect(bar[1].length / (bar[1].length + bar[2].length)).toBeCloseTo(1 / 4, 1);
+    expect(tty.at(-1)).toBe('\n');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyFilters, exactDedup, nearDedup, lengthFilter, safetyFilter, rougeL, lcsLength, rougeTokens, type DatasetFilter } from '../../src/data/filters.js';
+import { applyFilters, runFilters, exactDedup, nearDedup, lengthFilter, safetyFilter, rougeL, lcsLength, rougeTokens, type DatasetFilter } from '../../src/data/filters.js';
 import type { Example } from '../../src/data/dataset.js';
 
 const chat = (id: string, user: string, assistant: string): Example => ({
@@ -61,5 +61,23 @@ describe('filters', () => {
     const b = chat('a2', 'the cat lay on the mat', 'y'); // 0.8333
     expect(applyFilters([a, b], [nearDedup({ threshold: 0.8 })]).kept).toHaveLength(1);
     expect(applyFilters([a, b], [nearDedup({ threshold: 0.85 })]).kept).toHaveLength(2);
+  });
+});
+
+describe('runFilters and word limits', () => {
+  it('gives every verdict up to the first rejection; lengthFilter counts words of the text it is given', () => {
+    const row = chat('w1', 'Name two birds', 'Robin and wren.');
+    const instruction = (ex: Example) => ex.messages![0].content;
+    const table: Array<[Parameters<typeof lengthFilter>[0], string | null]> = [
+      [{ minWords: 4, text: instruction }, '3 words < min 4'],
+      [{ maxWords: 2, text: instruction }, '3 words > max 2'],
+      [{ minWords: 6 }, null],                // both messages: 3 + 3 words
+      [{ minWords: 7 }, '6 words < min 7'],
+      [{ maxChars: 10, text: instruction }, '14 characters > max 10'],
+    ];
+    for (const [opts, want] of table) expect(lengthFilter(opts).check(row), JSON.stringify(opts)).toBe(want);
+    const short = lengthFilter({ name: 'instruction_length', minWords: 4, text: instruction });
+    expect(runFilters(row, [exactDedup(), short, safetyFilter()])).toEqual([
+      { filter: 'exact_dedup', passed: true }, { filter: 'instruction_length', passed: false, reason: '3 words < min 4' }]);
   });
 });
