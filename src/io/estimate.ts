@@ -3,7 +3,9 @@
  * can be shown before any weight is downloaded, and a GPU whose binding limits are too small
  * for one of the tensors is refused with a reason instead of failing mid-step.
  *
- * The arithmetic (bytes; every figure is an ESTIMATE of the stock tfjs path):
+ * The arithmetic (bytes; every figure is an ESTIMATE of the path that will run: opts.path 'fused'
+ * (default; WebGPU's fused kernels) or 'stock' (tfjs ops), with the chunked loss of CausalLM.loss
+ * and, with opts.gradientCheckpointing, per-block checkpointing):
  *
  *   weights      every parameter (countParams: a tied lm_head counted once) x bytesPerParam.
  *                Weights are float32 after loading (F16/BF16 checkpoints are converted), so
@@ -13,7 +15,8 @@
  *   optimizer    AdamW's two float32 moments: 8 bytes per trainable parameter.
  *   activations  float32 tensors the autodiff tape keeps from the forward pass until the
  *                backward pass (tfjs frees nothing it recorded before the gradients are done),
- *                with N = B*T tokens and A = B*H*T*T attention scores. Per layer, an op count
+ *                with N = B*T tokens and A = B*H*T*T attention scores. Fused path: see
+ *                FUSED_OVERHEAD below. Stock path, per layer, an op count
  *                from models/gpt2.ts, models/llama.ts and src/nn/ops.ts:
  *                  GPT-2   28*C + 10*I per token (layer norms 4+4, c_attn matmul+bias 6, q/k/v
  *                          head split 6, context + merge 2, projections + residuals 6; c_fc
@@ -26,7 +29,10 @@
  *                copies behind reshapes/transposes), plus 4*A (scores, scaled, masked, softmax)
  *                and one copy of the layer's linear weights (measured: recorded every forward).
  *                Outside the layers: 2*N*C (embeddings, final norm), 2*V*C (lm_head's weight
- *                copies) and 7*N*V (logits [B,T,V] and the loss's log-sum-exp intermediates).
+ *                copies) and the loss: 7*N*V (logits [B,T,V] and the loss's log-sum-exp
+ *                intermediates) when the logits are made whole, else one chunk (see lossRows).
+ *                With checkpointing: each block's input (N*C per layer) and one block's
+ *                activations at a time instead of every layer's.
  *                The backward pass roughly doubles it (each recorded tensor's gradient lives until
  *                its producer is processed): activations = 2 x the forward tape. Checked against
  *                tf.profile's peak bytes on the CPU backend (test/hub/estimate.test.ts); other
@@ -35,13 +41,13 @@
  *
  * WebGPU binds each tensor as one storage buffer, so the largest single tensor must fit
  * the adapter's maxStorageBufferBindingSize (and maxBufferSize): checkFitsAdapter says which
- * tensor does not (the embedding matrix [V, C], the logits [B, T, V], attention scores
- * [B, H, T, T], the MLP activations [B, T, I]) and what to change.
+ * tensor does not (the embedding matrix [V, C], the logits [B, T, V] or one chunk of them, the
+ * stock path's attention scores [B, H, T, T], the MLP activations [B, T, I]) and what to change.
  *
  * @example
  * const info = await fetchHubModelInfo('HuggingFaceTB/SmolLM2-135M-Instruct');   // config.json only
  * const est = estimateTrainingMemory(info.config, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: ['q_proj', 'v_proj'] } });
- * formatBytes(est.total);                        // '15.1 GiB' (activations 14.6 GiB: lower batchSize or seqLen)
+ * formatBytes(est.total);                        // the fused path with the chunked loss; add gradientCheckpointing: true to keep less
  * const fit = checkFitsAdapter(est, adapter.limits);
  * if (!fit.ok) throw new Error(fit.message);
  */
