@@ -170,12 +170,15 @@ const TAPE_OVERHEAD = { gpt2: 1.5, llama: 1.75 } as const;
  *   GPT-2   10*C + 2*I    (ln_1/ln_2 sums and outputs 4, c_attn 3, attention 1, c_proj 2; c_fc, GELU)
  *   Llama   6*C + 2*q + 3*kv + 3*I    (two add+norm pairs 4, q/k/v, RoPE'd q and k, attention, o/down
  *           projections 2; gate, up, SwiGLU product)
- * times FUSED_OVERHEAD, measured with `webtune bench` on lavapipe (peaks of shapes with 2 and 4
- * layers; the difference is one layer's share): the layouts the kernels read (heads split and
- * merged), the kernels' small side outputs, and the backward pass's gradients, which live while
- * the layer's backward runs.
+ * times FUSED_OVERHEAD, measured with `webtune bench` on lavapipe: SmolLM2-135M's layer shape,
+ * vocabulary 4096, batch 2 x 128, LoRA on q/k/v/o, 2 and 4 layers peaked at 109.7 and 197.6 MiB,
+ * 44.0 MiB per layer, of which 13.9 MiB are its weights and 30.2 MiB activations: 3.1 x the
+ * count. GPT-2 (width 128, 4 layers, vocabulary 2048, batch 4 x 64, LoRA on c_attn: 27.2 MiB
+ * peak, test/hub/estimate_webgpu.test.ts) keeps 2.1 x its count: no RoPE, no grouped K/V. The
+ * factor covers the layouts the kernels read (heads split and merged), the kernels' side
+ * outputs, and the backward pass's gradients, which live while the layer's backward runs.
  */
-const FUSED_OVERHEAD = { gpt2: 2.0, llama: 2.0 } as const;
+const FUSED_OVERHEAD = { gpt2: 2.1, llama: 3.1 } as const;
 
 /** Float32 elements one transformer layer keeps from forward to backward for B x T tokens on `path`. */
 function layerActivations(config: ModelConfig, B: number, T: number, path: 'fused' | 'stock'): number {
@@ -233,10 +236,12 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   // Outside the layers: the embedding gather and the final norm (2*N*C); on the stock path the
   // lm_head's copies of its weight (V*C, forward and transposed for the gradient).
   const outside = 2 * N * C + (path === 'stock' ? 2 * V * C : 0) + loss;
-  // Checkpointing keeps each block's input (N*C per layer) and, in the backward pass, one block's
-  // activations at a time; otherwise every layer's activations live until the backward pass.
+  // Checkpointing keeps each block's input and output (2*N*C per layer: the saved input is a copy)
+  // and, in the backward pass, one block's activations at a time (measured on lavapipe: 15.6 MiB
+  // per layer for 13.9 MiB of weights, the rest one layer's activations); otherwise every layer's
+  // activations live until the backward pass.
   const layer = layerActivations(config, B, T, path);
-  const layersKept = opts.gradientCheckpointing ? d.layers * N * C + 2 * layer : d.layers * layer;
+  const layersKept = opts.gradientCheckpointing ? d.layers * 2 * N * C + (path === 'stock' ? 2 : 1) * layer : d.layers * layer;
   // Stock: each recorded tensor's gradient lives until its producer is processed; measured on the
   // CPU backend, the peak of forward + backward is about twice what the forward recorded. (The
   // fused factor above already counts the backward pass.)
