@@ -201,6 +201,14 @@ function layerActivations(config: ModelConfig, B: number, T: number, path: 'fuse
   return layerWeights + TAPE_OVERHEAD[config.model_type] * perToken * N + 4 * A;
 }
 
+/**
+ * With gradient checkpointing, how many layers' worth of activations the backward pass holds at
+ * its peak (the recomputed block, and its gradients), measured on lavapipe with `webtune bench
+ * --compare-checkpointing`: Llama 1 (SmolLM2-135M's layer shape, 2 and 4 layers: 15.6 MiB per
+ * layer for 13.9 MiB of weights, the rest one block), GPT-2 2 (the micro shape, 4 layers).
+ */
+const CHECKPOINT_BLOCKS = { gpt2: 2, llama: 1 } as const;
+
 /** The logits budget of CausalLM.loss (models/causal_lm.ts LOGITS_CHUNK_BYTES). */
 const LOGITS_CHUNK_BYTES = 32 * 2 ** 20;
 
@@ -237,11 +245,10 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   // lm_head's copies of its weight (V*C, forward and transposed for the gradient).
   const outside = 2 * N * C + (path === 'stock' ? 2 * V * C : 0) + loss;
   // Checkpointing keeps each block's input and output (2*N*C per layer: the saved input is a copy)
-  // and, in the backward pass, one block's activations at a time (measured on lavapipe: 15.6 MiB
-  // per layer for 13.9 MiB of weights, the rest one layer's activations); otherwise every layer's
-  // activations live until the backward pass.
+  // and, in the backward pass, the recomputed block's activations (CHECKPOINT_BLOCKS); otherwise
+  // every layer's activations live until the backward pass.
   const layer = layerActivations(config, B, T, path);
-  const layersKept = opts.gradientCheckpointing ? d.layers * 2 * N * C + (path === 'stock' ? 2 : 1) * layer : d.layers * layer;
+  const layersKept = opts.gradientCheckpointing ? d.layers * 2 * N * C + CHECKPOINT_BLOCKS[config.model_type] * layer : d.layers * layer;
   // Stock: each recorded tensor's gradient lives until its producer is processed; measured on the
   // CPU backend, the peak of forward + backward is about twice what the forward recorded. (The
   // fused factor above already counts the backward pass.)
