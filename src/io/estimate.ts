@@ -3,7 +3,9 @@
  * can be shown before any weight is downloaded, and a GPU whose binding limits are too small
  * for one of the tensors is refused with a reason instead of failing mid-step.
  *
- * The arithmetic (bytes; every figure is an ESTIMATE of the stock tfjs path):
+ * The arithmetic (bytes; every figure is an ESTIMATE of the path that will run: opts.path 'fused'
+ * (default; WebGPU's fused kernels) or 'stock' (tfjs ops), with the chunked loss of CausalLM.loss
+ * and, with opts.gradientCheckpointing, per-block checkpointing):
  *
  *   weights      every parameter (countParams: a tied lm_head counted once) x bytesPerParam.
  *                Weights are float32 after loading (F16/BF16 checkpoints are converted), so
@@ -13,7 +15,8 @@
  *   optimizer    AdamW's two float32 moments: 8 bytes per trainable parameter.
  *   activations  float32 tensors the autodiff tape keeps from the forward pass until the
  *                backward pass (tfjs frees nothing it recorded before the gradients are done),
- *                with N = B*T tokens and A = B*H*T*T attention scores. Per layer, an op count
+ *                with N = B*T tokens and A = B*H*T*T attention scores. Fused path: see
+ *                FUSED_OVERHEAD below. Stock path, per layer, an op count
  *                from models/gpt2.ts, models/llama.ts and src/nn/ops.ts:
  *                  GPT-2   28*C + 10*I per token (layer norms 4+4, c_attn matmul+bias 6, q/k/v
  *                          head split 6, context + merge 2, projections + residuals 6; c_fc
@@ -26,7 +29,10 @@
  *                copies behind reshapes/transposes), plus 4*A (scores, scaled, masked, softmax)
  *                and one copy of the layer's linear weights (measured: recorded every forward).
  *                Outside the layers: 2*N*C (embeddings, final norm), 2*V*C (lm_head's weight
- *                copies) and 7*N*V (logits [B,T,V] and the loss's log-sum-exp intermediates).
+ *                copies) and the loss: 7*N*V (logits [B,T,V] and the loss's log-sum-exp
+ *                intermediates) when the logits are made whole, else one chunk (see lossRows).
+ *                With checkpointing: each block's input (N*C per layer) and one block's
+ *                activations at a time instead of every layer's.
  *                The backward pass roughly doubles it (each recorded tensor's gradient lives until
  *                its producer is processed): activations = 2 x the forward tape. Checked against
  *                tf.profile's peak bytes on the CPU backend (test/hub/estimate.test.ts); other
@@ -35,13 +41,13 @@
  *
  * WebGPU binds each tensor as one storage buffer, so the largest single tensor must fit
  * the adapter's maxStorageBufferBindingSize (and maxBufferSize): checkFitsAdapter says which
- * tensor does not (the embedding matrix [V, C], the logits [B, T, V], attention scores
- * [B, H, T, T], the MLP activations [B, T, I]) and what to change.
+ * tensor does not (the embedding matrix [V, C], the logits [B, T, V] or one chunk of them, the
+ * stock path's attention scores [B, H, T, T], the MLP activations [B, T, I]) and what to change.
  *
  * @example
  * const info = await fetchHubModelInfo('HuggingFaceTB/SmolLM2-135M-Instruct');   // config.json only
  * const est = estimateTrainingMemory(info.config, { batchSize: 4, seqLen: 256, lora: { r: 8, targets: ['q_proj', 'v_proj'] } });
- * formatBytes(est.total);                        // '15.1 GiB' (activations 14.6 GiB: lower batchSize or seqLen)
+ * formatBytes(est.total);                        // the fused path with the chunked loss; add gradientCheckpointing: true to keep less
  * const fit = checkFitsAdapter(est, adapter.limits);
  * if (!fit.ok) throw new Error(fit.message);
  */
@@ -164,12 +170,15 @@ const TAPE_OVERHEAD = { gpt2: 1.5, llama: 1.75 } as const;
  *   GPT-2   10*C + 2*I    (ln_1/ln_2 sums and outputs 4, c_attn 3, attention 1, c_proj 2; c_fc, GELU)
  *   Llama   6*C + 2*q + 3*kv + 3*I    (two add+norm pairs 4, q/k/v, RoPE'd q and k, attention, o/down
  *           projections 2; gate, up, SwiGLU product)
- * times FUSED_OVERHEAD, measured with `webtune bench` on lavapipe (peaks of shapes with 2 and 4
- * layers; the difference is one layer's share): the layouts the kernels read (heads split and
- * merged), the kernels' small side outputs, and the backward pass's gradients, which live while
- * the layer's backward runs.
+ * times FUSED_OVERHEAD, measured with `webtune bench` on lavapipe: SmolLM2-135M's layer shape,
+ * vocabulary 4096, batch 2 x 128, LoRA on q/k/v/o, 2 and 4 layers peaked at 109.7 and 197.6 MiB,
+ * 44.0 MiB per layer, of which 13.9 MiB are its weights and 30.2 MiB activations: 3.1 x the
+ * count. GPT-2 (width 128, 4 layers, vocabulary 2048, batch 4 x 64, LoRA on c_attn: 27.2 MiB
+ * peak, test/hub/estimate_webgpu.test.ts) keeps 2.1 x its count: no RoPE, no grouped K/V. The
+ * factor covers the layouts the kernels read (heads split and merged), the kernels' side
+ * outputs, and the backward pass's gradients, which live while the layer's backward runs.
  */
-const FUSED_OVERHEAD = { gpt2: 2.0, llama: 2.0 } as const;
+const FUSED_OVERHEAD = { gpt2: 2.1, llama: 3.1 } as const;
 
 /** Float32 elements one transformer layer keeps from forward to backward for B x T tokens on `path`. */
 function layerActivations(config: ModelConfig, B: number, T: number, path: 'fused' | 'stock'): number {
@@ -191,6 +200,14 @@ function layerActivations(config: ModelConfig, B: number, T: number, path: 'fuse
   // One copy of the layer's linear weights is recorded per forward (measured; as for a transposed operand).
   return layerWeights + TAPE_OVERHEAD[config.model_type] * perToken * N + 4 * A;
 }
+
+/**
+ * With gradient checkpointing, how many layers' worth of activations the backward pass holds at
+ * its peak (the recomputed block, and its gradients), measured on lavapipe with `webtune bench
+ * --compare-checkpointing`: Llama 1 (SmolLM2-135M's layer shape, 2 and 4 layers: 15.6 MiB per
+ * layer for 13.9 MiB of weights, the rest one block), GPT-2 2 (the micro shape, 4 layers).
+ */
+const CHECKPOINT_BLOCKS = { gpt2: 2, llama: 1 } as const;
 
 /** The logits budget of CausalLM.loss (models/causal_lm.ts LOGITS_CHUNK_BYTES). */
 const LOGITS_CHUNK_BYTES = 32 * 2 ** 20;
@@ -227,10 +244,11 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   // Outside the layers: the embedding gather and the final norm (2*N*C); on the stock path the
   // lm_head's copies of its weight (V*C, forward and transposed for the gradient).
   const outside = 2 * N * C + (path === 'stock' ? 2 * V * C : 0) + loss;
-  // Checkpointing keeps each block's input (N*C per layer) and, in the backward pass, one block's
-  // activations at a time; otherwise every layer's activations live until the backward pass.
+  // Checkpointing keeps each block's input and output (2*N*C per layer: the saved input is a copy)
+  // and, in the backward pass, the recomputed block's activations (CHECKPOINT_BLOCKS); otherwise
+  // every layer's activations live until the backward pass.
   const layer = layerActivations(config, B, T, path);
-  const layersKept = opts.gradientCheckpointing ? d.layers * N * C + 2 * layer : d.layers * layer;
+  const layersKept = opts.gradientCheckpointing ? d.layers * 2 * N * C + CHECKPOINT_BLOCKS[config.model_type] * layer : d.layers * layer;
   // Stock: each recorded tensor's gradient lives until its producer is processed; measured on the
   // CPU backend, the peak of forward + backward is about twice what the forward recorded. (The
   // fused factor above already counts the backward pass.)

@@ -266,6 +266,20 @@ function disposeAll(ts: { [k: string]: tf.Tensor }): void {
 }
 
 /**
+ * Evaluation reads whole logits [B, T, V] (token accuracy needs their argmax): on WebGPU, refuse a
+ * batch whose logits would exceed the device's binding limit before anything is dispatched.
+ */
+function checkEvalLogitsFit(model: TrainableModel, batch: Batch, where: string): void {
+  const limit = backendInfo()?.limits?.maxStorageBufferBindingSize;
+  if (!limit || tf.getBackend() !== 'webgpu' || !isCausalLM(model)) return;
+  const V = model.config.vocab_size, bytes = batch.batchSize * batch.seqLen * V * 4;
+  if (bytes > limit) {
+    throw new Error(`${where}: its logits [${batch.batchSize}, ${batch.seqLen}, ${V}] float32 are ${bytes.toLocaleString('en-US')} bytes, over this GPU's ` +
+      `maxStorageBufferBindingSize of ${limit.toLocaleString('en-US')} bytes: use eval batches of at most ${Math.floor(limit / (V * 4))} tokens (batch size x sequence length).`);
+  }
+}
+
+/**
  * Evaluation over batches: mean masked cross-entropy over every trained position, its exp, and
  * token accuracy (argmax of logits[:, t] == labels[:, t + 1] over trained positions). Batches
  * with no trained position contribute nothing; an eval set with none at all is an error. The
@@ -278,6 +292,7 @@ export async function evaluateLoss(model: TrainableModel, batches: Iterable<Batc
   try {
     for await (const batch of batches) {
       checkBatch(batch, `eval batch ${index}`);
+      checkEvalLogitsFit(model, batch, `eval batch ${index}`);
       index++;
       const n = countTrained(batch.labels, batch.batchSize, batch.seqLen).total;
       if (n === 0) continue;
