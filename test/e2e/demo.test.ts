@@ -119,7 +119,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     await page.selectOption('#tpl-builtin', 'chatml_tools'); // the default: chatml plus tool calls
     await page.click('#tpl-add-tool-exchange');
     const call = '<tool_call>\n{"name": "calculator", "arguments": {"a": 12, "op": "*", "b": 7}}\n</tool_call><|im_end|>';
-    await expect.poll(() => out.textContent(), { timeout: 20_000 }).toContain(`<|im_start|>assistant\n${call}`);
+    await expect.poll(() => out.textContent(), { timeout: slow(20_000) }).toContain(`<|im_start|>assistant\n${call}`);
     const text = (await out.textContent()) ?? '';
     expect(text).toContain('<|im_start|>tool\n84<|im_end|>'); // the result, as a tool turn
     expect(text).toContain('# Tools\n<tools>\n{"name": "calculator"'); // the schema from the tools box
@@ -127,7 +127,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     const trained = (mode: string) => page.locator(`.mask-mode[data-mode="${mode}"] .tok[data-trained="1"]`).allTextContents().then((t) => t.join(''));
     const shownCall = call.replaceAll('\n', '↵');
     // Every assistant turn: the answers, the call and the answer after the result; never the result itself.
-    await expect.poll(() => trained('assistant'), { timeout: 20_000 }).toBe(`12<|im_end|>24<|im_end|>${shownCall}84<|im_end|>`);
+    await expect.poll(() => trained('assistant'), { timeout: slow(20_000) }).toBe(`12<|im_end|>24<|im_end|>${shownCall}84<|im_end|>`);
     // 'last' treats the exchange as one assistant turn: the call and the final answer.
     expect(await trained('last')).toBe(`${shownCall}84<|im_end|>`);
     expect(await page.locator('.mask-mode[data-mode="unroll"] .tokens').count()).toBe(3);
@@ -135,8 +135,8 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     // Back to the plain conversation for the tests below.
     for (let k = 0; k < 4; k++) await page.locator('#tpl-turns .turn-remove').last().click();
     await page.fill('#tpl-tools', '');
-    await expect.poll(() => out.textContent(), { timeout: 20_000 }).not.toContain('<tool_call>');
-  }, 60_000);
+    await expect.poll(() => out.textContent(), { timeout: slow(20_000) }).not.toContain('<tool_call>');
+  }, slow(60_000));
 
   it('dataset upload lists bad rows by line; the quiz gives feedback', async () => {
     const jsonl = [

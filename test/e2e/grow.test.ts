@@ -7,7 +7,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startDemoServer, screenshot } from '../helpers/browser.js';
+import { launchChromium, startDemoServer, screenshot, slow } from '../helpers/browser.js';
 
 describe('Grow data panel (headless Chromium, WebGPU)', () => {
   let server: { url: string; close: () => Promise<void> };
@@ -21,8 +21,8 @@ describe('Grow data panel (headless Chromium, WebGPU)', () => {
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(server.url);
-    await page.waitForSelector('#status-line[data-state="ready"]', { timeout: 240_000 });
-  }, 300_000);
+    await page.waitForSelector('#status-line[data-state="ready"]', { timeout: slow(240_000) });
+  }, slow(300_000));
 
   afterAll(async () => {
     await browser?.close();
@@ -41,7 +41,7 @@ describe('Grow data panel (headless Chromium, WebGPU)', () => {
     await page.fill('#grow-answer-max', '16');
     await page.fill('#grow-seed', '1');
     await page.click('#grow-start');
-    await page.waitForSelector('#grow-status[data-state="running"]', { timeout: 30_000 });
+    await page.waitForSelector('#grow-status[data-state="running"]', { timeout: slow(30_000) });
     // Progress while it runs: the status line and the counts so far.
     const t0 = Date.now();
     while (await page.getAttribute('#grow-status', 'data-state') === 'running' && Date.now() - t0 < 420_000) {
@@ -65,7 +65,7 @@ describe('Grow data panel (headless Chromium, WebGPU)', () => {
       expect(await card.locator('.reason').textContent()).toMatch(/^ — \S/);
     }
     await page.locator('#panel-grow').screenshot({ path: 'test-artifacts/grow-01-candidates.png' });
-  }, 480_000);
+  }, slow(480_000));
 
   it('adds the kept rows to the mixture with their own weight and trains on them alone', async () => {
     // Keep every candidate that has an answer (overruling the filters where they dropped one).
@@ -76,7 +76,7 @@ describe('Grow data panel (headless Chromium, WebGPU)', () => {
     expect(await page.locator('.grow-candidate[data-keep="1"]').count()).toBe(n);
     await page.fill('#grow-weight', '1');
     await page.click('#grow-use');
-    await page.waitForSelector(`#grow-used[data-rows="${n}"]`, { timeout: 30_000 });
+    await page.waitForSelector(`#grow-used[data-rows="${n}"]`, { timeout: slow(30_000) });
 
     // Train on the grown rows only: every family of the bundled set at weight 0.
     for (const w of await page.locator('#dataset-families input.weight').all()) await w.fill('0');
@@ -86,7 +86,7 @@ describe('Grow data panel (headless Chromium, WebGPU)', () => {
     await page.fill('#set-maxlen', '96');
     await page.fill('#set-eval-every', '0');
     await page.click('#train-start');
-    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: 240_000 });
+    await page.waitForSelector('#train-progress[data-state="done"]', { timeout: slow(240_000) });
     // The prepared data is exactly the grown rows (one example each with the assistant mask).
     expect(await page.textContent('#train-prep')).toMatch(new RegExp(`^${n} examples, \\d+ trained tokens, 0 dropped`));
     expect(Number(await page.getAttribute('#chart-loss', 'data-points'))).toBe(3);
@@ -94,5 +94,5 @@ describe('Grow data panel (headless Chromium, WebGPU)', () => {
     expect(Number.isFinite(loss)).toBe(true);
     await screenshot(page, 'grow-02-trained');
     expect(errors).toEqual([]);
-  }, 300_000);
+  }, slow(300_000));
 });

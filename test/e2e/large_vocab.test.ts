@@ -17,7 +17,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startDemoServer, screenshot } from '../helpers/browser.js';
+import { launchChromium, startDemoServer, screenshot, slow } from '../helpers/browser.js';
 import { FakeHub } from '../hub/fake_hub.js';
 import { writeSafetensors, type WritableTensor } from '../../src/io/safetensors.js';
 import { paramSpecs } from '../../models/causal_lm.js';
@@ -82,7 +82,7 @@ describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chrom
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('pageerror', (e) => errors.push(e.message));
     pageUrl = `${server.url}?hub=${encodeURIComponent(endpoint)}`;
-  }, 120_000);
+  }, slow(120_000));
 
   afterAll(async () => {
     await browser?.close();
@@ -102,9 +102,9 @@ describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chrom
     await page.click('#train-start');
     // While it trains, the progress line names the path (set with the first step).
     const progress = page.locator('#train-progress');
-    await page.waitForSelector('#train-progress[data-state="running"][data-path]', { timeout: 300_000 });
+    await page.waitForSelector('#train-progress[data-state="running"][data-path]', { timeout: slow(300_000) });
     const during = (await progress.getAttribute('data-path'))!;
-    await page.waitForSelector('#train-progress:is([data-state="done"], [data-state="failed"])', { timeout: 300_000 });
+    await page.waitForSelector('#train-progress:is([data-state="done"], [data-state="failed"])', { timeout: slow(300_000) });
     expect(await progress.getAttribute('data-state'), (await progress.textContent())!).toBe('done');
     expect(Number(await progress.getAttribute('data-step'))).toBe(STEPS);
     expect(await progress.getAttribute('data-path')).toBe(during);
@@ -119,15 +119,15 @@ describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chrom
 
   it('loads the checkpoint on the fused engine: status and model line say so', async () => {
     await page.goto(pageUrl);
-    await page.waitForSelector(READY, { timeout: 240_000 });
+    await page.waitForSelector(READY, { timeout: slow(240_000) });
     expect(await page.getAttribute('#status-line', 'data-kernels')).toBe('fused');
     expect(await page.getAttribute('#backend-kernels', 'data-path')).toBe('fused');
     await page.fill('#hub-repo', REPO);
     await page.click('#hub-load');
-    await page.waitForSelector(LOAD_ENDED, { timeout: 120_000 });
+    await page.waitForSelector(LOAD_ENDED, { timeout: slow(120_000) });
     expect(await page.getAttribute('#hub-status', 'data-state'), (await page.textContent('#hub-status'))!).toBe('loaded');
     expect(await page.inputValue('#set-model')).toBe('pretrained');
-  }, 300_000);
+  }, slow(300_000));
 
   it('trains on the fused path by default: loss starts at ln(49152) and the run completes', async () => {
     const run = await train('auto');
@@ -138,7 +138,7 @@ describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chrom
     expect(Math.abs(run.head[0] - Math.log(VOCAB))).toBeLessThan(0.01);
     for (const l of run.head) expect(Number.isFinite(l)).toBe(true);
     await screenshot(page, 'large-vocab-01-fused');
-  }, 600_000);
+  }, slow(600_000));
 
   it('trains the same checkpoint on the stock path when asked: same first loss, more dispatches', async () => {
     const run = await train('stock');
@@ -152,5 +152,5 @@ describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chrom
       `stock ${stock.tokensPerSecond.toFixed(0)} tokens/s and ${stock.dispatches} dispatches/step`);
     await screenshot(page, 'large-vocab-02-stock');
     expect(errors).toEqual([]);
-  }, 600_000);
+  }, slow(600_000));
 });
