@@ -20,6 +20,7 @@ const spec = {
   corpus: { type: 'string', required: true, help: 'comma-separated corpus files (.jsonl datasets or plain text)' },
   'vocab-size': { type: 'number', default: 1024, help: 'total vocabulary: 256 bytes + merges + 3 special tokens' },
   'min-frequency': { type: 'number', default: 2, help: 'stop merging when the best pair is rarer than this' },
+  'split-digits': { type: 'boolean', default: false, help: 'every digit is a token of its own (numbers are read digit by digit, as in Llama and SmolLM2)' },
   'model-max-length': { type: 'number', default: 1024, help: 'model_max_length written to tokenizer_config.json' },
   out: { type: 'string', required: true, help: 'output directory' },
 } as const;
@@ -68,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     texts.push(...corpusTexts(file, content));
   }
   const t0 = Date.now();
-  const model = trainBpe(texts, { vocabSize: f['vocab-size']!, specialTokens: SPECIAL_TOKENS, minFrequency: f['min-frequency'] });
+  const model = trainBpe(texts, { vocabSize: f['vocab-size']!, specialTokens: SPECIAL_TOKENS, minFrequency: f['min-frequency'], splitDigits: f['split-digits'] });
   const eot = SPECIAL_TOKENS[0];
   await mkdir(f.out!, { recursive: true });
   await writeFile(join(f.out!, 'tokenizer.json'), JSON.stringify(tokenizerJson(model), null, 2) + '\n');

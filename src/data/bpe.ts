@@ -50,9 +50,17 @@ export function byteLevelToBytes(token: string): number[] {
   return out;
 }
 
-/** Splits text into GPT-2 pre-tokens (before byte-level mapping). */
-export function pretokenize(text: string): string[] {
-  return text.match(GPT2_PRETOKENIZE_REGEX) ?? [];
+/**
+ * Splits text into GPT-2 pre-tokens (before byte-level mapping). With `splitDigits`, every
+ * ASCII digit is first cut out as a piece of its own and the GPT-2 regex runs on the pieces
+ * between, as a `Sequence[Digits(individual_digits), ByteLevel]` pre-tokenizer does (the
+ * Llama and SmolLM2 layout): "is 13." -> "is", " ", "1", "3", ".".
+ */
+export function pretokenize(text: string, splitDigits = false): string[] {
+  if (!splitDigits) return text.match(GPT2_PRETOKENIZE_REGEX) ?? [];
+  const out: string[] = [];
+  for (const piece of text.split(/([0-9])/)) if (piece) out.push(...(piece.match(GPT2_PRETOKENIZE_REGEX) ?? []));
+  return out;
 }
 
 /**

@@ -5,7 +5,8 @@
  *
  * Algorithm (Sennrich et al. 2016, byte-level as in GPT-2):
  * 1. Split each text on the special tokens (they never take part in merges), pre-tokenize
- *    each section with the GPT-2 regex and count the distinct pre-tokens.
+ *    each section with the GPT-2 regex (optionally cutting every digit out first, so numbers
+ *    are read digit by digit) and count the distinct pre-tokens.
  * 2. Start from the 256 byte symbols. Ids: the special tokens first (0, 1, ...), then the
  *    bytes in byte order, then merged tokens in the order they were made (SmolLM's layout:
  *    `<|endoftext|>` = 0 is the id the model presets use for bos/eos).
@@ -29,6 +30,12 @@ export interface BpeTrainOptions {
   specialTokens: string[];
   /** A pair must occur at least this often to be merged (default 2: a merge seen once compresses nothing). */
   minFrequency?: number;
+  /**
+   * Every ASCII digit is a pre-token of its own (default false), as in the Llama and SmolLM2
+   * tokenizers: "13" is always "1" "3", so a model adds digits instead of mapping two unrelated
+   * number ids to a third.
+   */
+  splitDigits?: boolean;
 }
 
 export interface BpeModel {
@@ -38,12 +45,14 @@ export interface BpeModel {
   merges: Array<[string, string]>;
   /** Special tokens with their ids (0..k-1). */
   specialTokens: Array<{ content: string; id: number }>;
+  /** Digits were pre-tokenized one by one (tokenizer.json then needs the Digits pre-tokenizer too). */
+  splitDigits: boolean;
   /** Corpus statistics, for the report. */
   stats: { texts: number; pretokens: number; distinctPretokens: number; stoppedBecause: 'vocab_full' | 'min_frequency' };
 }
 
 /** Counts pre-tokens (as byte-level strings) over texts, with special tokens split out. */
-export function countPretokens(texts: Iterable<string>, specialTokens: readonly string[]): { counts: Map<string, number>; texts: number; total: number } {
+export function countPretokens(texts: Iterable<string>, specialTokens: readonly string[], splitDigits = false): { counts: Map<string, number>; texts: number; total: number } {
   const counts = new Map<string, number>();
   let n = 0;
   let total = 0;
@@ -52,7 +61,7 @@ export function countPretokens(texts: Iterable<string>, specialTokens: readonly 
     n++;
     for (const section of splitOnSpecials(text, specialTokens)) {
       if (section.special) continue;
-      for (const piece of pretokenize(section.text)) {
+      for (const piece of pretokenize(section.text, splitDigits)) {
         let s = '';
         for (const b of enc.encode(piece)) s += BYTE_TO_UNICODE[b];
         counts.set(s, (counts.get(s) ?? 0) + 1);
@@ -74,7 +83,8 @@ export function trainBpe(texts: Iterable<string>, opts: BpeTrainOptions): BpeMod
   if (targetRegular < 256) throw new Error(`vocabSize ${opts.vocabSize} leaves no room for the 256 byte symbols and ${specials.length} special tokens`);
   if (targetRegular > 65535) throw new Error(`vocabSize ${opts.vocabSize} is above the 65535 this trainer supports`);
 
-  const { counts, texts: nTexts, total } = countPretokens(texts, specials);
+  const splitDigits = opts.splitDigits ?? false;
+  const { counts, texts: nTexts, total } = countPretokens(texts, specials, splitDigits);
 
   // Symbol tables: id -> token string; token string -> id (a merge can rebuild an existing string).
   const idToToken: string[] = [...BYTE_TO_UNICODE];
@@ -159,7 +169,7 @@ export function trainBpe(texts: Iterable<string>, opts: BpeTrainOptions): BpeMod
   const shift = specials.length;
   const vocab = new Map<string, number>(idToToken.map((t, i) => [t, i + shift]));
   const specialTokens = specials.map((content, i) => ({ content, id: i }));
-  return { vocab, merges, specialTokens, stats: { texts: nTexts, pretokens: total, distinctPretokens: counts.size, stoppedBecause } };
+  return { vocab, merges, specialTokens, splitDigits, stats: { texts: nTexts, pretokens: total, distinctPretokens: counts.size, stoppedBecause } };
 }
 
 export interface TokenizerFilesOptions {
@@ -172,10 +182,12 @@ export interface TokenizerFilesOptions {
 
 /**
  * The `tokenizer.json` of a trained model: BPE with vocab + merges, ByteLevel pre-tokenizer
- * and decoder, no normaliser and no post-processor (nothing is added on encode: templates
- * write every special token themselves), special tokens as added tokens with special: true.
+ * (behind a Digits one when digits were split) and decoder, no normaliser and no
+ * post-processor (nothing is added on encode: templates write every special token
+ * themselves), special tokens as added tokens with special: true.
  */
 export function tokenizerJson(model: BpeModel): Record<string, unknown> {
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   return {
     version: '1.0',
     truncation: null,
@@ -184,7 +196,9 @@ export function tokenizerJson(model: BpeModel): Record<string, unknown> {
       id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
     })),
     normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    pre_tokenizer: model.splitDigits
+      ? { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel] }
+      : byteLevel,
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {

@@ -23,10 +23,23 @@ const TEXTS = [
   '',
 ];
 
-/** Reference BPE encoder written from the definition (rank-ordered merges, leftmost first). */
+/**
+ * Reference BPE encoder written from the definition: every ASCII digit cut out on its own
+ * (the Digits pre-tokenizer), the GPT-2 regex on the pieces between, then rank-ordered merges,
+ * leftmost first.
+ */
 function referenceEncode(text: string, vocab: Record<string, number>, merges: string[]): number[] {
   const rank = new Map(merges.map((m, i) => [m, i]));
-  const pieces = text.match(/'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu) ?? [];
+  const gpt2 = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+  const pieces: string[] = [];
+  let rest = '';
+  for (const ch of text) {
+    if (ch >= '0' && ch <= '9') {
+      pieces.push(...(rest.match(gpt2) ?? []), ch);
+      rest = '';
+    } else rest += ch;
+  }
+  pieces.push(...(rest.match(gpt2) ?? []));
   const ids: number[] = [];
   for (const piece of pieces) {
     let syms = [...toByteLevel(piece)];
@@ -51,9 +64,12 @@ function referenceEncode(text: string, vocab: Record<string, number>, merges: st
 }
 
 describe('bundled tokenizer files', () => {
-  it('have the documented layout: BPE + ByteLevel, specials 0..2, bytes 3..258, 1024 ids', () => {
+  it('have the documented layout: BPE + Digits then ByteLevel, specials 0..2, bytes 3..258, 1024 ids', () => {
     expect(tokenizerJson.model.type).toBe('BPE');
-    expect(tokenizerJson.pre_tokenizer).toMatchObject({ type: 'ByteLevel', add_prefix_space: false, use_regex: true });
+    expect(tokenizerJson.pre_tokenizer).toMatchObject({ type: 'Sequence', pretokenizers: [
+      { type: 'Digits', individual_digits: true }, { type: 'ByteLevel', add_prefix_space: false, use_regex: true }] });
+    // No merged token holds a digit: every number is read digit by digit.
+    expect(Object.keys(tokenizerJson.model.vocab).filter((t) => /[0-9]/.test(t) && t.length > 1)).toEqual([]);
     expect(tokenizerJson.decoder.type).toBe('ByteLevel');
     expect(tokenizerJson.normalizer).toBeNull();
     expect(tokenizerJson.added_tokens.map((t: { id: number; content: string; special: boolean }) => [t.id, t.content, t.special]))

@@ -69,6 +69,30 @@ describe('trainBpe', () => {
     expect(countPretokens(['<|endoftext|>ab ab'], SPECIALS).counts).toEqual(new Map([['ab', 1], ['Ġab', 1]]));
   });
 
+  it('splitDigits: every digit is a pre-token, no merge holds a digit, and the files encode numbers digit by digit', () => {
+    // Digits first cut out, then the GPT-2 regex on what is between: the space before a number stands alone.
+    expect(pretokenize('is 13, not 7x', true)).toEqual(['is', ' ', '1', '3', ',', ' not', ' ', '7', 'x']);
+    expect(pretokenize('is 13', false)).toEqual(['is', ' 13']);
+    const texts = Array.from({ length: 60 }, (_, i) => `${i} plus ${i + 11} is ${2 * i + 11}.`);
+    const m = trainBpe(texts, { vocabSize: 320, specialTokens: SPECIALS, splitDigits: true });
+    expect(m.merges.filter(([l, r]) => /[0-9]/.test(l + r))).toEqual([]);
+    const json = tokenizerJson(m);
+    expect(json.pre_tokenizer).toEqual({ type: 'Sequence', pretokenizers: [
+      { type: 'Digits', individual_digits: true }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }] });
+    const config = tokenizerConfigJson(m, { bosToken: SPECIALS[0], eosToken: SPECIALS[0], padToken: SPECIALS[0], chatTemplate: '', modelMaxLength: 64 });
+    const tok = createTokenizer(json, config);
+    const text = 'What is 13 plus 208?';
+    const { ids, offsets } = tok.encode(text);
+    const pieces = offsets.map(([s, e]) => text.slice(s, e));
+    expect(pieces.filter((p) => /[0-9]/.test(p))).toEqual(['1', '3', '2', '0', '8']);
+    expect(pieces.join('')).toBe(text);
+    expect(tok.decode(ids)).toBe(text);
+    // Without the option the same corpus merges numbers into single tokens.
+    const plain = trainBpe(texts, { vocabSize: 320, specialTokens: SPECIALS });
+    expect(plain.merges.some(([l, r]) => /[0-9]/.test(l + r))).toBe(true);
+    expect(tokenizerJson(plain).pre_tokenizer).toMatchObject({ type: 'ByteLevel' });
+  });
+
   it('reads corpus rows in every dataset format (messages rendered with ChatML)', () => {
     const jsonl = [
       JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Yo' }] }),
@@ -94,10 +118,10 @@ describe('bundled tokenizer', () => {
     const root = new URL('../../', import.meta.url);
     const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
     const texts = ['demo/data/train.jsonl', 'demo/data/pretrain.jsonl'].flatMap((f) => corpusTexts(f, read(f)));
-    const model = trainBpe(texts, { vocabSize: 1024, specialTokens: SPECIALS });
+    const model = trainBpe(texts, { vocabSize: 1024, specialTokens: SPECIALS, splitDigits: true });
     const eot = SPECIALS[0];
     const config = tokenizerConfigJson(model, { bosToken: eot, eosToken: eot, padToken: eot, chatTemplate: CHATML.source, modelMaxLength: 1024 });
-    const stale = 'models/tokenizer is stale: run `npx tsx src/cli/main.ts tokenizer --corpus demo/data/train.jsonl,demo/data/pretrain.jsonl --vocab-size 1024 --out models/tokenizer`';
+    const stale = 'models/tokenizer is stale: run `npx tsx src/cli/main.ts tokenizer --corpus demo/data/train.jsonl,demo/data/pretrain.jsonl --vocab-size 1024 --split-digits --out models/tokenizer`';
     expect(JSON.stringify(tokenizerJson(model), null, 2) + '\n', stale).toBe(read('models/tokenizer/tokenizer.json'));
     expect(JSON.stringify(config, null, 2) + '\n', stale).toBe(read('models/tokenizer/tokenizer_config.json'));
   });

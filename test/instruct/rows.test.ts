@@ -152,6 +152,28 @@ describe('splits measure generalisation', () => {
     for (const f of FACTS) expect(corpus.includes(f.subject) && corpus.includes(f.answer), f.subject).toBe(true);
     expect(corpus).not.toMatch(/<\|im_start\|>|"role"|assistant:/);
   });
+
+  it('the pretraining corpus never states the answer of a test sum, difference or reversal', () => {
+    const corpus = parseJsonl<{ text: string }>(readFileSync('demo/data/pretrain.jsonl', 'utf8')).map((d) => d.text).join('\n');
+    const testKeys = splits.test.filter((r) => r.source === 'generator' && (r.family === 'arithmetic' || r.family === 'string'))
+      .map((r) => generateRow(r.family, r.template.slice(r.family.length + 1), r.seed!, 'test').key);
+    let checked = 0;
+    for (const key of new Set(testKeys)) {
+      const [op, x, y] = key.split(':');
+      const statements = op === 'add' ? [`${x} plus ${y} is ${+x + +y}.`, `The sum of ${x} and ${y} is`, `${x} + ${y} = `, `${x} and ${y} make`, `Adding ${y} to ${x} gives`]
+        : op === 'sub' ? [`${x} minus ${y} is`, `take ${y} from ${x},`, `${x} take away ${y} leaves`, `${x} - ${y} = `, `Subtracting ${y} from ${x} gives`]
+        : op === 'reverse' ? [`the word ${x} is ${rev(x)}.`, `backwards, ${x} is`, `The word ${x} is spelled ${[...x].join(' ')}; backwards`]
+        : [];
+      // A statement that starts with a number must not be read inside a longer one ("15 and 10 make" holds "5 and 10 make").
+      const says = (st: string) => new RegExp(`(?<![0-9])${st.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`).test(corpus);
+      for (const st of statements) expect(says(st), `${key}: "${st}"`).toBe(false);
+      checked += statements.length;
+    }
+    expect(checked).toBeGreaterThan(100);
+    // The same statements of training inputs do occur: the check above can fail.
+    expect(corpus).toMatch(/\d+ plus \d+ is \d+\./);
+    expect(corpus).toMatch(/Reversed, the word \w+ is \w+\./);
+  });
 });
 
 // ---- answers recomputed from the row's text --------------------------------------------------

@@ -18,7 +18,7 @@
  * instructFiles(set)['test.jsonl'].split('\n')[0]; // '{"messages":[...],"source":"generator",...}'
  */
 import { FACTS } from './facts.js';
-import { FAMILIES, factSentence, getFamily, trainTemplates } from './families.js';
+import { FAMILIES, factSentences, getFamily, trainTemplates } from './families.js';
 import { toolUseFamily } from './tools.js';
 import { HUMAN_ROWS, humanSplit } from './human.js';
 import { hash32, Rng } from '../../utils/random.js';
@@ -26,11 +26,11 @@ import type { BuiltExample, Family, FamilyName, InstructMessage, InstructRow, Sp
 import { lengthStats, type LengthStats } from '../summary.js';
 
 /** Bumped whenever a change to the generator changes its output. */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 export const DEFAULT_SEED = 1234;
 /** Generated training rows by default (hand-written rows come on top). */
 export const DEFAULT_N = 4000;
-export const DEFAULT_PRETRAIN_DOCS = 1500;
+export const DEFAULT_PRETRAIN_DOCS = 3000;
 export const SPLITS: readonly Split[] = ['train', 'valid', 'test'];
 
 /** Share of the input space reserved for each held-out split (by key hash). */
@@ -190,10 +190,13 @@ function shuffleInPlace<T>(items: T[], rng: Rng): void {
   }
 }
 
-/** Plain-prose documents: first every fact of the table, then random sentences from every family. */
+/**
+ * Plain-prose documents: first every fact of the table in each of its forms, then random
+ * sentences from every family, about inputs of the training split.
+ */
 function buildPretrain(seed: number, docs: number, weights: Record<string, number>): Array<{ text: string }> {
   const rng = new Rng(hash32(`${seed}:pretrain`));
-  const facts = FACTS.map(factSentence);
+  const facts = FACTS.flatMap(factSentences);
   shuffleInPlace(facts, rng);
   const out: Array<{ text: string }> = [];
   for (let i = 0; i < facts.length && out.length < docs; i += 6) out.push({ text: facts.slice(i, i + 6).join(' ') });
@@ -207,7 +210,8 @@ function buildPretrain(seed: number, docs: number, weights: Record<string, numbe
       let r = rng.float() * wsum;
       let fi = 0;
       while (r >= w[fi] && fi < w.length - 1) r -= w[fi++];
-      sentences.push(FAMILIES[fi].prose(rng));
+      const f = FAMILIES[fi];
+      sentences.push(f.prose(rng, () => drawFor(f, rng, 'train')));
     }
     out.push({ text: sentences.join(' ') });
   }

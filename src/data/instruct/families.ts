@@ -82,11 +82,11 @@ export const arithmeticFamily = defineFamily<ArithmeticInput, Phrase2>({
     const c = op === 'add' ? a + b : a - b;
     return qa(rng, t[op](a, b), String(c), { kind: 'number', expected: c });
   },
-  prose(rng) {
-    const { op, a, b } = this.draw(rng);
+  prose(rng, draw) {
+    const { op, a, b } = draw();
     const c = op === 'add' ? a + b : a - b;
-    if (op === 'add') return rng.pick([`${a} plus ${b} is ${c}.`, `The sum of ${a} and ${b} is ${c}.`, `${a} and ${b} make ${c}.`]);
-    return rng.pick([`${a} minus ${b} is ${c}.`, `If you take ${b} from ${a}, you get ${c}.`, `${a} take away ${b} leaves ${c}.`]);
+    if (op === 'add') return rng.pick([`${a} plus ${b} is ${c}.`, `The sum of ${a} and ${b} is ${c}.`, `${a} and ${b} make ${c}.`, `${a} + ${b} = ${c}.`, `Adding ${b} to ${a} gives ${c}.`]);
+    return rng.pick([`${a} minus ${b} is ${c}.`, `If you take ${b} from ${a}, you get ${c}.`, `${a} take away ${b} leaves ${c}.`, `${a} - ${b} = ${c}.`, `Subtracting ${b} from ${a} gives ${c}.`]);
   },
 });
 
@@ -121,12 +121,16 @@ export const stringFamily = defineFamily<StringInput, Phrase3>({
     if (op === 'upper') return qa(rng, q, word.toUpperCase(), { kind: 'exact', expected: word.toUpperCase() });
     return qa(rng, q, String(word.length), { kind: 'number', expected: word.length });
   },
-  prose(rng) {
-    const w = rng.pick(WORDS);
-    return rng.pick([
-      `Reversed, the word ${w} is ${reverse(w)}.`, `Spelled backwards, ${w} is ${reverse(w)}.`,
-      `The word ${w} in capitals is ${w.toUpperCase()}.`, `The word ${w} has ${w.length} letters.`,
-    ]);
+  prose(rng, draw) {
+    const { op, word: w } = draw();
+    // Spelling sentences show the letters of a word that is one token, which reversing and counting need.
+    const spelled = [...w].join(' ');
+    if (op === 'reverse') {
+      return rng.pick([`Reversed, the word ${w} is ${reverse(w)}.`, `Spelled backwards, ${w} is ${reverse(w)}.`,
+        `The word ${w} is spelled ${spelled}; backwards that is ${[...reverse(w)].join(' ')}, which gives ${reverse(w)}.`]);
+    }
+    if (op === 'upper') return rng.pick([`The word ${w} in capitals is ${w.toUpperCase()}.`, `${capitalise(w)} in upper case is ${w.toUpperCase()}.`]);
+    return rng.pick([`The word ${w} has ${w.length} letters.`, `The word ${w} is spelled ${spelled}: ${w.length} letters.`]);
   },
 });
 
@@ -167,8 +171,8 @@ export const sortingFamily = defineFamily<SortingInput, Record<SortingInput['op'
     const answer = sorted(input).join(', ');
     return qa(rng, t[input.op](input.items.join(', ')), answer, { kind: 'normalized', expected: answer });
   },
-  prose(rng) {
-    const input = this.draw(rng);
+  prose(rng, draw) {
+    const input = draw();
     const list = input.items.join(', ');
     const out = sorted(input).join(', ');
     if (input.op === 'asc') return `Sorted from smallest to largest, ${list} becomes ${out}.`;
@@ -222,8 +226,8 @@ export const sentimentFamily = defineFamily<SentimentInput, (r: string) => strin
   build({ label, review }, t, rng) {
     return qa(rng, t(review), label, { kind: 'normalized', expected: label });
   },
-  prose(rng) {
-    const { label, review } = this.draw(rng);
+  prose(rng, draw) {
+    const { label, review } = draw();
     return label === 'positive'
       ? rng.pick([`${review} That is a positive review.`, `"${review}" The writer was happy.`])
       : rng.pick([`${review} That is a negative review.`, `"${review}" The writer was unhappy.`]);
@@ -266,9 +270,10 @@ export const extractionFamily = defineFamily<ExtractionInput, (rec: string) => s
     const expected = { name: input.name, age: input.age, city: input.city };
     return qa(rng, t(extractionRecord(input)), JSON.stringify(expected), { kind: 'json_fields', expected });
   },
-  prose(rng) {
-    const { name, age, city } = this.draw(rng);
-    return rng.pick([`${name} is ${age} years old and lives in ${city}.`, `${name} lives in ${city} and is ${age}.`]);
+  prose(rng, draw) {
+    const { name, age, city } = draw();
+    return rng.pick([`${name} is ${age} years old and lives in ${city}.`, `${name} lives in ${city} and is ${age}.`,
+      `Name: ${name}. Age: ${age}. City: ${city}.`, `As JSON, ${name}'s record is ${JSON.stringify({ name, age, city })}.`]);
   },
 });
 
@@ -287,11 +292,21 @@ export const factQuestion: FactPhrases = {
 
 /** The plain-prose statement of a fact, for the pretraining corpus. */
 export function factSentence(f: Fact): string {
+  return factSentences(f)[0];
+}
+
+/**
+ * A fact stated in several ways, its plain statement first. A tiny model recalls a fact in a
+ * new form (a question it was never pre-trained on) far better when pre-training stated it in
+ * several forms, the canonical question with its answer among them.
+ */
+export function factSentences(f: Fact): string[] {
+  const { subject: s, answer: a } = f;
   switch (f.relation) {
-    case 'capital': return `The capital of ${f.subject} is ${f.answer}.`;
-    case 'colour': return `${capitalise(an(f.subject))} is ${f.answer}.`;
-    case 'sound': return `${capitalise(an(f.subject))} says ${f.answer}.`;
-    case 'opposite': return `The opposite of ${f.subject} is ${f.answer}.`;
+    case 'capital': return [`The capital of ${s} is ${a}.`, `${a} is the capital of ${s}.`, `${factQuestion.capital(s)} It is ${a}.`, `${s} has its capital in ${a}.`];
+    case 'colour': return [`${capitalise(an(s))} is ${a}.`, `The colour of ${an(s)} is ${a}.`, `${factQuestion.colour(s)} It is ${a}.`, `A ripe ${s} is ${a}.`];
+    case 'sound': return [`${capitalise(an(s))} says ${a}.`, `The sound ${an(s)} makes is ${a}.`, `${factQuestion.sound(s)} It says ${a}.`, `${capitalise(a)} is the sound of ${an(s)}.`];
+    case 'opposite': return [`The opposite of ${s} is ${a}.`, `${capitalise(s)} and ${a} are opposites.`, `${factQuestion.opposite(s)} It is ${a}.`, `The word ${a} means the opposite of ${s}.`];
   }
 }
 
@@ -338,7 +353,7 @@ export const qaFamily = defineFamily<Fact, FactPhrases>({
   build(f, t, rng) {
     return qa(rng, t[f.relation](f.subject), f.answer, { kind: 'normalized', expected: f.answer });
   },
-  prose: (rng) => factSentence(rng.pick(FACTS)),
+  prose: (rng) => rng.pick(factSentences(rng.pick(FACTS))),
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ export function renderDataReadme(set: InstructSet, command: string): string {
   ].join('\n'));
 
   out.push(`## Pretraining corpus`);
-  out.push(`\`pretrain.jsonl\` holds ${m.pretrain.documents} \`{"text"}\` documents of plain prose about the same world, with no chat formatting, for pre-training the bundled tiny base model so it knows the domain but not the instruction format. The first documents state every fact of the table; the rest are 4-8 random sentences drawn across the families (each family at least 3% of sentences):`);
+  out.push(`\`pretrain.jsonl\` holds ${m.pretrain.documents} \`{"text"}\` documents of plain prose about the same world, with no chat formatting, for pre-training the bundled tiny base model so it knows the domain but not the instruction format. The first documents state every fact of the table in four forms (a statement, its converse, the canonical question with its answer, another wording); the rest are 4-8 random sentences drawn across the families (each family at least 3% of sentences). Sentences about computed answers (sums, differences, reversed, capitalised and counted words, sorted lists, reviews, records) use inputs of the training split only, so the base model never read a validation or test input's answer; facts are all stated, held-out ones included (the qa family tests recall in a new form). Words are also spelled out letter by letter, since a word the tokenizer keeps whole hides its letters:`);
   out.push('```\n' + set.pretrain.slice(set.pretrain.length - 2).map((p) => p.text).join('\n') + '\n```');
   return out.join('\n\n') + '\n';
 }

@@ -91,6 +91,11 @@ export interface Family<I = unknown> {
   draw(rng: import('../../utils/random.js').Rng): I;
   key(input: I): string;
   build(input: I, template: string, rng: import('../../utils/random.js').Rng): BuiltExample;
-  /** One plain-prose sentence about a random input, for the pretraining corpus (no chat format). */
-  prose(rng: import('../../utils/random.js').Rng): string;
+  /**
+   * One plain-prose sentence for the pretraining corpus (no chat format). `draw` gives an input
+   * of the training split: prose about computed answers (sums, reversals, sorted lists) never
+   * states a validation or test input, so the test measures the skill, not recall. Facts are
+   * the exception: the base model has to know them all (qa asks held-out facts).
+   */
+  prose(rng: import('../../utils/random.js').Rng, draw: () => I): string;
 }
