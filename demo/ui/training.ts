@@ -135,6 +135,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
       stop.disabled = !(running || paused);
       if (state === 'preparing') {
         t0Step = 0; bar.value = 0; progress.textContent = 'Preparing the data and the model…';
+        replace(prep);
         // The path and dispatches of the new run come with its first step.
         delete progress.dataset.path; delete progress.dataset.dispatches; delete progress.dataset.tokensPerSecond;
       }
@@ -153,7 +154,8 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
       const gpu = `${path === 'fused' ? 'fused kernels' : 'stock ops'}${dispatches > 0 ? `, ${dispatches} GPU dispatches/step` : ''}`;
       progress.textContent = `Step ${step} / ${maxSteps} · loss ${fmt(loss)} · ${Math.round(tokensPerSecond)} tokens/s · ${gpu} · elapsed ${fmtDuration(elapsedMs)} · ETA ${fmtDuration(eta)}`;
     },
-    preparing(message: string) { prep.textContent = message; },
+    /** One line per message of the run's preparation: the data summary first, then the plan and warm-up. */
+    preparing(message: string) { prep.append(h('span', { class: 'prep-line' }, message)); },
     /** The worker turned gradient checkpointing on for this run (the estimate did not fit without it). */
     checkpointingOn() { gcOn.checked = true; },
     /** A base model was loaded: train it by default, with LoRA on the architecture's attention projections. */
