@@ -27,6 +27,9 @@ export * from './eval/index.js';
 // Training: masked cross-entropy, AdamW, schedules, the Trainer and its events, generation.
 export * from './train/index.js';
 
+// The experiments lab: runs side by side, seed statistics of experiments, blind pairwise votes.
+export * from './lab/index.js';
+
 // Growing data with a model: Self-Instruct and Evol-Instruct pipelines streaming rows with provenance.
 export * from './grow/index.js';
 
