@@ -1,5 +1,7 @@
 /**
  * `webtune inspect --data FILE [--template T] [--tokenizer DIR] [--mask MODE] [--max-length N] [--json]`
+ *                 [--exact-dedup] [--near-dedup [--near-dedup-threshold 0.7]] [--min-words N] [--max-words N]
+ *                 [--min-chars N] [--max-chars N] [--safety-filter] [--curriculum length|difficulty]
  *
  * Shows every example's tokens with the trained ones highlighted, then the dataset summary
  * (like Axolotl's preprocess debug view). On a terminal trained tokens are green and context
@@ -12,6 +14,7 @@
  * chatml. --template takes a built-in name, a .jinja file or a tokenizer_config.json.
  */
 import { parseFlags, CliError } from './args.js';
+import { DATA_TOOL_FLAGS, dataTools, filterReport } from './data_flags.js';
 import { loadBundledTokenizer, loadTokenizer } from '../data/tokenizer.js';
 import { loadTemplate } from '../data/template.js';
 import { MASK_MODES, type MaskMode, type Truncation } from '../data/labels.js';
@@ -30,6 +33,7 @@ const spec = {
   limit: { type: 'number', default: 20, help: 'examples to show (0 = all; --json always writes all)' },
   'skip-bad-rows': { type: 'boolean', help: 'leave out bad rows (listed in the summary) instead of stopping' },
   json: { type: 'boolean', help: 'one JSON line per example, then the summary' },
+  ...DATA_TOOL_FLAGS,
 } as const;
 
 /** Visible form of a token's text: newlines and tabs escaped so one token never spans lines. */
@@ -66,10 +70,11 @@ export async function run(argv: string[]): Promise<number> {
   const truncation = f.truncation as Truncation;
   if (!['drop', 'keep_start', 'keep_end'].includes(truncation)) throw new CliError(`inspect: --truncation must be drop, keep_start or keep_end, got '${f.truncation}'`);
   const tok = f.tokenizer ? await loadTokenizer(f.tokenizer) : await loadBundledTokenizer();
+  const tools = dataTools('inspect', f);
   const template = await loadTemplate(f.template!);
   const data = await prepareDataset({
     sources: [{ file: f.data! }], template, tokenizer: tok, mask, maxLength: f['max-length'], truncation,
-    onRowError: f['skip-bad-rows'] ? 'skip' : 'stop',
+    onRowError: f['skip-bad-rows'] ? 'skip' : 'stop', filters: tools.filters, curriculum: tools.curriculum,
   });
   if (f.json) {
     for (const ex of data.examples) {
@@ -78,6 +83,8 @@ export async function run(argv: string[]): Promise<number> {
     console.log(JSON.stringify({ summary: data.summary }));
     return 0;
   }
+  // What the data tools removed comes first: it decides what the examples below are.
+  for (const line of filterReport(data.summary)) console.log(line);
   const color = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const limit = f.limit === 0 ? data.examples.length : f.limit!;
   data.examples.slice(0, limit).forEach((ex, i) => {

@@ -11,6 +11,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   forward: { summary: 'logits, loss and gradients of a checkpoint on given inputs', load: () => import('./forward.js') },
   train: { summary: 'supervised fine-tuning from the terminal', load: () => import('./train.js') },
   eval: { summary: 'task accuracy of a model on an instruction set', load: () => import('./eval.js') },
+  compare: { summary: 'training runs side by side: settings that differ and results', load: () => import('./compare.js') },
   grow: { summary: 'grow instruction data with a model (Self-Instruct, Evol-Instruct)', load: () => import('./grow.js') },
   export: { summary: 'merge a LoRA adapter or normalise it', load: () => import('./export.js') },
   bench: { summary: 'tokens/s, dispatches and memory per training step', load: () => import('./bench.js') },

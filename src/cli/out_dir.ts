@@ -25,6 +25,8 @@ import type { FileSink } from '../io/files.js';
 export const LOCK_FILE = '.webtune-train.lock';
 /** Saved in every checkpoint: the run's flags (and the checkpoint's save number). */
 export const ARGS_FILE = 'webtune_train_args.json';
+/** Written at the start of a run: its flags as given (argv) and as used (flags, defaults filled in), for `webtune compare`. */
+export const RUN_FILE = 'webtune_run.json';
 
 export const disk = {
   /** Bytes an unprivileged writer can still use on the file system holding `dir`. */

@@ -8,6 +8,7 @@
  *   config.json, model.safetensors        the model, as transformers' save_pretrained writes it
  *   tokenizer.json, tokenizer_config.json the tokenizer, with the chat template used as `chat_template`
  *   generation_config.json                stop ids (eos and the template's end-of-turn token)
+ *   webtune_run.json                      the run's flags as given and as used, defaults filled in (read by `webtune compare`)
  *   metrics.jsonl                         one JSON line per step ({"type":"step",...}), per skipped step ({"type":"skip",...}) and per eval ({"type":"eval",...})
  *   loss.svg                              the loss curve (train and eval)
  *   data_problems.txt                     every bad row and dropped example (file:line: what is wrong), when there are any
@@ -39,7 +40,8 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { parseFlags, CliError, UsageError, type Flags } from './args.js';
-import { ARGS_FILE, MB, checkFreeSpace, disk, listCheckpoints, lockOutDir, nextSaveSeq, pruneCheckpoints, removeLeftovers } from './out_dir.js';
+import { DATA_TOOL_FLAGS, dataTools, filterReport } from './data_flags.js';
+import { ARGS_FILE, RUN_FILE, MB, checkFreeSpace, disk, listCheckpoints, lockOutDir, nextSaveSeq, pruneCheckpoints, removeLeftovers } from './out_dir.js';
 import { Progress, formatDuration } from './progress.js';
 import { lossCurveSvg, type Point } from './svg.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
@@ -102,6 +104,7 @@ export const TRAIN_FLAGS = {
   'special-tokens-in-text': { type: 'string', default: 'keep', help: 'special-token text typed inside a message (e.g. "<|im_end|>"): keep (encoded as the special token, with a warning), refuse (the row is left out and listed) or literal (encoded as ordinary text)' },
   'max-consecutive-skips': { type: 'number', default: 5, help: 'stop with an error after this many steps in a row were skipped for a non-finite loss or gradient (a diverged run)' },
   'log-every': { type: 'number', default: 10, help: 'without a terminal: print a progress line every N steps' },
+  ...DATA_TOOL_FLAGS,
   out: { type: 'string', help: '[required] output directory (with --resume: default the original run\'s)' },
 } as const;
 
@@ -203,9 +206,9 @@ function maxPositions(config: ModelConfig): number {
 }
 
 /** The batches of one epoch: a seeded shuffle per (seed, epoch), then padded or packed rows. */
-function epochBatches(examples: readonly TokenizedExample[], epoch: number, o: { seed: number; batchSize: number; padTokenId: number; packing: boolean; seqLen: number }): Batch[] {
+function epochBatches(examples: readonly TokenizedExample[], epoch: number, o: { seed: number; batchSize: number; padTokenId: number; packing: boolean; seqLen: number; shuffle: boolean }): Batch[] {
   return [...iterateBatches(examples, {
-    batchSize: o.batchSize, padTokenId: o.padTokenId, seed: o.seed, firstEpoch: epoch, epochs: 1,
+    batchSize: o.batchSize, padTokenId: o.padTokenId, seed: o.seed, firstEpoch: epoch, epochs: 1, shuffle: o.shuffle,
     ...(o.packing ? { packing: 'first_fit' as const, seqLen: o.seqLen } : {}),   // padded rows: to each batch's longest
   })];
 }
@@ -283,6 +286,7 @@ export async function run(argv: string[]): Promise<number> {
     checkSameMode(resumeDir, parseFlags('train', savedArgs, TRAIN_FLAGS, SUMMARY)!, merged, given);
   }
   validateFlags(f);
+  const tools = dataTools('train', f);
   const trainSources = parseDataSpec(f.data!);
   const evalSources = f['eval-data'] ? parseDataSpec(f['eval-data'], '--eval-data') : undefined;
   const savedArgv = argv.filter((a, i) => !(a === '--resume' || a.startsWith('--resume=') || argv[i - 1] === '--resume'));
@@ -319,6 +323,8 @@ export async function run(argv: string[]): Promise<number> {
     if (lock.stale) log(`note: ${outDir} was locked by a run that is gone (pid ${lock.stale.pid}, started ${lock.stale.started}); taking it over`);
     const leftovers = removeLeftovers(outDir);
     if (leftovers.length) log(`note: removed what an interrupted run left half-written in ${outDir}: ${leftovers.join(', ')}`);
+    // The run's flags, defaults filled in, for `webtune compare` (checkpoints keep their own copy for --resume).
+    writeAtomic(path.join(outDir, RUN_FILE), JSON.stringify({ argv: argsToSave, flags: f }, null, 2) + '\n');
     fs.rmSync(path.join(outDir, PROBLEMS_FILE), { force: true }); // an earlier run's list; this run writes its own
 
     // 2. Tokenizer, template, model.
@@ -364,13 +370,16 @@ export async function run(argv: string[]): Promise<number> {
     // 3. Data.
     const onRowError = f['strict-data'] ? 'stop' : 'skip';
     const specialText = f['special-tokens-in-text'];
-    const prep = async (sources: PipelineSource[]): Promise<PreparedDataset> => prepareDataset({
+    // Filters and the curriculum shape the training data only; eval data is read as it is.
+    const prep = async (sources: PipelineSource[], shaped = false): Promise<PreparedDataset> => prepareDataset({
       sources, template, tokenizer: tok, mask: f.mask as MaskMode, maxLength, onRowError, seed: f.seed,
+      ...(shaped ? { filters: dataTools('train', f).filters, curriculum: tools.curriculum } : {}),
       rejectSpecialTokenForgery: specialText === 'refuse', literalSpecialTokens: specialText === 'literal',
       ...(f.packing ? { packing: 'first_fit' as const, seqLen: maxLength } : {}),
     });
-    const train = await prep(trainSources);
+    const train = await prep(trainSources, true);
     const ts = train.summary;
+    for (const line of filterReport(ts)) log(line);
     log(`data: ${ts.rows} rows -> ${train.examples.length} examples, ${ts.tokens.toLocaleString('en-US')} tokens, ${(ts.trainedFraction * 100).toFixed(1)}% trained (mask ${f.mask})` +
       `${ts.rowErrors.length ? `, ${ts.rowErrors.length} bad rows skipped` : ''}${ts.dropped.total ? `, ${ts.dropped.total} examples dropped` : ''}`);
     const evalData = evalSources ? await prep(evalSources) : undefined;
@@ -382,7 +391,7 @@ export async function run(argv: string[]): Promise<number> {
         (specialText === 'literal' ? 'encoded as ordinary text (--special-tokens-in-text literal)'
           : 'encoded as the special tokens themselves; --special-tokens-in-text refuse leaves such rows out, literal encodes the text as ordinary text'));
     }
-    const batchOpts = { seed: f.seed!, batchSize: f['batch-size']!, padTokenId: tok.padTokenId, packing: !!f.packing, seqLen: maxLength };
+    const batchOpts = { seed: f.seed!, batchSize: f['batch-size']!, padTokenId: tok.padTokenId, packing: !!f.packing, seqLen: maxLength, shuffle: !tools.curriculum };
     const perEpoch = epochBatches(train.examples, 0, batchOpts).length;
     const cache = new Map<number, Batch[]>([[0, epochBatches(train.examples, 0, batchOpts)]]);
     const batchesFor = (epoch: number): Batch[] => {

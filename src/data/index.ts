@@ -13,3 +13,4 @@ export * from './pipeline.js';
 export * from './mixture.js';
 export * from './summary.js';
 export * from './bpe_train.js';
+export * from './tools.js';

@@ -89,7 +89,7 @@ export interface ComparisonTable {
   results: string[];
 }
 
-export const RESULT_COLUMNS = ['steps', 'final_loss', 'eval_loss', 'accuracy_before', 'accuracy_after'] as const;
+export const RESULT_COLUMNS = ['last_step', 'final_loss', 'eval_loss', 'accuracy_before', 'accuracy_after'] as const;
 
 /**
  * One row per run: its name, seed, every setting (only the differing ones with `onlyDiffering`),
@@ -110,7 +110,7 @@ export function comparisonTable(runs: readonly RunRecord[], opts: { onlyDifferin
     cells: {
       name: r.name,
       ...Object.fromEntries(settingCols.map((k) => [k, k in flat[i] ? flat[i][k] : null])),
-      steps: num(r.steps ?? r.curves.step.at(-1)),
+      last_step: num(r.steps ?? r.curves.step.at(-1)),
       final_loss: num(r.finalLoss ?? r.curves.loss.at(-1)),
       eval_loss: num(r.evalLoss ?? r.curves.evalLoss.at(-1)),
       accuracy_before: num(overallAccuracy(r.scores?.before)),

@@ -105,20 +105,20 @@ describe('comparison table', () => {
 
   it('one row per run with its settings, seed and results; differing settings listed', () => {
     const t = comparisonTable(runs);
-    expect(t.columns).toEqual(['name', 'lr', 'mask', 'neftune.enabled', 'seed', 'steps', 'final_loss', 'eval_loss', 'accuracy_before', 'accuracy_after']);
+    expect(t.columns).toEqual(['name', 'lr', 'mask', 'neftune.enabled', 'seed', 'last_step', 'final_loss', 'eval_loss', 'accuracy_before', 'accuracy_after']);
     expect(t.differing).toEqual(['mask', 'seed']);
-    expect(t.rows[0]).toEqual({ id: 'r1', cells: { name: 'r1', lr: 0.002, mask: 'assistant', 'neftune.enabled': false, seed: 1, steps: 2, final_loss: 2.5, eval_loss: 2.75, accuracy_before: null, accuracy_after: 3 / 8 } });
-    expect(t.rows[1].cells).toMatchObject({ mask: 'all', seed: 2, steps: 2, final_loss: 2.25, eval_loss: 2.5, accuracy_after: null });
-    expect(comparisonTable(runs, { onlyDiffering: true }).columns).toEqual(['name', 'mask', 'seed', 'steps', 'final_loss', 'eval_loss', 'accuracy_before', 'accuracy_after']);
+    expect(t.rows[0]).toEqual({ id: 'r1', cells: { name: 'r1', lr: 0.002, mask: 'assistant', 'neftune.enabled': false, seed: 1, last_step: 2, final_loss: 2.5, eval_loss: 2.75, accuracy_before: null, accuracy_after: 3 / 8 } });
+    expect(t.rows[1].cells).toMatchObject({ mask: 'all', seed: 2, last_step: 2, final_loss: 2.25, eval_loss: 2.5, accuracy_after: null });
+    expect(comparisonTable(runs, { onlyDiffering: true }).columns).toEqual(['name', 'mask', 'seed', 'last_step', 'final_loss', 'eval_loss', 'accuracy_before', 'accuracy_after']);
   });
 
   it('CSV quotes fields with commas and quotes (RFC 4180); text marks differing columns', () => {
     const t = comparisonTable([run('a', { note: 'x, "y"' }, 1), run('b', { note: 'plain' }, 1)]);
-    expect(toCsv(t)).toBe('name,note,seed,steps,final_loss,eval_loss,accuracy_before,accuracy_after\r\n' +
+    expect(toCsv(t)).toBe('name,note,seed,last_step,final_loss,eval_loss,accuracy_before,accuracy_after\r\n' +
       'a,"x, ""y""",1,,,,,\r\nb,plain,1,,,,,\r\n');
     const text = formatTable(comparisonTable(runs, { onlyDiffering: true }));
-    expect(text.split('\n')[0]).toBe('name  mask*      seed*  steps  final_loss  eval_loss  accuracy_before  accuracy_after');
-    expect(text.split('\n')[2]).toBe('r1    assistant  1      2      2.5000      2.7500                      0.3750');
+    expect(text.split('\n')[0]).toBe('name  mask*      seed*  last_step  final_loss  eval_loss  accuracy_before  accuracy_after');
+    expect(text.split('\n')[2]).toBe('r1    assistant  1      2          2.5000      2.7500                      0.3750');
     expect(text).toContain('* differs between runs: mask, seed');
   });
 });
