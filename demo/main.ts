@@ -18,6 +18,7 @@ import { quizPanel } from './ui/quiz.js';
 import { hubPanel, DEFAULT_HUB } from './ui/hub.js';
 import { growPanel } from './ui/grow.js';
 import { throttle } from './ui/dom.js';
+import { labPanels } from './ui/lab.js';
 
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
 // ?kernels=stock (or fused) starts the page on that kernel path, for comparisons; default auto (fused on WebGPU).
@@ -37,13 +38,18 @@ const dataset = datasetPanel(async (file) => {
     dataset.showUpload(file.name, 0, [{ file: file.name, line: 0, field: '(file)', message: (e as Error).message }], {}, []);
   }
 });
+/** Everything a run needs: the Training panel's settings, the template, the mixture. */
+const fullSettings = (): TrainSettings => ({ ...training.settings(), template: template.state().template, weights: dataset.weights(), uploadWeight: dataset.uploadWeight(), growWeight: grow.weight() });
+function startTraining(settings: TrainSettings) {
+  charts.reset();
+  training.state('preparing', 0, 0);
+  client.send({ type: 'train', settings });
+}
 const training = trainingPanel(kernels, {
   start() {
-    const t = template.state();
-    const settings: TrainSettings = { ...training.settings(), template: t.template, weights: dataset.weights(), uploadWeight: dataset.uploadWeight(), growWeight: grow.weight() };
-    charts.reset();
-    training.state('preparing', 0, 0);
-    client.send({ type: 'train', settings });
+    const settings = fullSettings();
+    lab.trainStarted(settings);
+    startTraining(settings);
   },
   pause: () => client.send({ type: 'pause' }),
   resume: () => client.send({ type: 'resume' }),
@@ -150,6 +156,14 @@ const storage = storagePanel({
   },
 });
 const quiz = quizPanel();
+// Run history, experiments and blind votes (demo/ui/lab.ts).
+const lab = labPanels({
+  client, settings: fullSettings, startTraining, overlay: (runs) => charts.overlay(runs),
+  async compare(limit, maxNewTokens) {
+    compare.started(limit);
+    await client.request({ type: 'compare', limit, maxNewTokens }, ['compare-done']);
+  },
+});
 
 // The Hub endpoint: ?hub=URL (a mirror, or a local test server), else huggingface.co.
 const hubParam = new URLSearchParams(location.search).get('hub');
@@ -231,7 +245,7 @@ const requestRender = throttle(async () => {
   const s: TemplateState = template.state();
   const id = ++renderId;
   try {
-    const r = await client.request({ type: 'render', template: s.template, messages: s.messages, tools: s.tools }, ['rendered']);
+    const r = await client.request({ type: 'render', template: s.template, messages: s.messages, tools: s.tools, addGenerationPrompt: s.addGenerationPrompt }, ['rendered']);
     if (id < lastShown) return;
     lastShown = id;
     template.show(r);
@@ -244,6 +258,7 @@ const requestRender = throttle(async () => {
 // Streamed replies.
 let lastTrainState = 'idle';
 client.on((r) => {
+  lab.onReply(r);
   switch (r.status) {
     case 'init-progress': status.progress(r.message); break;
     case 'ready':
@@ -260,6 +275,7 @@ client.on((r) => {
       storage.enable(true, modelLora);
       requestRender();
       refreshStore();
+      void lab.ready();
       break;
     case 'train-status': {
       lastTrainState = r.state;
@@ -293,5 +309,5 @@ client.on((r) => {
 });
 
 const app = document.getElementById('app')!;
-app.append(status.section, hub.section, template.section, masking.section, dataset.section, grow.section, training.section, charts.section, compare.section, storage.section, quiz.section);
+app.append(status.section, hub.section, template.section, masking.section, dataset.section, grow.section, training.section, charts.section, compare.section, ...lab.sections, storage.section, quiz.section);
 client.send({ type: 'init', kernels });

@@ -65,7 +65,7 @@ export type BackendView = Omit<BackendInfo, 'engine'> & { kernels: KernelPath };
 export type Request =
   /** `kernels`: the engine models are bound to by default (the page's ?kernels= parameter; default auto). */
   | { type: 'init'; kernels?: KernelChoice }
-  | { type: 'render'; id: number; template: TemplateSpec; messages: Message[]; tools?: Record<string, unknown>[] }
+  | { type: 'render'; id: number; template: TemplateSpec; messages: Message[]; tools?: Record<string, unknown>[]; addGenerationPrompt?: boolean }
   | { type: 'upload'; id: number; name: string; text: string }
   | { type: 'train'; settings: TrainSettings }
   | { type: 'pause' }
@@ -127,6 +127,8 @@ export interface RenderReply {
   error?: string;
   masks: MaskView[];
   templateName: string;
+  /** With add_generation_prompt: the [start, end) range of the text it appended. */
+  generationPrompt?: [number, number];
 }
 
 /** A row for display: chat rows as messages; prompt/completion and text rows as labelled text. */

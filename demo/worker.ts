@@ -5,7 +5,7 @@
  * template builder's requests are answered while a run goes on.
  */
 import {
-  initBackend, loadBundledTokenizer, loadDataset, prepareDataset, labelExample, countTrainedLabels, renderWithSpans,
+  initBackend, loadBundledTokenizer, loadDataset, prepareDataset, labelExample, countTrainedLabels, renderWithSpans, renderChat,
   BUILTIN_TEMPLATES, templateFromTokenizerConfig, isBuiltinTemplate, CausalLM, presetConfig, countParams, configToJSON,
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
   MASK_MODES, modelTensors, writeSafetensors, CONFIG_FILE, WEIGHTS_FILE, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
@@ -153,7 +153,7 @@ function specialRanges(text: string, t: ChatTemplate): Array<[number, number]> {
   return out.sort((a, b) => a[0] - b[0]);
 }
 
-function render(id: number, spec: TemplateSpec, messages: Message[], tools?: Record<string, unknown>[]): Reply {
+function render(id: number, spec: TemplateSpec, messages: Message[], tools?: Record<string, unknown>[], addGenerationPrompt = false): Reply {
   let t: ChatTemplate;
   try {
     t = templateOf(spec);
@@ -187,7 +187,16 @@ function render(id: number, spec: TemplateSpec, messages: Message[], tools?: Rec
       return { mode, examples: [], error: (e as Error).message };
     }
   });
-  return { status: 'rendered', id, text: rendered.text, specials: specialRanges(rendered.text, t), turns: rendered.turns, masks, templateName: t.name };
+  // add_generation_prompt only appends to the training rendering: its spans stay where they are.
+  let text = rendered.text;
+  let generationPrompt: [number, number] | undefined;
+  if (addGenerationPrompt) {
+    try {
+      const full = renderChat(t, messages, { tools: tools ?? null, addGenerationPrompt: true });
+      if (full.startsWith(text)) { generationPrompt = [text.length, full.length]; text = full; }
+    } catch { /* the template rendered without it; keep that */ }
+  }
+  return { status: 'rendered', id, text, specials: specialRanges(text, t), turns: rendered.turns, masks, templateName: t.name, generationPrompt };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -679,7 +688,7 @@ async function handle(msg: Request): Promise<void> {
       return;
     }
     case 'render':
-      post(render(msg.id, msg.template, msg.messages, msg.tools));
+      post(render(msg.id, msg.template, msg.messages, msg.tools, msg.addGenerationPrompt));
       return;
     case 'upload': {
       const { examples, errors } = await parseRows(msg.text, msg.name);

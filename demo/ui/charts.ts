@@ -5,24 +5,52 @@
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import type { RunCurves } from '../../src/index.js';
 import { h, panel, throttle } from './dom.js';
+import { tickLabels } from '../lab/ticks.js';
 
 interface Series { label: string; stroke: string; dash?: number[]; points?: boolean }
 
+/** Colours of overlaid runs, in order. */
+const RUN_COLOURS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d'];
+
+/**
+ * One uPlot chart. `data` holds the live run's columns (x, then one per series); `show` draws
+ * other series and data instead (an overlay of stored runs), and `live()` goes back.
+ */
 function chart(id: string, title: string, series: Series[], log = false) {
   const host = h('div', { id, class: 'chart', 'data-points': 0 });
   const data: number[][] = [[], ...series.map(() => [])];
-  const plot = new uPlot({
-    title, width: 420, height: 220,
+  const make = (ser: Series[], d: Array<Array<number | null>>) => new uPlot({
+    title, width: Math.max(260, Math.min(host.clientWidth || 420, 640)), height: 220,
     scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
-    axes: [{ label: 'step' }, {}],
-    series: [{ label: 'step' }, ...series.map((s) => ({
+    // Enough digits per tick that neighbours differ (a learning rate axis of 0.001, 0.0015, 0.002).
+    axes: [{ label: 'step' }, { values: (_u: uPlot, splits: number[]) => tickLabels(splits), size: 60 }],
+    series: [{ label: 'step' }, ...ser.map((s) => ({
       label: s.label, stroke: s.stroke, width: 1.5, dash: s.dash, spanGaps: true,
       points: { show: s.points ?? false, size: 5 },
     }))],
     legend: { live: true },
-  }, data as uPlot.AlignedData, host);
-  return { host, data, plot };
+  }, d as uPlot.AlignedData, host);
+  const c = {
+    host, data, plot: make(series, data), overlaid: false,
+    show(ser: Series[], d: Array<Array<number | null>>) { c.plot.destroy(); c.plot = make(ser, d); c.overlaid = true; },
+    live() { if (c.overlaid) { c.plot.destroy(); c.plot = make(series, data); c.overlaid = false; } },
+  };
+  return c;
+}
+
+/** Columns for uPlot from runs: x = every step any run has, then per run its values (null where it has none). */
+function runColumns(runs: ReadonlyArray<{ curves: RunCurves }>, pick: (c: RunCurves) => Array<[number[], number[]]>): Array<Array<number | null>> {
+  const xs = [...new Set(runs.flatMap((r) => pick(r.curves).flatMap(([x]) => x)))].sort((a, b) => a - b);
+  const at = new Map(xs.map((x, i) => [x, i]));
+  const cols: Array<Array<number | null>> = [xs];
+  for (const r of runs) for (const [x, y] of pick(r.curves)) {
+    const col = new Array<number | null>(xs.length).fill(null);
+    x.forEach((step, i) => { col[at.get(step)!] = y[i]; });
+    cols.push(col);
+  }
+  return cols;
 }
 
 export function chartsPanel() {
@@ -35,6 +63,7 @@ export function chartsPanel() {
   const redraw = throttle(() => {
     loss.host.dataset.redraws = String(++redraws); // how often the page redrew: one of its per-step costs
     for (const c of charts) {
+      if (c.overlaid) continue;
       c.plot.setData(c.data as uPlot.AlignedData);
       c.host.dataset.points = String(c.data[0].length);
     }
@@ -48,6 +77,7 @@ export function chartsPanel() {
     h('p', {}, 'Train loss is the mean cross-entropy over the trained tokens of each step; eval loss is the same on a fixed slice of the validation split, which the model never trains on. When eval loss stops falling while train loss keeps going down, the model is memorising.'),
     h('p', {}, 'The gradient norm is clipped to 1 before each update; spikes mean a batch surprised the model. Tokens per second counts every non-padding token the model read.'),
     h('p', {}, 'Hover a chart to read exact values; the charts stay after the run ends.'),
+    h('p', {}, 'Runs ticked in the run history are drawn over each other here: one train-loss line per run (its eval loss as dashed points) and one learning-rate line per run. Starting a run goes back to the live view.'),
   ], h('div', { class: 'charts' }, ...charts.map((c) => c.host)));
 
   // Resize with the layout: a chart fills its grid cell.
@@ -57,8 +87,23 @@ export function chartsPanel() {
   return {
     section,
     reset() {
-      for (const c of charts) for (const a of c.data) a.length = 0;
+      for (const c of charts) { c.live(); for (const a of c.data) a.length = 0; }
+      delete loss.host.dataset.runSeries;
+      loss.host.dataset.mode = 'live';
       redraw();
+    },
+    /** Draws stored runs over each other on the loss and learning-rate charts (uPlot series per run). */
+    overlay(runs: ReadonlyArray<{ name: string; curves: RunCurves }>) {
+      const colour = (i: number) => RUN_COLOURS[i % RUN_COLOURS.length];
+      const lossSeries: Series[] = [];
+      runs.forEach((r, i) => {
+        lossSeries.push({ label: r.name, stroke: colour(i) });
+        lossSeries.push({ label: `${r.name} (eval)`, stroke: colour(i), dash: [4, 4], points: true });
+      });
+      loss.show(lossSeries, runColumns(runs, (c) => [[c.step, c.loss], [c.evalStep, c.evalLoss]]));
+      lr.show(runs.map((r, i) => ({ label: r.name, stroke: colour(i) })), runColumns(runs, (c) => [[c.step, c.lr]]));
+      loss.host.dataset.runSeries = String(runs.length);
+      loss.host.dataset.mode = 'runs';
     },
     step(step: number, lossValue: number, lrValue: number, gradNorm: number, tokensPerSecond: number) {
       // Eval points share the loss chart's x axis: a step row gets null eval until one arrives.

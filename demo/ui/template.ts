@@ -12,7 +12,11 @@ const BUILTINS = ['chatml_tools', 'chatml', 'zephyr', 'tulu', 'llama3', 'mistral
 const ROLES: Message['role'][] = ['user', 'assistant', 'system', 'tool'];
 
 /** The conversation, the template and the tool schemas (the template's `tools`; absent when none). */
-export interface TemplateState { template: TemplateSpec; messages: Message[]; tools?: Record<string, unknown>[] }
+export interface TemplateState {
+  template: TemplateSpec; messages: Message[]; tools?: Record<string, unknown>[];
+  /** Render as for inference: the template's add_generation_prompt appends the opening of the assistant's turn. */
+  addGenerationPrompt?: boolean;
+}
 
 /** A calculator exchange: the question, the assistant's call, the tool's result, the answer. */
 const TOOL_EXCHANGE: Message[] = [
@@ -58,7 +62,8 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
     : pick.value === 'tokenizer_config' ? { kind: 'tokenizer_config', json: cfgText || '{}', fileName: cfgName }
     : { kind: 'builtin', name: pick.value };
   const messages = (): Message[] => [...(system.value.trim() ? [{ role: 'system' as const, content: system.value }] : []), ...turns];
-  const state = (): TemplateState => ({ template: spec(), messages: messages(), ...(tools.length ? { tools } : {}) });
+  const genPrompt = h('input', { id: 'tpl-gen-prompt', type: 'checkbox' }) as HTMLInputElement;
+  const state = (): TemplateState => ({ template: spec(), messages: messages(), ...(tools.length ? { tools } : {}), ...(genPrompt.checked ? { addGenerationPrompt: true } : {}) });
   const changed = () => onChange(state());
 
   /** Editors for the tool calls of assistant turn i: the function name and its JSON arguments. */
@@ -154,13 +159,15 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
     changed();
   });
   drawTurns();
+  genPrompt.addEventListener('change', () => changed());
 
   const { section } = panel('panel-template', '2 · Template builder', [
     h('p', {}, 'A chat model sees one long string. The chat template (Jinja, the same language transformers uses) turns the conversation into that string, with special tokens marking where each turn starts and ends.'),
     h('p', {}, 'Train and chat with the same template: a model tuned on ChatML markers has never seen Llama 3 headers, so at inference time a different template is a different language to it.'),
+    h('p', {}, 'At inference the conversation ends with the user\'s turn, and the template is rendered with add_generation_prompt=True: it appends the opening of the assistant\'s turn (for ChatML "<|im_start|>assistant\\n"), so the model\'s next tokens are its answer. Training renders without it: the assistant\'s turns are already in the text.'),
     h('p', {}, 'Some templates refuse conversations they were not made for (Gemma and Mistral demand alternating user/assistant turns): try putting two user turns in a row.'),
   ],
-  h('div', { class: 'row' }, field('Template', pick), legend),
+  h('div', { class: 'row' }, field('Template', pick), legend, h('label', { class: 'field' }, genPrompt, ' add_generation_prompt (render as for inference)')),
   customBox, cfgBox, modelBox,
   field('System prompt (empty: none)', system),
   h('div', { class: 'field-label' }, 'Turns'), turnList, h('div', { class: 'row' }, addTurn, addExchange),
@@ -196,6 +203,7 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
       const assistant = r.turns.filter((t) => t.role === 'assistant');
       const toolResults = r.turns.filter((t) => t.role === 'tool');
       for (const t of [...assistant, ...toolResults]) { cuts.add(t.start); cuts.add(t.trainEnd); }
+      if (r.generationPrompt) { cuts.add(r.generationPrompt[0]); cuts.add(r.generationPrompt[1]); }
       const points = [...cuts].sort((a, b) => a - b);
       const pieces: Node[] = [];
       for (let i = 0; i + 1 < points.length; i++) {
@@ -203,7 +211,8 @@ export function templatePanel(onChange: (s: TemplateState) => void) {
         const special = r.specials.some(([s, e]) => a >= s && b <= e);
         const inAssistant = assistant.some((t) => a >= t.start && b <= t.trainEnd);
         const inTool = toolResults.some((t) => a >= t.start && b <= t.end);
-        pieces.push(h('span', { class: [special ? 'special' : '', inAssistant ? 'turn-assistant' : '', inTool ? 'turn-tool' : ''].join(' ').trim() || undefined }, r.text.slice(a, b)));
+        const gen = !!r.generationPrompt && a >= r.generationPrompt[0] && b <= r.generationPrompt[1];
+        pieces.push(h('span', { class: [special ? 'special' : '', inAssistant ? 'turn-assistant' : '', inTool ? 'turn-tool' : '', gen ? 'generation-prompt' : ''].join(' ').trim() || undefined }, r.text.slice(a, b)));
       }
       replace(output, ...pieces);
     },
