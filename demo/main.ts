@@ -32,14 +32,20 @@ let renderId = 0;
 const template = templatePanel(() => requestRender());
 const dataset = datasetPanel(async (file) => {
   try {
-    const r = await client.request({ type: 'upload', name: file.name, text: await file.text() }, ['upload']);
-    dataset.showUpload(r.name, r.rows, r.errors, r.families, r.samples);
+    const r = await client.request({ type: 'upload', name: file.name, text: await file.text(), validationPercent: dataset.validationPercent() }, ['upload']);
+    dataset.showUpload(r.name, r.rows, r.errors, r.families, r.samples, r.check);
   } catch (e) {
     dataset.showUpload(file.name, 0, [{ file: file.name, line: 0, field: '(file)', message: (e as Error).message }], {}, []);
   }
+}, async () => {
+  const tools = dataset.tools() ?? {};
+  dataset.showCheck(await client.request({ type: 'data-check', tools, weights: dataset.weights(), uploadWeight: dataset.uploadWeight(), validationPercent: dataset.validationPercent() }, ['data-check']));
 });
 /** Everything a run needs: the Training panel's settings, the template, the mixture. */
-const fullSettings = (): TrainSettings => ({ ...training.settings(), template: template.state().template, weights: dataset.weights(), uploadWeight: dataset.uploadWeight(), growWeight: grow.weight() });
+const fullSettings = (): TrainSettings => ({
+  ...training.settings(), template: template.state().template, weights: dataset.weights(), uploadWeight: dataset.uploadWeight(), growWeight: grow.weight(),
+  dataTools: dataset.tools(), validationPercent: dataset.validationPercent(),
+});
 function startTraining(settings: TrainSettings) {
   charts.reset();
   training.state('preparing', 0, 0);

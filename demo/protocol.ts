@@ -8,7 +8,10 @@
  * (`{status: 'error', id}` when it failed). Training, evaluation and chat also stream
  * progress replies while they run. Only plain data crosses: the page never sees a tensor.
  */
-import type { BackendInfo, KernelChoice, KernelPath, Message, MaskMode, RowError, StoredEntry, TrainerStatus, GrowCandidate, GrowMethod, GrowStats, GrownRow, EvolOperation } from '../src/index.js';
+import type { BackendInfo, KernelChoice, KernelPath, Message, MaskMode, RowError, StoredEntry, TrainerStatus, GrowCandidate, GrowMethod, GrowStats, GrownRow, EvolOperation, DataToolOptions, CurriculumKey } from '../src/index.js';
+
+/** The dataset panel's data tools: the library's filters, and a curriculum order instead of shuffling. */
+export type DataToolSettings = DataToolOptions & { curriculum?: CurriculumKey };
 
 /** Where the chat template of the template builder comes from. */
 export type TemplateSpec =
@@ -54,6 +57,10 @@ export interface TrainSettings {
   uploadWeight?: number;
   /** Include the rows kept in "Grow data", with this weight (0 or absent: not used). */
   growWeight?: number;
+  /** Filters applied to the training rows (all sources together) and the curriculum; absent: none. */
+  dataTools?: DataToolSettings;
+  /** Percent of the uploaded rows held out of training for eval loss (0 or absent: none). */
+  validationPercent?: number;
   seed: number;
   /** The engine's ops the run uses: 'auto' (fused kernels on WebGPU), or 'fused' / 'stock' to compare. */
   kernels: KernelChoice;
@@ -66,7 +73,9 @@ export type Request =
   /** `kernels`: the engine models are bound to by default (the page's ?kernels= parameter; default auto). */
   | { type: 'init'; kernels?: KernelChoice }
   | { type: 'render'; id: number; template: TemplateSpec; messages: Message[]; tools?: Record<string, unknown>[]; addGenerationPrompt?: boolean }
-  | { type: 'upload'; id: number; name: string; text: string }
+  | { type: 'upload'; id: number; name: string; text: string; validationPercent: number }
+  /** What the data tools would remove from the training rows (bundled families with a weight, and the upload's training part). */
+  | { type: 'data-check'; id: number; tools: DataToolSettings; weights: Record<string, number>; uploadWeight: number; validationPercent: number }
   | { type: 'train'; settings: TrainSettings }
   | { type: 'pause' }
   | { type: 'resume' }
@@ -131,6 +140,14 @@ export interface RenderReply {
   generationPrompt?: [number, number];
 }
 
+/** The uploaded rows checked before training: the validation split, and overlap with the bundled test split. */
+export interface UploadCheck {
+  train: number; valid: number; validationPercent: number;
+  /** Rows whose instruction is (nearly) a test prompt: ROUGE-L F1 above 0.7 or equal. */
+  overlap: number;
+  overlapExamples: string[];
+}
+
 /** A row for display: chat rows as messages; prompt/completion and text rows as labelled text. */
 export interface DatasetRowView { messages: Message[]; meta: Record<string, unknown>; parts?: Array<[string, string]> }
 export interface DatasetInfo {
@@ -162,7 +179,8 @@ export type Reply =
       hasBase: boolean; loraAvailable: boolean; neftuneAvailable: boolean; model: ModelInfo }
   | { status: 'init-progress'; message: string }
   | RenderReply
-  | { status: 'upload'; id: number; name: string; rows: number; errors: RowError[]; families: Record<string, number>; samples: DatasetRowView[] }
+  | { status: 'upload'; id: number; name: string; rows: number; errors: RowError[]; families: Record<string, number>; samples: DatasetRowView[]; check: UploadCheck }
+  | { status: 'data-check'; id: number; input: number; kept: number; lines: string[]; byFilter: Record<string, number> }
   | { status: 'preparing'; message: string; gradientCheckpointing?: true }
   | { status: 'train-status'; state: TrainerStatus | 'preparing'; step: number; maxSteps: number; reason?: string; error?: string; model?: ModelInfo }
   | StepReply

@@ -10,13 +10,13 @@ import {
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
   MASK_MODES, modelTensors, writeSafetensors, CONFIG_FILE, WEIGHTS_FILE, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
   ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, checkFitsAdapter, planTraining,
-  clearHubCache, dims, loadTokenizer, selectEngine, startGpuMeter, selfInstruct, evolInstruct, seedTaskFromExample, grownExamples, type GrowRun, type PretrainedModel, type MemoryEstimate, type HubOptions,
+  clearHubCache, dims, loadTokenizer, filtersFrom, filterReportLines, applyFilters, splitValidation, overlapWith, selectEngine, startGpuMeter, selfInstruct, evolInstruct, seedTaskFromExample, grownExamples, type GrowRun, type PretrainedModel, type MemoryEstimate, type HubOptions,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
   type PresetName, type ModelConfig, type InstructMessage, type EvalRowInput, type TrainerOptions,
 } from '../src/index.js';
 import type {
   Request, Reply, TemplateSpec, TrainSettings, MaskView, ModelInfo, DatasetRowView, FamilyScore, HubRef, HubCheckInfo, EstimateView, PretrainedInfo, BackendView,
-  GrowRequest, GrowSettings,
+  GrowRequest, GrowSettings, DataToolSettings, UploadCheck,
 } from './protocol.js';
 import { zipStore, unzipStore } from './zip.js';
 import trainText from './data/train.jsonl?raw';
@@ -40,6 +40,9 @@ let tokenizer: Tokenizer;
 let bundledTokenizer: Tokenizer;
 let trainExamples: Example[] = [];
 let uploaded: Example[] = [];
+/** The uploaded rows held out for eval loss (the validation split), and the percent it was made with. */
+let uploadedValid: Example[] = [];
+let uploadedTrain: Example[] = [];
 let validExamples: Example[] = [];
 const testRows = parseJsonl<EvalRowInput & { family: string }>(testText, 'test.jsonl');
 
@@ -124,10 +127,44 @@ function datasetInfo() {
   };
 }
 
-/** Batches of the fixed eval slice with the given template and mask. */
-async function evalBatches(t: ChatTemplate, mask: TrainSettings['mask'], maxLength: number): Promise<Batch[]> {
+/** Splits the upload into training rows and the held-out validation rows; the test split's prompts it repeats are counted. */
+function checkUpload(percent: number): UploadCheck {
+  const split = splitValidation(uploaded, percent, 0);
+  uploadedTrain = split.train;
+  uploadedValid = split.valid;
+  const test = testRows.map((r): Example => ({ format: 'messages', messages: r.messages as Message[], meta: { id: r.id, family: r.family } }));
+  const overlap = overlapWith(uploaded, test);
+  return {
+    train: split.train.length, valid: split.valid.length, validationPercent: percent, overlap: overlap.length,
+    overlapExamples: overlap.slice(0, 3).map((o) => `line ${String(o.row.meta.line)} ~ test ${String(o.test.meta.id ?? '')} (ROUGE-L ${o.score.toFixed(2)})`),
+  };
+}
+
+/** The training sources: one per task family with a weight, the upload's training part, the grown rows. */
+function trainSources(s: { weights: Record<string, number>; uploadWeight?: number; growWeight?: number }): Array<{ name: string; examples: Example[]; weight: number }> {
+  const byFamily = new Map<string, Example[]>();
+  for (const ex of trainExamples) {
+    const f = String(ex.meta.family ?? 'other');
+    if (!byFamily.has(f)) byFamily.set(f, []);
+    byFamily.get(f)!.push(ex);
+  }
+  const sources = [...byFamily].filter(([f]) => (s.weights[f] ?? 0) > 0).map(([f, examples]) => ({ name: f, examples, weight: s.weights[f] }));
+  if (uploadedTrain.length && (s.uploadWeight ?? 0) > 0) sources.push({ name: 'upload', examples: uploadedTrain, weight: s.uploadWeight! });
+  if (grown.length && (s.growWeight ?? 0) > 0) sources.push({ name: 'grown', examples: grown, weight: s.growWeight! });
+  return sources;
+}
+
+/** What the data tools remove from the training sources, without training. */
+function dataCheck(tools: DataToolSettings, s: { weights: Record<string, number>; uploadWeight?: number }) {
+  const rows = trainSources(s).flatMap((src) => src.examples);
+  const { report } = applyFilters(rows, filtersFrom(tools));
+  return { input: report.input, kept: report.kept, lines: filterReportLines(report), byFilter: report.byFilter };
+}
+
+/** Batches of the fixed eval slice (and the upload's validation split, when the run uses the upload) with the given template and mask. */
+async function evalBatches(t: ChatTemplate, mask: TrainSettings['mask'], maxLength: number, withUpload = false): Promise<Batch[]> {
   const data = await prepareDataset({
-    sources: [{ examples: validExamples.slice(0, EVAL_ROWS), name: 'valid' }], template: t, tokenizer, mask,
+    sources: [{ examples: validExamples.slice(0, EVAL_ROWS), name: 'valid' }, ...(withUpload && uploadedValid.length ? [{ examples: uploadedValid, name: 'upload-valid' }] : [])], template: t, tokenizer, mask,
     maxLength, seqLen: maxLength, onRowError: 'skip',
   });
   return [...data.batches({ batchSize: 8, shuffle: false })];
@@ -252,21 +289,17 @@ async function train(s: TrainSettings): Promise<void> {
   const maxPositions = s.model === 'pretrained' ? dims(pretrained!.config).maxPositions : s.model === 'current' && model ? dims(model.config).maxPositions : Infinity;
   if (s.maxLength > maxPositions) throw new Error(`Max length ${s.maxLength} is longer than the model reads (${maxPositions} positions): lower it.`);
   const t = templateOf(s.template);
-  // One source per task family, weighted: the mixture the dataset panel shows.
-  const byFamily = new Map<string, Example[]>();
-  for (const ex of trainExamples) {
-    const f = String(ex.meta.family ?? 'other');
-    if (!byFamily.has(f)) byFamily.set(f, []);
-    byFamily.get(f)!.push(ex);
-  }
-  const sources = [...byFamily].filter(([f]) => (s.weights[f] ?? 0) > 0).map(([f, examples]) => ({ name: f, examples, weight: s.weights[f] }));
-  if (uploaded.length && (s.uploadWeight ?? 0) > 0) sources.push({ name: 'upload', examples: uploaded, weight: s.uploadWeight! });
-  if (grown.length && (s.growWeight ?? 0) > 0) sources.push({ name: 'grown', examples: grown, weight: s.growWeight! });
+  // One source per task family, weighted: the mixture the dataset panel shows. The upload's
+  // validation split is held out of training (its eval loss is measured with the bundled slice).
+  ({ train: uploadedTrain, valid: uploadedValid } = splitValidation(uploaded, s.validationPercent ?? 0, 0));
+  const sources = trainSources(s);
   if (sources.length === 0) throw new Error('Every mixture weight is 0: give at least one family a weight.');
   const data = await prepareDataset({
     sources, template: t, tokenizer, mask: s.mask, maxLength: s.maxLength, seqLen: s.maxLength, onRowError: 'skip', seed: s.seed,
+    filters: s.dataTools ? filtersFrom(s.dataTools) : undefined, curriculum: s.dataTools?.curriculum,
   });
   post({ status: 'preparing', message: `${data.examples.length} examples, ${data.summary.trainedTokens} trained tokens, ${data.summary.dropped.total} dropped` });
+  if (data.summary.filters) for (const line of filterReportLines(data.summary.filters)) post({ status: 'preparing', message: line });
   const batchesPerEpoch = Math.ceil(data.examples.length / s.batchSize);
 
   const start = await startingModel(s);
@@ -303,7 +336,7 @@ async function train(s: TrainSettings): Promise<void> {
     gradientCheckpointing: plan.gradientCheckpointing,
     train: (epoch: number) => data.batches({ batchSize: s.batchSize, firstEpoch: epoch, seed: s.seed }),
     batchesPerEpoch,
-    eval: s.evalEvery > 0 ? await evalBatches(t, s.mask, s.maxLength) : undefined,
+    eval: s.evalEvery > 0 ? await evalBatches(t, s.mask, s.maxLength, (s.uploadWeight ?? 0) > 0) : undefined,
     evalEvery: s.evalEvery,
     lr: s.lr, schedule: s.schedule, warmupSteps: s.warmupSteps, seed: s.seed,
     forwardOptions: s.neftune.enabled && s.neftune.alpha > 0 ? { neftune: { alpha: s.neftune.alpha } } : undefined,
@@ -695,9 +728,13 @@ async function handle(msg: Request): Promise<void> {
       uploaded = examples;
       const families: Record<string, number> = {};
       for (const ex of examples) families[String(ex.meta.family ?? 'upload')] = (families[String(ex.meta.family ?? 'upload')] ?? 0) + 1;
-      post({ status: 'upload', id: msg.id, name: msg.name, rows: examples.length, errors, families, samples: examples.slice(0, 3).map(rowView) });
+      post({ status: 'upload', id: msg.id, name: msg.name, rows: examples.length, errors, families, samples: examples.slice(0, 3).map(rowView), check: checkUpload(msg.validationPercent) });
       return;
     }
+    case 'data-check':
+      uploadedTrain = splitValidation(uploaded, msg.validationPercent, 0).train;
+      post({ status: 'data-check', id: msg.id, ...dataCheck(msg.tools, msg) });
+      return;
     case 'train':
       try {
         // A comparison may be running the model with its adapter switched off: train only after it.

@@ -113,14 +113,15 @@ export function votesPanel(actions: { vote(v: PairVote): void }) {
     show(nextRuns: RunRecord[], nextVotes: PairVote[]) {
       runs = nextRuns;
       votes = nextVotes;
-      const options = (sel: HTMLSelectElement, pickIndex: number) => {
+      // Keep the runs picked; Y defaults to another run than X as soon as there are two.
+      const options = (sel: HTMLSelectElement, fallback: (list: RunRecord[]) => RunRecord | undefined) => {
         const keep = sel.value;
         const list = answered();
         replace(sel, ...list.map((r) => h('option', { value: r.id }, label(r))));
-        sel.value = list.some((r) => r.id === keep) ? keep : list[Math.min(pickIndex, list.length - 1)]?.id ?? '';
+        sel.value = (sel === runY && keep === runX.value ? undefined : list.find((r) => r.id === keep))?.id ?? fallback(list)?.id ?? '';
       };
-      options(runX, 0);
-      options(runY, 1);
+      options(runX, (list) => list[0]);
+      options(runY, (list) => list.find((r) => r.id !== runX.value) ?? list[0]);
       drawRates();
     },
     votes: () => votes,
