@@ -40,7 +40,7 @@ let tokenizer: Tokenizer;
 let bundledTokenizer: Tokenizer;
 let trainExamples: Example[] = [];
 let uploaded: Example[] = [];
-/** The uploaded rows held out for eval loss (the validation split), and the percent it was made with. */
+/** The uploaded rows split into those trained on and those held out for eval loss (the validation split). */
 let uploadedValid: Example[] = [];
 let uploadedTrain: Example[] = [];
 let validExamples: Example[] = [];

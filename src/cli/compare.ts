@@ -23,7 +23,7 @@ const spec = {
   'all-settings': { type: 'boolean', help: 'show every setting, not only those that differ between the runs' },
 } as const;
 
-const SUMMARY = 'Compare training runs: one row per RUN_DIR with its settings (differing ones marked) and results.';
+const SUMMARY = 'webtune compare RUN_DIR... [flags]: training runs side by side, one row per RUN_DIR (a --out of webtune train)\nwith the settings that differ (marked *) and the results.';
 
 /** Flags that say where a run wrote or how it logged, not what it trained: left out of the table. */
 const NOT_SETTINGS = new Set(['out', 'resume', 'log-every', 'save-every', 'save-total-limit', 'keep-checkpoints', 'seed']);
@@ -82,7 +82,7 @@ export async function readRunDir(dir: string): Promise<RunRecord> {
 
 export async function run(argv: string[]): Promise<number> {
   const dirs = argv.filter((a) => !a.startsWith('-'));
-  const f = parseFlags('compare', argv.filter((a) => a.startsWith('-')), spec, `usage: webtune compare RUN_DIR... [flags]\n${SUMMARY}`);
+  const f = parseFlags('compare', argv.filter((a) => a.startsWith('-')), spec, SUMMARY);
   if (!f) return 0;
   if (dirs.length === 0) throw new UsageError('compare: give one or more run directories (the --out of webtune train runs)');
   const runs = await Promise.all(dirs.map(readRunDir));

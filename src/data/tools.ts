@@ -46,13 +46,12 @@ export function filterReportLines(report: FilterReport, examples = 3): string[] 
 }
 
 /**
- * Holds out `percent` % of the rows (rounded, at least one when percent > 0 and there are two
- * rows or more) for eval loss, chosen by a seeded shuffle; both parts keep the input order.
+ * Holds out round(n · percent / 100) of the n rows for eval loss (so 10 % of 4 rows is none),
+ * chosen by a seeded shuffle; both parts keep the input order.
  */
 export function splitValidation<T>(rows: readonly T[], percent: number, seed: number): { train: T[]; valid: T[] } {
   if (!(percent >= 0 && percent < 100)) throw new Error(`validation split must be a percentage in [0, 100), got ${percent}`);
-  let k = Math.round((rows.length * percent) / 100);
-  if (percent > 0 && k === 0 && rows.length > 1) k = 1;
+  const k = Math.round((rows.length * percent) / 100);
   const held = new Set(shuffled(rows.map((_, i) => i), seed, 0).slice(0, k));
   return { train: rows.filter((_, i) => !held.has(i)), valid: rows.filter((_, i) => held.has(i)) };
 }

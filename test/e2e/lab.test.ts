@@ -76,6 +76,7 @@ describe('experiments lab (headless Chromium, WebGPU)', () => {
     const legend = await chart.locator('.u-legend .u-series .u-label').allTextContents();
     expect(legend).toEqual(['step', 'neftune: off · seed 42', 'neftune: off · seed 42 (eval)', 'neftune: on (alpha 5) · seed 42', 'neftune: on (alpha 5) · seed 42 (eval)']);
     await screenshot(page, 'lab-01-experiment');
+    for (const panel of ['runs', 'experiments', 'charts']) await page.locator(`#panel-${panel}`).screenshot({ path: `test-artifacts/lab-01-${panel}.png` });
   }, slow(360_000));
 
   it('blind votes: the order is revealed after each vote; the win-rate table has Wilson intervals', async () => {
@@ -110,7 +111,7 @@ describe('experiments lab (headless Chromium, WebGPU)', () => {
     expect(ba.slice(2, 6).reduce((n, c) => n + Number(c), 0)).toBe(1 + 1); // 1 vote, 1 win
     // One vote, won or lost: 100 % [20.7 %, 100 %] or 0 % [0 %, 79.3 %].
     expect([['100.0 %', '20.7 % – 100.0 %'], ['0.0 %', '0.0 % – 79.3 %']]).toContainEqual(ba.slice(6));
-    await screenshot(page, 'lab-02-votes');
+    await page.locator('#panel-votes').screenshot({ path: 'test-artifacts/lab-02-votes.png' });
   }, slow(60_000));
 
   it('exports the table as CSV and everything as JSON', async () => {
