@@ -10,6 +10,9 @@ import { h, panel, replace, field, fmt } from './dom.js';
 
 interface Contestant { key: string; label: string; answers: Map<string, string> }
 
+/** An answer as the voter sees it: an untrained model's newlines and blanks made visible, as in the before/after table. */
+const shown = (text: string) => (text.trim() ? text : text ? `(only whitespace: ${JSON.stringify(text).slice(0, 40)})` : '(empty answer)');
+
 export function votesPanel(actions: { vote(v: PairVote): void }) {
   const mode = h('select', { id: 'vote-mode' }, h('option', { value: 'before-after' }, 'before vs after (one run)'), h('option', { value: 'runs' }, 'run X vs run Y (their answers after training)')) as HTMLSelectElement;
   const runX = h('select', { id: 'vote-x' }) as HTMLSelectElement;
@@ -80,8 +83,8 @@ export function votesPanel(actions: { vote(v: PairVote): void }) {
     const [first, second] = swapped ? [pair[1], pair[0]] : [pair[0], pair[1]];
     status.textContent = `Prompt ${((cursor - 1) % shared.length) + 1} of ${shared.length}. Which answer is better?`;
     prompt.textContent = p;
-    answer1.textContent = first.answers.get(p) || '(empty answer)';
-    answer2.textContent = second.answers.get(p) || '(empty answer)';
+    answer1.textContent = shown(first.answers.get(p) ?? '');
+    answer2.textContent = shown(second.answers.get(p) ?? '');
   }
 
   function cast(choice: '1' | '2' | 'tie') {
