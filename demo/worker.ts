@@ -8,7 +8,7 @@ import {
   initBackend, loadBundledTokenizer, loadDataset, prepareDataset, labelExample, countTrainedLabels, renderWithSpans,
   BUILTIN_TEMPLATES, templateFromTokenizerConfig, isBuiltinTemplate, CausalLM, presetConfig, countParams, configToJSON,
   Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
-  MASK_MODES, modelTensors, writeSafetensors, CONFIG_FILE, WEIGHTS_FILE, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
+  MASK_MODES, IGNORE_INDEX, modelTensors, writeSafetensors, CONFIG_FILE, WEIGHTS_FILE, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
   ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, checkFitsAdapter, planTraining,
   clearHubCache, dims, loadTokenizer, selectEngine, startGpuMeter, selfInstruct, evolInstruct, seedTaskFromExample, grownExamples, type GrowRun, type PretrainedModel, type MemoryEstimate, type HubOptions,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
@@ -176,7 +176,7 @@ function render(id: number, spec: TemplateSpec, messages: Message[], tools?: Rec
         examples: r.examples.map((e) => ({
           tokens: e.inputIds.map((tid, i) => {
             const piece = tokenizer.idToToken(tid);
-            return { id: tid, text: specials.has(piece) ? piece : tokenizer.decode([tid]), special: specials.has(piece), trained: e.labels[i] !== -100 };
+            return { id: tid, text: specials.has(piece) ? piece : tokenizer.decode([tid]), special: specials.has(piece), trained: e.labels[i] !== IGNORE_INDEX };
           }),
           trained: countTrainedLabels(e.labels), total: e.inputIds.length,
         })),
