@@ -675,7 +675,7 @@ async function handle(msg: Request): Promise<void> {
       setModel(m, name);
       const { engine, ...plain } = backend;
       const view: BackendView = { ...plain, kernels: engine.path };
-      post({ status: 'ready', backend: view, warmupMs, dataset: datasetInfo(), presets, hasBase, loraAvailable: true, neftuneAvailable: true, model: modelInfo(m, name) });
+      post({ status: 'ready', backend: view, warmupMs, dataset: datasetInfo(), presets, hasBase, model: modelInfo(m, name) });
       return;
     }
     case 'render':
