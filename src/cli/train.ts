@@ -54,6 +54,7 @@ import { loadModel, saveModel } from '../io/checkpoint.js';
 import { saveAdapter } from '../io/peft.js';
 import { applyLora, loraState, loraTrainableReport, type LoraConfig } from '../nn/lora.js';
 import { nodeDirSink } from '../io/files.js';
+import { saveTrainerCheckpoint, resumeTrainer } from '../io/trainer_checkpoint.js';
 import { Trainer, type TrainerOptions, type TrainerEvent } from '../train/trainer.js';
 import { endOfTurnMarker } from '../train/generate.js';
 import { CausalLM } from '../../models/causal_lm.js';
@@ -404,7 +405,7 @@ export async function run(argv: string[]): Promise<number> {
       seed: f.seed, evalEvery: f['eval-every'] ?? 0, gradientCheckpointing: f['gradient-checkpointing'],
       forwardOptions: f['neftune-alpha'] ? { neftune: { alpha: f['neftune-alpha'] } } : undefined,
     };
-    if (resumeDir) trainer = await Trainer.resume(resumeDir, options, model);
+    if (resumeDir) trainer = await resumeTrainer(resumeDir, options, model);
     else trainer = new Trainer(model, options);
     const t = trainer;
     const startStep = t.step;
@@ -453,7 +454,7 @@ export async function run(argv: string[]): Promise<number> {
       const final = path.join(outDir, `checkpoint-${t.step}`);
       const tmp = path.join(outDir, `.checkpoint-${t.step}.partial-${process.pid}`);
       fs.rmSync(tmp, { recursive: true, force: true });
-      await t.saveCheckpoint(tmp);
+      await saveTrainerCheckpoint(t, tmp);
       await writeTokenizerFiles(tmp, tok, template, config);
       // saved_seq ranks checkpoints by when they were written (listCheckpoints), not by step.
       fs.writeFileSync(path.join(tmp, ARGS_FILE), JSON.stringify({ argv: argsToSave, saved_seq: nextSaveSeq(outDir) }, null, 2) + '\n');
@@ -643,7 +644,7 @@ async function rescueCheckpoint(t: Trainer, outDir: string, bytes: number, extra
   const dir = path.join(os.tmpdir(), `webtune-rescue-${path.basename(path.resolve(outDir))}-${process.pid}`, `checkpoint-${t.step}`);
   try {
     if (disk.freeBytes(os.tmpdir()) < bytes) return undefined;
-    await t.saveCheckpoint(dir);
+    await saveTrainerCheckpoint(t, dir);
     await extras(dir);
     return dir;
   } catch {

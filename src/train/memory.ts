@@ -379,3 +379,14 @@ export function planTraining(config: ModelConfig, opts: EstimateOptions, { budge
   const fit = limits ? checkFitsAdapter(estimate, limits) : { ok: true as const };
   return { gradientCheckpointing, reason, estimate, refusal: fit.ok ? undefined : fit.message };
 }
+
+/**
+ * Throws when one training step of a batchSize x seqLen batch would bind a tensor over the
+ * device's limits (the message names the tensor, its size, the limit and what to change).
+ * The Trainer calls it before the first step of each batch shape.
+ */
+export function checkStepFits(config: ModelConfig, batchSize: number, seqLen: number, limits: BufferLimits, opts: { gradientCheckpointing?: boolean } = {}): void {
+  const est = estimateTrainingMemory(config, { batchSize, seqLen: Math.min(seqLen, dims(config).maxPositions), fullFineTune: false, gradientCheckpointing: opts.gradientCheckpointing });
+  const fit = checkFitsAdapter(est, limits);
+  if (!fit.ok) throw new Error(`Trainer: a batch of ${batchSize} x ${seqLen} tokens cannot be trained on this GPU: ${fit.message}`);
+}
