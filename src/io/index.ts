@@ -14,6 +14,8 @@ export * from './trainer_checkpoint.js';
 export * from './browser_store.js';
 // PEFT LoRA adapter directories (adapter_config.json + adapter_model.safetensors) and merged checkpoints.
 export * from './peft.js';
+// A trained model as one directory: weights, adapter (beside, merged or alone), tokenizer, chat template, generation config.
+export * from './model_files.js';
 // Base models from the Hugging Face Hub: streamed downloads with progress, cancel, clear errors.
 export * from './hub.js';
 // Cache Storage (browser) / in-memory cache of downloaded hub files.
