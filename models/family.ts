@@ -33,6 +33,31 @@ export interface PresetSize {
   llamaInner: number;
 }
 
+/**
+ * A family's side of the training-memory plan: what src/train/memory.ts counts per layer and
+ * the constants measured for it (that file explains each count and how it was measured).
+ */
+export interface FamilyMemory {
+  /** HF module path of layer i is `${layerPrefix}.${i}`. */
+  layerPrefix: string;
+  /** Every linear module of one layer: path below the layer, in and out features. */
+  layerLinears(d: ModelDims): Array<{ path: string; inF: number; outF: number }>;
+  /** Float32 values one layer's forward keeps per token on the fused path (times fusedOverhead). */
+  fusedPerToken(d: ModelDims): number;
+  fusedOverhead: number;
+  /** The same on the stock path, tfjs's tape (times tapeOverhead), and the layer's linear weights (one recorded copy). */
+  stockPerToken(d: ModelDims): number;
+  tapeOverhead: number;
+  layerWeights(d: ModelDims): number;
+  /** Layers' worth of activations the backward pass holds with gradient checkpointing. */
+  checkpointBlocks: number;
+  /** The embedding matrix's parameter name, and the learned position table's when there is one. */
+  embedding: string;
+  positionTable?: string;
+  /** The config.json field that bounds the sequence length (named in errors). */
+  maxPositionsField: string;
+}
+
 export interface FamilyDescriptor<C extends { model_type: string; tie_word_embeddings: boolean } = { model_type: string; tie_word_embeddings: boolean }> {
   /** config.json `model_type`. */
   readonly modelType: C['model_type'];
@@ -63,4 +88,6 @@ export interface FamilyDescriptor<C extends { model_type: string; tie_word_embed
   readonly attentionProjections: readonly string[];
   /** Name fragments of matrices kept out of weight decay (norms, embeddings); biases and 1-D parameters never decay. */
   readonly noDecay: readonly string[];
+  /** What the training-memory plan needs to know of the family. */
+  readonly memory: FamilyMemory;
 }

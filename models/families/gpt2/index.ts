@@ -28,4 +28,22 @@ export const gpt2Family: FamilyDescriptor<GPT2Config> = {
   defaultLoraTargets: ['c_attn'],
   attentionProjections: ['c_attn'],
   noDecay: ['ln_', 'wte', 'wpe'],
+  memory: {
+    layerPrefix: 'transformer.h',
+    layerLinears: ({ hidden: C, inner: I }) => [
+      { path: 'attn.c_attn', inF: C, outF: 3 * C },
+      { path: 'attn.c_proj', inF: C, outF: C },
+      { path: 'mlp.c_fc', inF: C, outF: I },
+      { path: 'mlp.c_proj', inF: I, outF: C },
+    ],
+    fusedPerToken: ({ hidden: C, inner: I }) => 10 * C + 2 * I,
+    fusedOverhead: 2.1,
+    stockPerToken: ({ hidden: C, inner: I }) => 28 * C + 10 * I,
+    tapeOverhead: 1.5,
+    layerWeights: ({ hidden: C, inner: I }) => C * 3 * C + C * C + 2 * C * I,
+    checkpointBlocks: 2,
+    embedding: 'transformer.wte.weight',
+    positionTable: 'transformer.wpe.weight',
+    maxPositionsField: 'n_positions',
+  },
 };

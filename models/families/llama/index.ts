@@ -33,4 +33,33 @@ export const llamaFamily: FamilyDescriptor<LlamaConfig> = {
   defaultLoraTargets: ['q_proj', 'v_proj'],
   attentionProjections: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
   noDecay: ['norm', 'embed_tokens'],
+  memory: {
+    layerPrefix: 'model.layers',
+    layerLinears: ({ hidden: C, inner: I, heads, kvHeads, headDim }) => {
+      const q = heads * headDim, kv = kvHeads * headDim;
+      return [
+        { path: 'self_attn.q_proj', inF: C, outF: q },
+        { path: 'self_attn.k_proj', inF: C, outF: kv },
+        { path: 'self_attn.v_proj', inF: C, outF: kv },
+        { path: 'self_attn.o_proj', inF: q, outF: C },
+        { path: 'mlp.gate_proj', inF: C, outF: I },
+        { path: 'mlp.up_proj', inF: C, outF: I },
+        { path: 'mlp.down_proj', inF: I, outF: C },
+      ];
+    },
+    fusedPerToken: ({ hidden: C, inner: I, heads, kvHeads, headDim }) => 6 * C + 2 * (heads * headDim) + 3 * (kvHeads * headDim) + 3 * I,
+    fusedOverhead: 3.1,
+    stockPerToken: ({ hidden: C, inner: I, heads, kvHeads, headDim }) => {
+      const q = heads * headDim, kv = kvHeads * headDim;
+      return 10 * C + 2 * (q + 2 * kv) + 5 * (q + kv) + 2 * q + (kv < q ? 2 * q : 0) + 5 * I;
+    },
+    tapeOverhead: 1.75,
+    layerWeights: ({ hidden: C, inner: I, heads, kvHeads, headDim }) => {
+      const q = heads * headDim, kv = kvHeads * headDim;
+      return C * (q + 2 * kv) + q * C + 3 * C * I;
+    },
+    checkpointBlocks: 1,
+    embedding: 'model.embed_tokens.weight',
+    maxPositionsField: 'max_position_embeddings',
+  },
 };
