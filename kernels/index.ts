@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Ops } from '../src/nn/ops.js';
 import { makeLinearCrossEntropy } from '../src/nn/linear_cross_entropy.js';
-import { ensureRegistered, fusedKernelsAvailable } from './registry.js';
+import { ensureRegistered } from './registry.js';
 import { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm } from './norm.js';
 import { fusedAttention, fusedAttentionSegments, fusedAttentionPacked } from './attention.js';
 import { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu } from './activations.js';

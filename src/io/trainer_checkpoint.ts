@@ -14,7 +14,8 @@ import { openSink, openSource, type FileSink, type FileSource } from './files.js
 import { saveTrainState, loadTrainState, type HostTensor } from './train_state.js';
 import { saveModel, loadModel } from './checkpoint.js';
 import { parseSafetensors, writeSafetensors } from './safetensors.js';
-import { Trainer, isCausalLM, type TrainerOptions, type TrainableModel, type LogEntry, type DataPosition } from '../train/trainer.js';
+import { Trainer, type TrainerOptions, type TrainableModel, type LogEntry, type DataPosition } from '../train/trainer.js';
+import type { CausalLM } from '../../models/causal_lm.js';
 
 const STATE_KIND = 'webtune-trainer';
 /** Trainable variables that model.safetensors does not hold (LoRA adapters), F32 by trainer name. */
@@ -122,6 +123,12 @@ export async function resumeTrainer(checkpoint: FileSource | string, options: Tr
     st.step = optimizer.step;
   }
   return trainer;
+}
+
+/** Whether a trainable model is a CausalLM (saved as a model directory with the checkpoint). */
+function isCausalLM(model: TrainableModel): model is CausalLM {
+  const m = model as Partial<CausalLM>;
+  return typeof m.linearModules === 'function' && m.params instanceof Map && typeof m.config === 'object';
 }
 
 /** History entries with non-finite numbers written as strings, since JSON cannot hold them. */

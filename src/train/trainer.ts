@@ -37,7 +37,7 @@ import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleK
 import { describeRows, checkBatch, countRealTokens, batchTensors, disposeAll } from './batch_input.js';
 import { evaluateLoss, type LossEvalResult } from './evaluation.js';
 import { mixSeed, permutation } from '../utils/random.js';
-import type { CausalLM, ForwardOptions } from '../../models/causal_lm.js';
+import type { ForwardOptions } from '../../models/causal_lm.js';
 import type { Engine } from '../engine/index.js';
 import { checkStepFits } from './memory.js';
 import { backendInfo } from '../backend/index.js';
@@ -56,6 +56,8 @@ export interface TrainableModel {
   loss?(inputIds: tf.Tensor2D, labels: tf.Tensor2D, opts?: Omit<ForwardOptions, 'cache'>): MaskedLoss;
   /** The variables that get gradients, by name (HF names; LoRA '<module>.lora_A.weight'). */
   trainableParams(): Map<string, tf.Variable>;
+  /** The model's config.json fields, when it has them: batch shapes are then checked against the GPU's limits before their first step. */
+  readonly config?: Parameters<typeof checkStepFits>[0];
 }
 
 /**
@@ -503,8 +505,9 @@ export class Trainer {
   private checkFitsDevice(B: number, T: number): void {
     const key = `${B}x${T}`;
     const limits = backendInfo()?.limits;
-    if (this.checkedShapes.has(key) || !limits || tf.getBackend() !== 'webgpu' || !isCausalLM(this.model)) return;
-    checkStepFits(this.model.config, B, T, limits, { gradientCheckpointing: this.options.gradientCheckpointing });
+    const config = this.model.config;   // a model without one (not a CausalLM) is not checked
+    if (this.checkedShapes.has(key) || !limits || tf.getBackend() !== 'webgpu' || !config) return;
+    checkStepFits(config, B, T, limits, { gradientCheckpointing: this.options.gradientCheckpointing });
     this.checkedShapes.add(key);
   }
 
@@ -647,10 +650,4 @@ export class Trainer {
     this.stop();
     adamwDispose(this.optimizer);
   }
-}
-
-/** Whether a trainable model is a CausalLM (the checkpoint writer saves it as a model directory; the device check reads its config). */
-export function isCausalLM(model: TrainableModel): model is CausalLM {
-  const m = model as Partial<CausalLM>;
-  return typeof m.linearModules === 'function' && m.params instanceof Map && typeof m.config === 'object';
 }
