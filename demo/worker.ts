@@ -267,8 +267,9 @@ async function train(s: TrainSettings): Promise<void> {
   baseSnapshot = s.lora.enabled ? undefined : await filesOf(m);
   if (s.lora.enabled) {
     if (loraState(m)) throw new Error('The current model already carries a LoRA adapter: start from a preset or the base model to train a new one.');
+    // No targets given: applyLora uses the family's default (PEFT's).
     const state = applyLora(m, {
-      r: s.lora.r, alpha: s.lora.alpha, targetModules: s.lora.targets.length ? s.lora.targets : undefined,   // default: the family's modulesToSave: s.lora.modulesToSave, seed: s.seed,
+      r: s.lora.r, alpha: s.lora.alpha, targetModules: s.lora.targets.length ? s.lora.targets : undefined, modulesToSave: s.lora.modulesToSave, seed: s.seed,
       baseModelNameOrPath: s.model === 'pretrained' ? startName : null,
     });
     name = `${startName} + LoRA r=${state.r}`;
