@@ -271,7 +271,7 @@ client.on((r) => {
       status.ready(r.backend, r.warmupMs);
       document.body.dataset.ready = '1';
       dataset.show(r.dataset);
-      training.setup(r.presets, r.hasBase, r.loraAvailable, r.neftuneAvailable);
+      training.setup(r.presets, r.hasBase);
       hub.enable(true);
       training.model(r.model);
       grow.useModel(r.model.name, r.model.params, false);

@@ -176,7 +176,7 @@ export interface CompareRow { index: number; family: string; prompt: string; exp
 
 export type Reply =
   | { status: 'ready'; backend: BackendView; warmupMs: number; dataset: DatasetInfo; presets: Record<string, { params: number }>;
-      hasBase: boolean; loraAvailable: boolean; neftuneAvailable: boolean; model: ModelInfo }
+      hasBase: boolean; model: ModelInfo }
   | { status: 'init-progress'; message: string }
   | RenderReply
   | { status: 'upload'; id: number; name: string; rows: number; errors: RowError[]; families: Record<string, number>; samples: DatasetRowView[]; check: UploadCheck }

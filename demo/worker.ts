@@ -7,12 +7,12 @@
 import {
   initBackend, loadBundledTokenizer, loadDataset, prepareDataset, labelExample, countTrainedLabels, renderWithSpans, renderChat,
   BUILTIN_TEMPLATES, templateFromTokenizerConfig, isBuiltinTemplate, CausalLM, presetConfig, countParams, configToJSON,
-  Trainer, generateChat, evaluate, promptOf, parseJsonl, saveModel, loadModel, MemoryFiles, filesSource, BrowserStore,
-  MASK_MODES, modelTensors, writeSafetensors, CONFIG_FILE, WEIGHTS_FILE, applyLora, loraState, loraTrainableReport, mergeLora, unmergeLora, withAdaptersDisabled, saveAdapter, loadAdapter, DEFAULT_TARGET_MODULES,
+  Trainer, evaluateLoss, saveModelFiles, loadModelFiles, familyOf, generateChat, evaluate, promptOf, parseJsonl, loadModel, MemoryFiles, filesSource, BrowserStore,
+  MASK_MODES, IGNORE_INDEX, applyLora, loraState, loraTrainableReport, withAdaptersDisabled, saveAdapter, loadAdapter,
   ADAPTER_CONFIG_FILE, fetchHubModelInfo, loadFromHub, loadPretrainedFrom, checkFitsAdapter, planTraining,
   clearHubCache, dims, loadTokenizer, filtersFrom, filterReportLines, applyFilters, splitValidation, overlapWith, selectEngine, startGpuMeter, selfInstruct, evolInstruct, seedTaskFromExample, grownExamples, type GrowRun, type PretrainedModel, type MemoryEstimate, type HubOptions,
   type BackendInfo, type Tokenizer, type ChatTemplate, type Example, type Message, type Batch, type FileSource,
-  type PresetName, type ModelConfig, type InstructMessage, type EvalRowInput, type TrainerOptions,
+  type PresetName, type ModelConfig, type InstructMessage, type EvalRowInput, type TrainerOptions, type SaveModelOptions,
 } from '../src/index.js';
 import type {
   Request, Reply, TemplateSpec, TrainSettings, MaskView, ModelInfo, DatasetRowView, FamilyScore, HubRef, HubCheckInfo, EstimateView, PretrainedInfo, BackendView,
@@ -172,12 +172,7 @@ async function evalBatches(t: ChatTemplate, mask: TrainSettings['mask'], maxLeng
 
 /** Mean loss of `m` on the fixed eval slice (chat template of the last run, assistant mask). */
 async function evalLossOf(m: CausalLM): Promise<number> {
-  const t = new Trainer(m, { train: [], eval: await evalBatches(template, 'assistant', Math.min(80, dims(m.config).maxPositions)), maxSteps: 1 });
-  try {
-    return (await t.evaluate()).evalLoss;
-  } finally {
-    t.dispose();
-  }
+  return (await evaluateLoss(m, await evalBatches(template, 'assistant', Math.min(80, dims(m.config).maxPositions)))).evalLoss;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -213,7 +208,7 @@ function render(id: number, spec: TemplateSpec, messages: Message[], tools?: Rec
         examples: r.examples.map((e) => ({
           tokens: e.inputIds.map((tid, i) => {
             const piece = tokenizer.idToToken(tid);
-            return { id: tid, text: specials.has(piece) ? piece : tokenizer.decode([tid]), special: specials.has(piece), trained: e.labels[i] !== -100 };
+            return { id: tid, text: specials.has(piece) ? piece : tokenizer.decode([tid]), special: specials.has(piece), trained: e.labels[i] !== IGNORE_INDEX };
           }),
           trained: countTrainedLabels(e.labels), total: e.inputIds.length,
         })),
@@ -311,12 +306,12 @@ async function train(s: TrainSettings): Promise<void> {
   // Full fine-tuning changes the weights in place: "before" needs a snapshot of them. (A model that
   // already carries an adapter is saved as its base weights + that adapter.) LoRA leaves the base
   // weights alone: "before" is the model with its adapter switched off, no copy needed.
-  baseSnapshot = s.lora.enabled ? undefined : await checkpointOf(m, false);
+  baseSnapshot = s.lora.enabled ? undefined : await filesOf(m);
   if (s.lora.enabled) {
     if (loraState(m)) throw new Error('The current model already carries a LoRA adapter: start from a preset or the base model to train a new one.');
-    const targets = s.lora.targets.length ? s.lora.targets : DEFAULT_TARGET_MODULES[m.config.model_type];
+    // No targets given: applyLora uses the family's default (PEFT's).
     const state = applyLora(m, {
-      r: s.lora.r, alpha: s.lora.alpha, targetModules: targets, modulesToSave: s.lora.modulesToSave, seed: s.seed,
+      r: s.lora.r, alpha: s.lora.alpha, targetModules: s.lora.targets.length ? s.lora.targets : undefined, modulesToSave: s.lora.modulesToSave, seed: s.seed,
       baseModelNameOrPath: s.model === 'pretrained' ? startName : null,
     });
     name = `${startName} + LoRA r=${state.r}`;
@@ -401,7 +396,7 @@ function scores(counts: Record<string, { n: number; correct: number }>): Record<
 async function compare(id: number, limit: number, maxNewTokens: number): Promise<void> {
   if (!model) throw new Error('No model yet: train one or load one first.');
   const rows = pickTestRows(limit);
-  const base = baseSnapshot ? await loadWithAdapter(baseSnapshot) : undefined;
+  const base = baseSnapshot ? await loadModelFiles(baseSnapshot) : undefined;
   // Without a snapshot, a model with an (unmerged) adapter answers "before" with the adapter off.
   const lora = loraState(model);
   const adapterOff = !base && !!lora && !lora.merged;
@@ -433,61 +428,21 @@ async function compare(id: number, limit: number, maxNewTokens: number): Promise
 // ---------------------------------------------------------------------------------------------
 // Keep your work
 
-/**
- * A model's files: config.json + model.safetensors of its base weights and, when it carries a
- * LoRA adapter, adapter_config.json + adapter_model.safetensors (PEFT) beside them. With `merged`,
- * the adapter is folded into the weights instead (W + scaling·B·A), then taken out again.
- */
-async function checkpointOf(m: CausalLM, merged: boolean): Promise<MemoryFiles> {
+/** A model's files in memory (saveModelFiles): base weights, and its LoRA adapter beside them or merged in; with the tokenizer and chat template when given. */
+async function filesOf(m: CausalLM, opts: SaveModelOptions = {}): Promise<MemoryFiles> {
   const dir = new MemoryFiles();
-  const lora = loraState(m);
-  if (lora && merged) {
-    mergeLora(m);
-    try {
-      await saveMergedWeights(m, dir);
-    } finally {
-      unmergeLora(m);
-    }
-  } else if (lora) {
-    // Modules to save train in place (the embedding): the base weights are their values with the
-    // adapter switched off; the trained values go into the adapter.
-    await withAdaptersDisabled(m, () => saveModel(m, dir));
-    await saveAdapter(m, dir);
-  } else await saveModel(m, dir);
+  await saveModelFiles(m, dir, opts);
   return dir;
-}
-
-/**
- * The weights of a model whose adapter is merged (mergeLora) but still attached, as saveMerged
- * writes them after mergeAndUnload: a tied head that trained its own copy (modules_to_save
- * lm_head) is stored as lm_head.weight and the config says tie_word_embeddings false.
- */
-async function saveMergedWeights(m: CausalLM, dir: MemoryFiles): Promise<void> {
-  const tensors = await modelTensors(m);
-  const config = configToJSON(m.config);
-  const head = m.linearModules().get('lm_head');
-  const own = new Set(m.params.values());
-  if (m.config.tie_word_embeddings && head && !own.has(head.weight)) {
-    tensors.set('lm_head.weight', { shape: head.weight.shape.slice(), data: (await head.weight.data()) as Float32Array });
-    config.tie_word_embeddings = false;
-  } else if (m.config.tie_word_embeddings) tensors.delete('lm_head.weight');
-  await dir.write(WEIGHTS_FILE, writeSafetensors(tensors, { format: 'pt' }));
-  await dir.write(CONFIG_FILE, JSON.stringify(config, null, 2) + '\n');
 }
 
 /** The model as a Hugging Face directory (LoRA merged in): config.json, model.safetensors and the tokenizer files (chat_template = the template trained with). */
 async function checkpointFiles(m: CausalLM): Promise<MemoryFiles> {
-  const dir = await checkpointOf(m, true);
-  await dir.write('tokenizer.json', JSON.stringify(tokenizer.files.tokenizerJson));
-  await dir.write('tokenizer_config.json', JSON.stringify({ ...tokenizer.files.tokenizerConfig, chat_template: template.source }, null, 2));
-  return dir;
+  return filesOf(m, { adapter: 'merged', tokenizer, template });
 }
 
 async function storeSave(name: string) {
   if (!model) throw new Error('No model to save yet.');
-  const dir = await checkpointOf(model, false);
-  await dir.write('tokenizer.json', JSON.stringify(tokenizer.files.tokenizerJson));
-  await dir.write('tokenizer_config.json', JSON.stringify({ ...tokenizer.files.tokenizerConfig, chat_template: template.source }, null, 2));
+  const dir = await filesOf(model, { tokenizer, template });
   // The pre-training snapshot of a full fine-tuning run rides along so the before/after panel works
   // after a reload (a LoRA model needs none: its files hold the base weights and the adapter apart).
   if (baseSnapshot) for (const [f, b] of baseSnapshot.files) dir.files.set(`base/${f}`, b);
@@ -497,20 +452,6 @@ async function storeSave(name: string) {
   } finally {
     store.close();
   }
-}
-
-/** A model with its adapter, when the files hold one. */
-async function loadWithAdapter(src: FileSource): Promise<CausalLM> {
-  const m = await loadModel(src);
-  if (await src.exists(ADAPTER_CONFIG_FILE)) {
-    try {
-      await loadAdapter(m, src);
-    } catch (e) {
-      m.dispose();
-      throw e;
-    }
-  }
-  return m;
 }
 
 /**
@@ -528,7 +469,7 @@ async function loadFrom(src: MemoryFiles | FileSource, from: string): Promise<Mo
     trainer = undefined;
     return modelInfo(model, modelName, await evalLossOf(model));
   }
-  const m = await loadWithAdapter(src);
+  const m = await loadModelFiles(src);
   // A checkpoint with its own tokenizer files reads with them (a tuned Hub model); otherwise the bundled one.
   tokenizer = (await src.exists('tokenizer.json')) && (await src.exists('tokenizer_config.json')) ? await loadTokenizer(src) : bundledTokenizer;
   if (await src.exists('tokenizer_config.json')) {
@@ -550,9 +491,9 @@ async function loadFrom(src: MemoryFiles | FileSource, from: string): Promise<Mo
 // ---------------------------------------------------------------------------------------------
 // Bring your own base model (Hub or files)
 
-/** LoRA targets for an architecture: every attention projection of Llama, GPT-2's fused c_attn. */
-function loraTargetsFor(modelType: string): string[] {
-  return modelType === 'llama' ? ['q_proj', 'k_proj', 'v_proj', 'o_proj'] : [...(DEFAULT_TARGET_MODULES[modelType] ?? ['c_attn'])];
+/** LoRA targets the page suggests for a pretrained model: every attention projection of its family. */
+function loraTargetsFor(config: ModelConfig): string[] {
+  return [...familyOf(config).attentionProjections];
 }
 
 function hubOptions(hub: HubRef, extra: HubOptions = {}): HubOptions {
@@ -572,7 +513,7 @@ async function hubCheck(hub: HubRef, batchSize: number, seqLen: number, r: numbe
   const info = await fetchHubModelInfo(hub.repo.trim(), hubOptions(hub));
   const d = dims(info.config);
   const T = Math.min(seqLen, d.maxPositions);
-  const loraTargets = targets.length ? targets : loraTargetsFor(info.config.model_type);
+  const loraTargets = targets.length ? targets : loraTargetsFor(info.config);
   // The path that will run: fused kernels on WebGPU, chunked loss, and checkpointing where the run needs it to fit.
   const path = backend.backend === 'webgpu' ? 'fused' as const : 'stock' as const;
   const lora = planTraining(info.config, { batchSize, seqLen: T, lora: { r, targets: loraTargets }, path }).estimate;
@@ -599,7 +540,7 @@ async function usePretrained(p: PretrainedModel, name: string, again: () => Prom
     pretrained: {
       name, modelType: p.config.model_type, params: p.model.numParams(), maxPositions: dims(p.config).maxPositions,
       template: p.template ? { name: p.template.name, source: p.template.source } : undefined,
-      loraTargets: loraTargetsFor(p.config.model_type),
+      loraTargets: loraTargetsFor(p.config),
     },
   };
 }
@@ -717,7 +658,7 @@ async function handle(msg: Request): Promise<void> {
       setModel(m, name);
       const { engine, ...plain } = backend;
       const view: BackendView = { ...plain, kernels: engine.path };
-      post({ status: 'ready', backend: view, warmupMs, dataset: datasetInfo(), presets, hasBase, loraAvailable: true, neftuneAvailable: true, model: modelInfo(m, name) });
+      post({ status: 'ready', backend: view, warmupMs, dataset: datasetInfo(), presets, hasBase, model: modelInfo(m, name) });
       return;
     }
     case 'render':

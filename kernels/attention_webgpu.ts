@@ -19,8 +19,8 @@
  *
  * Masks:
  *   'additive'  mask [Bm, 1, T, S] added to the scores (ops.attention's contract; Bm = 1 or B).
- *   'segments'  seg int32 [B, T] (S = T): i sees j iff j <= i, seg[j] == seg[i] != 0; a padding
- *               query (seg 0) sees only itself, exactly as src/nn/attention.ts buildAttentionMask.
+ *   'segments'  seg int32 [B, T] (S = T): the rule of src/nn/visibility.ts (i sees j iff j <= i,
+ *               seg[j] == seg[i] != 0; a padding query, seg 0, sees only itself).
  *   'causal'    j <= i (S = T), no mask input.
  *   With 'segments' and 'causal' a block stops at its last row's causal limit (keys after the
  *   block are never loaded), and key blocks start at their first key (no earlier query sees it).
@@ -31,6 +31,7 @@
  * "o" strides. Head h reads kv head h / (H / Hkv). D is a compile-time constant.
  */
 import type { KernelProgram, UniformType } from './runtime.js';
+import { attendsWGSL } from '../src/nn/visibility.js';
 
 export type MaskMode = 'additive' | 'segments' | 'causal';
 
@@ -85,10 +86,8 @@ function forD(D: number, body: (d: string) => string): string {
 }
 
 function common(mode: MaskMode): string {
-  const visible = mode === 'additive' ? 'return true;'
-    : mode === 'causal' ? 'return j <= i;'
-      : `if (si == 0) { return j == i; }
-  return j <= i && sj == si;`;
+  // The additive mode carries the rule in its mask (bias); the others apply src/nn/visibility.ts.
+  const visible = mode === 'additive' ? 'fn visible(si: i32, sj: i32, i: u32, j: u32) -> bool { return true; }' : attendsWGSL('visible', mode === 'segments');
   return `
 const NEG: f32 = -3.0e38;
 fn qIdx(b: u32, h: u32, i: u32) -> u32 { return uniforms.qBase + b * uniforms.qsB + h * uniforms.qsH + i * uniforms.qsT; }
@@ -96,9 +95,7 @@ fn oIdx(b: u32, h: u32, i: u32) -> u32 { return b * uniforms.osB + h * uniforms.
 fn kIdx(b: u32, h: u32, j: u32) -> u32 { return uniforms.kBase + b * uniforms.ksB + h * uniforms.ksH + j * uniforms.ksT; }
 fn vIdx(b: u32, h: u32, j: u32) -> u32 { return uniforms.vBase + b * uniforms.ksB + h * uniforms.ksH + j * uniforms.ksT; }
 // Does query i (segment si) see key j (segment sj)? Segments are read once per row and per tile, not per pair.
-fn visible(si: i32, sj: i32, i: u32, j: u32) -> bool {
-  ${visible}
-}
+${visible}
 fn segOf(b: u32, t: u32) -> i32 { return ${mode === 'segments' ? 'mask[b * uniforms.T + t]' : '0'}; }
 fn bias(b: u32, i: u32, j: u32) -> f32 { return ${mode === 'additive' ? 'mask[b * uniforms.maskBS + i * uniforms.S + j]' : '0.0'}; }
 var<workgroup> segt: array<i32, TILE>;`;

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Ops } from '../src/nn/ops.js';
 import { makeLinearCrossEntropy } from '../src/nn/linear_cross_entropy.js';
-import { ensureRegistered, fusedKernelsAvailable } from './registry.js';
+import { ensureRegistered } from './registry.js';
 import { fusedLayerNorm, fusedRmsNorm, fusedAddLayerNorm, fusedAddRmsNorm } from './norm.js';
 import { fusedAttention, fusedAttentionSegments, fusedAttentionPacked } from './attention.js';
 import { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu } from './activations.js';
@@ -32,12 +32,14 @@ export { maskedCrossEntropyRef, rowCrossEntropyRef } from './cross_entropy_ref.j
 export { normRef } from './norm_ref.js';
 export { attentionRef } from './attention_ref.js';
 export { adamwRef, globalNormRef } from './adamw_ref.js';
-export { geluTanhRef, geluTanhGradRef, swigluRef } from './activations_ref.js';
+export { geluTanhRef, geluTanhGradRef, swigluRef, erfRef, geluErfRef } from './activations_ref.js';
+export { matmulRef, columnSumRef, linearRef } from './linear_ref.js';
+export { attentionMaskRef } from './mask_ref.js';
 // Runtime, measurement, warm-up
 export { runProgram, run, toTensors, makeShader, compiledPipelineCount, type KernelProgram } from './runtime.js';
 export { startGpuMeter, flush, type GpuMeter, type GpuMeterReading } from './counters.js';
 export { warmUpFusedKernels, type WarmUpShapes } from './warmup.js';
-export { fusedKernelsAvailable, definedKernelNames } from './registry.js';
+export { fusedKernelsAvailable } from './registry.js';
 
 /** Registers every fused kernel and its gradient with tfjs (idempotent; ops also do it on first use). */
 export function registerFusedKernels(): void {
@@ -70,4 +72,3 @@ export const fusedOps: Readonly<Ops> = Object.freeze({
   linearCrossEntropy: fusedLinearCrossEntropy,
 });
 
-export { fusedKernelsAvailable as fusedOpsAvailable };

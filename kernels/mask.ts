@@ -1,8 +1,9 @@
 /**
  * The additive attention mask of ops.attentionMask in one dispatch (the stock composition takes
  * about ten): mask[b, 0, i, j] = 0 where query i (absolute offset + i) sees key j, else -1e9.
- * Same rule as src/nn/ops.ts: j <= offset + i, and with segments segK[j] == segQ[i] != 0, a
- * padding query (segment 0) seeing only its own position. Integer inputs, so no gradient.
+ * The rule is src/nn/visibility.ts (query i at absolute position offset + i; with segments segQ
+ * for the queries, segK for the keys). Integer inputs, so no gradient. Reference:
+ * kernels/mask_ref.ts; test: test/kernels/mask.test.ts.
  *
  * The model's self-attention with the fused table never reads this mask (it hands the segment
  * ids to the attention kernel); it is still built, exactly, for callers that do.
@@ -11,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MASK_VALUE, stockOps } from '../src/nn/ops.js';
 import { fusedKernelsAvailable } from './registry.js';
 import { run, type KernelProgram } from './runtime.js';
+import { attendsWGSL } from '../src/nn/visibility.js';
 
 function maskProgram(withSegments: boolean, shape: number[]): KernelProgram {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -22,15 +24,14 @@ function maskProgram(withSegments: boolean, shape: number[]): KernelProgram {
     workgroupSize: 256,
     workgroups: Math.ceil(n / 256),
     getUserCode: () => `
+${attendsWGSL('attends', withSegments)}
 fn main(wg: u32, lid: u32) {
   let x = wg * WG + lid;
   if (x >= uniforms.n) { return; }
   let j = x % uniforms.S;
   let i = (x / uniforms.S) % uniforms.T;
-  var ok = j <= uniforms.offset + i;
   ${withSegments ? `let b = x / (uniforms.S * uniforms.T);
-  let sq = segQ[b * uniforms.T + i];
-  if (sq == 0) { ok = j == uniforms.offset + i; } else { ok = ok && segK[b * uniforms.S + j] == sq; }` : ''}
+  let ok = attends(segQ[b * uniforms.T + i], segK[b * uniforms.S + j], uniforms.offset + i, j);` : 'let ok = attends(0, 0, uniforms.offset + i, j);'}
   mask[x] = select(uniforms.hidden, 0.0, ok);
 }`,
   };

@@ -27,11 +27,6 @@ export function ensureRegistered(): void {
   }
 }
 
-/** Names of the fused kernels defined so far. */
-export function definedKernelNames(): string[] {
-  return defs.map((d) => d.kernel.kernelName);
-}
-
 /** True when the fused path runs: the active backend is tfjs-backend-webgpu. */
 export function fusedKernelsAvailable(): boolean {
   return tf.getBackend() === 'webgpu';

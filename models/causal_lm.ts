@@ -1,5 +1,5 @@
 /**
- * CausalLM: one class over both families (GPT-2, Llama) with Hugging Face parameter names.
+ * CausalLM: one class over every family (models/families/: GPT-2, Llama) with Hugging Face parameter names.
  *
  * @example
  *   const model = CausalLM.create(presetConfig('nano'), { seed: 0 });
@@ -15,13 +15,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { normalVariable, constantVariable, deriveSeed, sameShape, logitsChunkRows, type Linear, type LayerKV } from '../src/nn/index.js';
-import { countParams, type ModelConfig } from './config.js';
+import type { ModelConfig } from './config.js';
+import { familyOf } from './families/index.js';
+import type { FamilyDescriptor } from './family.js';
 import type { Net, NetContext, ParamSpec } from './spec.js';
 import { neftuneNoise, type NeftuneMode } from '../src/nn/neftune.js';
 import { currentEngine } from '../src/backend/index.js';
 import type { Engine } from '../src/engine/index.js';
-import { gpt2ParamSpecs, buildGPT2, isGPT2Buffer } from './gpt2.js';
-import { llamaParamSpecs, buildLlama, isLlamaBuffer } from './llama.js';
 
 export { neftuneNoise };
 
@@ -49,6 +49,11 @@ export interface ForwardOptions {
    * Training only; ignored with a KV cache.
    */
   gradientCheckpointing?: boolean;
+  /**
+   * Run each block's plain forward (models/transformer.ts Block.forward, every residual add on its
+   * own) instead of the folded one the model runs by default. The same math: for tests and reading.
+   */
+  plainBlocks?: boolean;
 }
 
 /** The logits block CausalLM.loss holds at most at once, unless told otherwise: 32 MiB. */
@@ -107,10 +112,8 @@ export class KVCache {
 
 /** An empty cache for `batchSize` rows of `model`. */
 export function createKVCache(model: CausalLM, batchSize: number): KVCache {
-  const c = model.config;
-  return c.model_type === 'gpt2'
-    ? new KVCache(c.n_layer, batchSize, c.n_positions)
-    : new KVCache(c.num_hidden_layers, batchSize, Infinity);
+  const d = model.family.dims(model.config);
+  return new KVCache(d.layers, batchSize, model.family.learnedPositions ? d.maxPositions : Infinity);
 }
 
 /** Which engine a new model is bound to. Default: currentEngine(), the engine of the active backend. */
@@ -120,16 +123,14 @@ export interface BindOptions {
 
 /** The parameter list of a config: names, HF shapes, HF init. */
 export function paramSpecs(config: ModelConfig): ParamSpec[] {
-  return config.model_type === 'gpt2' ? gpt2ParamSpecs(config) : llamaParamSpecs(config);
-}
-
-function architecture(config: ModelConfig): string {
-  return config.model_type === 'gpt2' ? 'GPT2LMHeadModel' : 'LlamaForCausalLM';
+  return familyOf(config).paramSpecs(config);
 }
 
 export class CausalLM {
   private readonly net: Net;
   private disposed = false;
+  /** What the model's family is (models/families/): parameters, network, LoRA defaults, ... */
+  readonly family: FamilyDescriptor<ModelConfig>;
 
   private constructor(
     readonly config: ModelConfig,
@@ -139,7 +140,8 @@ export class CausalLM {
     readonly engine: Engine,
     net?: Net,
   ) {
-    this.net = net ?? (config.model_type === 'gpt2' ? buildGPT2(config, params) : buildLlama(config, params));
+    this.family = familyOf(config);
+    this.net = net ?? this.family.build(config, params);
   }
 
   /**
@@ -170,15 +172,13 @@ export class CausalLM {
    * Tensors are converted to float32 variables; the caller may dispose its map afterwards.
    */
   static fromTensors(config: ModelConfig, tensors: Map<string, tf.Tensor>, source = 'checkpoint', opts: BindOptions = {}): CausalLM {
-    const specs = new Map(paramSpecs(config).map((s) => [s.name, s]));
-    const arch = architecture(config);
+    const family = familyOf(config);
+    const specs = new Map(family.paramSpecs(config).map((s) => [s.name, s]));
+    const arch = family.architecture;
     const found = new Map<string, { key: string; tensor: tf.Tensor }>();
     for (const [key, tensor] of tensors) {
-      let name = key;
-      if (config.model_type === 'gpt2') {
-        if (isGPT2Buffer(key)) continue;
-        if (!key.startsWith('transformer.') && key !== 'lm_head.weight') name = `transformer.${key}`;
-      } else if (isLlamaBuffer(key)) continue;
+      const name = family.checkpointName(key);
+      if (name === null) continue;                                           // a buffer, not a parameter
       if (name === 'lm_head.weight' && config.tie_word_embeddings) continue;   // transformers ties it to the embedding anyway
       const spec = specs.get(name);
       if (!spec) {
@@ -268,12 +268,12 @@ export class CausalLM {
     const offset = cache?.length ?? 0;
     if (cache) {
       if (cache.batchSize !== B) throw new Error(`CausalLM.forward: the KV cache holds ${cache.batchSize} rows, inputIds has ${B}.`);
-      const layers = this.config.model_type === 'gpt2' ? this.config.n_layer : this.config.num_hidden_layers;
+      const layers = this.family.dims(this.config).layers;
       if (cache.numLayers !== layers) throw new Error(`CausalLM.forward: the KV cache has ${cache.numLayers} layers, the model ${layers}.`);
     }
-    const maxPositions = this.config.model_type === 'gpt2' ? this.config.n_positions : Infinity;
+    const maxPositions = this.family.learnedPositions ? this.family.dims(this.config).maxPositions : Infinity;
     if (!opts.positionIds && offset + T > maxPositions) {
-      throw new Error(`CausalLM.forward: ${offset + T} positions exceed n_positions (${maxPositions}) of this GPT-2; use shorter sequences.`);
+      throw new Error(`CausalLM.forward: ${offset + T} positions exceed n_positions (${maxPositions}) of this ${this.family.label}; use shorter sequences.`);
     }
   }
 
@@ -299,7 +299,7 @@ export class CausalLM {
     const ops = this.engine.ops;
     const mask = ops.attentionMask(segQ, segK, offset, T, S);       // [B or 1, 1, T, S]
     const training = opts.training ?? false;
-    const ctx: NetContext = { ops, positionIds, mask, pasts: cache?.layers, training, seed: opts.seed, gradientCheckpointing: training && !cache && !!opts.gradientCheckpointing };
+    const ctx: NetContext = { ops, positionIds, mask, pasts: cache?.layers, training, seed: opts.seed, gradientCheckpointing: training && !cache && !!opts.gradientCheckpointing, plainBlocks: opts.plainBlocks };
     // No cached keys: every layer is plain self-attention over these segments.
     if (offset === 0 && segK === segQ) ctx.selfSegments = { segmentIds: segQ };
     if (training && opts.neftune && opts.neftune.alpha > 0) ctx.onTokenEmbeddings = (e) => neftuneNoise(e, opts.neftune!.alpha, opts.seed, { segments: opts.attentionMask, mode: opts.neftune!.mode });
@@ -337,11 +337,6 @@ export class CausalLM {
     let n = 0;
     for (const v of this.params.values()) n += v.size;
     return n;
-  }
-
-  /** Expected numParams() from the config alone. */
-  static countParams(config: ModelConfig): number {
-    return countParams(config);
   }
 
   /** Frees every variable, LoRA ones included. */

@@ -21,6 +21,8 @@ export interface NetContext extends LayerContext {
   training: boolean;
   /** Recompute each block's forward in the backward pass instead of keeping its activations (training only, no KV cache). */
   gradientCheckpointing?: boolean;
+  /** Run Block.forward (plain) instead of Block.forwardFolded (see models/transformer.ts). */
+  plainBlocks?: boolean;
   /** Applied to the token embeddings before anything else reads them (NEFTune noise hooks in here). */
   onTokenEmbeddings?: (e: tf.Tensor3D) => tf.Tensor3D;
 }

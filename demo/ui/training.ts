@@ -47,7 +47,6 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
   const neftOn = h('input', { id: 'set-neftune', type: 'checkbox' }) as HTMLInputElement;
   const neftAlpha = num('set-neftune-alpha', 5, { min: 0, step: 1 });
   const gcOn = h('input', { id: 'set-gradient-checkpointing', type: 'checkbox' }) as HTMLInputElement;
-  const loraNote = h('p', { class: 'muted', id: 'lora-note' });
   const fullWarning = h('p', { class: 'warn', id: 'full-ft-warning', hidden: true });
   let pretrainedParams = 0;
   const pretrainedOption = h('option', { value: 'pretrained', hidden: true, disabled: true }, 'the loaded base model') as HTMLOptionElement;
@@ -88,23 +87,19 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules ("all-linear" for every layer but the head)', loraTargets),
     field('modules to save in full (empty: none)', loraSave)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, neftOn, ' NEFTune')), field('noise alpha', neftAlpha)),
-  loraNote, fullWarning,
+  fullWarning,
   h('div', { class: 'buttons' }, start, pause, resume, stop),
   bar, progress, prep, modelLine);
 
   let t0Step = 0;
   return {
     section,
-    setup(presets: Record<string, { params: number }>, hasBase: boolean, loraAvailable: boolean, neftuneAvailable: boolean) {
+    setup(presets: Record<string, { params: number }>, hasBase: boolean) {
       replace(preset,
         ...(hasBase ? [h('option', { value: 'base', selected: true }, 'bundled base model (models/base)')] : []),
         ...Object.entries(presets).map(([n, p]) => h('option', { value: n, selected: !hasBase && n === 'micro' }, `fresh ${n} (${fmtCount(p.params)} parameters)`)),
         pretrainedOption,
         h('option', { value: 'current' }, 'continue from the current model'));
-      for (const el of [loraOn, loraR, loraAlpha, loraTargets, loraSave]) (el as HTMLInputElement).disabled = !loraAvailable;
-      for (const el of [neftOn, neftAlpha]) (el as HTMLInputElement).disabled = !neftuneAvailable;
-      const missing = [!loraAvailable && 'LoRA', !neftuneAvailable && 'NEFTune'].filter(Boolean);
-      loraNote.textContent = missing.length ? `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not in this build of the library yet: ${missing.length > 1 ? 'their' : 'its'} controls are shown but disabled.` : '';
       start.disabled = false;
       familyUse();
       useDefaultSave();

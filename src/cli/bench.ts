@@ -24,7 +24,7 @@ import { initBackend, describeBackend, type BackendName } from '../backend/index
 import { stockEngine, fusedEngine, describeEngine, type Engine, type KernelPath } from '../engine/index.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, parseConfig, type ModelConfig } from '../../models/config.js';
-import { estimateTrainingMemory, checkFitsAdapter, formatBytes } from '../io/estimate.js';
+import { estimateTrainingMemory, checkFitsAdapter, formatBytes } from '../train/memory.js';
 import { readFile } from 'node:fs/promises';
 import { adamwInit, adamwDispose } from '../train/optim.js';
 import { fusedKernelsAvailable, startGpuMeter, flush } from '../../kernels/index.js';

@@ -159,8 +159,9 @@ export async function run(argv: string[]): Promise<number> {
   const model = await loadModel(flags.model!);
   try {
     const c = model.config;
-    const maxPositions = c.model_type === 'gpt2' ? c.n_positions : c.max_position_embeddings;
-    const inputs = parseForwardInputs(json, flags.inputs!, c.vocab_size, c.model_type === 'gpt2' ? maxPositions : Number.MAX_SAFE_INTEGER);
+    // A learned position table (GPT-2) cannot read past its rows; RoPE reads any position.
+    const maxPositions = model.family.learnedPositions ? model.family.dims(c).maxPositions : Number.MAX_SAFE_INTEGER;
+    const inputs = parseForwardInputs(json, flags.inputs!, c.vocab_size, maxPositions);
     if (flags.grads && !inputs.labels) throw new CliError(`${flags.inputs}: --grads needs "labels" (the loss to differentiate).`);
     if (inputs.labels) {
       const { total, emptyRows } = countTrained(inputs.labels, inputs.B, inputs.T);

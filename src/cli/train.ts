@@ -46,18 +46,16 @@ import { Progress, formatDuration } from './progress.js';
 import { lossCurveSvg, type Point } from './svg.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
 import type { Tokenizer } from '../data/tokenizer.js';
-import type { ChatTemplate } from '../data/template.js';
 import { resolveTokenizer, resolveTemplate } from './eval.js';
 import { MASK_MODES, type MaskMode, type TokenizedExample } from '../data/labels.js';
 import { prepareDataset, type PipelineSource, type PreparedDataset } from '../data/pipeline.js';
 import { iterateBatches, padBatch, type Batch } from '../data/batch.js';
 import type { DatasetSummary } from '../data/summary.js';
-import { loadModel, saveModel } from '../io/checkpoint.js';
-import { saveAdapter } from '../io/peft.js';
+import { loadModel } from '../io/checkpoint.js';
 import { applyLora, loraState, loraTrainableReport, type LoraConfig } from '../nn/lora.js';
-import { nodeDirSink } from '../io/files.js';
+import { saveTrainerCheckpoint, resumeTrainer } from '../io/trainer_checkpoint.js';
+import { saveModelFiles, saveTokenizerFiles } from '../io/model_files.js';
 import { Trainer, type TrainerOptions, type TrainerEvent } from '../train/trainer.js';
-import { endOfTurnMarker } from '../train/generate.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, dims, type PresetName, type ModelConfig } from '../../models/config.js';
 import type { KernelChoice } from '../engine/index.js';
@@ -251,24 +249,6 @@ function writeAtomic(file: string, data: string): void {
   fs.renameSync(tmp, file);
 }
 
-/** tokenizer.json + tokenizer_config.json (with the template as chat_template) + generation_config.json. */
-async function writeTokenizerFiles(dir: string, tok: Tokenizer, template: ChatTemplate, config: ModelConfig): Promise<void> {
-  const sink = nodeDirSink(dir);
-  await sink.write('tokenizer.json', JSON.stringify(tok.files.tokenizerJson, null, 2) + '\n');
-  const cfg = { ...tok.files.tokenizerConfig, chat_template: template.source };
-  await sink.write('tokenizer_config.json', JSON.stringify(cfg, null, 2) + '\n');
-  const stops = new Set<number>([tok.eosTokenId]);
-  const marker = endOfTurnMarker(template);
-  const markerId = marker ? tok.tokenToId(marker) : undefined;
-  if (markerId !== undefined) stops.add(markerId);
-  const gen = {
-    bos_token_id: tok.bosTokenId ?? config.bos_token_id,
-    eos_token_id: stops.size === 1 ? [...stops][0] : [...stops],
-    pad_token_id: tok.padTokenId,
-  };
-  await sink.write('generation_config.json', JSON.stringify(gen, null, 2) + '\n');
-}
-
 export async function run(argv: string[]): Promise<number> {
   // --resume: the saved flags first, then the ones given here (later flags win).
   const first = parseFlags('train', argv, TRAIN_FLAGS, SUMMARY);
@@ -413,7 +393,7 @@ export async function run(argv: string[]): Promise<number> {
       seed: f.seed, evalEvery: f['eval-every'] ?? 0, gradientCheckpointing: f['gradient-checkpointing'],
       forwardOptions: f['neftune-alpha'] ? { neftune: { alpha: f['neftune-alpha'] } } : undefined,
     };
-    if (resumeDir) trainer = await Trainer.resume(resumeDir, options, model);
+    if (resumeDir) trainer = await resumeTrainer(resumeDir, options, model);
     else trainer = new Trainer(model, options);
     const t = trainer;
     const startStep = t.step;
@@ -462,8 +442,8 @@ export async function run(argv: string[]): Promise<number> {
       const final = path.join(outDir, `checkpoint-${t.step}`);
       const tmp = path.join(outDir, `.checkpoint-${t.step}.partial-${process.pid}`);
       fs.rmSync(tmp, { recursive: true, force: true });
-      await t.saveCheckpoint(tmp);
-      await writeTokenizerFiles(tmp, tok, template, config);
+      await saveTrainerCheckpoint(t, tmp);
+      await saveTokenizerFiles(tmp, tok, template, config);
       // saved_seq ranks checkpoints by when they were written (listCheckpoints), not by step.
       fs.writeFileSync(path.join(tmp, ARGS_FILE), JSON.stringify({ argv: argsToSave, saved_seq: nextSaveSeq(outDir) }, null, 2) + '\n');
       fs.writeFileSync(path.join(tmp, METRICS_FILE), metrics.map((m) => JSON.stringify(m) + '\n').join(''));
@@ -557,15 +537,14 @@ export async function run(argv: string[]): Promise<number> {
     }
     try {
       const sink = disk.sink(outDir);
-      if (lora) await saveAdapter(model, sink);
-      else await saveModel(model, sink);
-      await writeTokenizerFiles(outDir, tok, template, config);
+      await saveModelFiles(model, sink, { adapter: 'only' });   // with LoRA: the PEFT adapter of the base model
+      await saveTokenizerFiles(outDir, tok, template, config);
     } catch (e) {
       // Nothing is removed: the checkpoints and metrics stay; the trained weights go where they fit.
       fs.closeSync(metricsFd);
       report();
       const rescued = await rescueCheckpoint(t, outDir, sizes.checkpoint, async (dir) => {
-        await writeTokenizerFiles(dir, tok, template, config);
+        await saveTokenizerFiles(dir, tok, template, config);
         fs.writeFileSync(path.join(dir, ARGS_FILE), JSON.stringify({ argv: argsToSave, saved_seq: 1 }, null, 2) + '\n');
         fs.writeFileSync(path.join(dir, METRICS_FILE), metrics.map((m) => JSON.stringify(m) + '\n').join(''));
       });
@@ -652,7 +631,7 @@ async function rescueCheckpoint(t: Trainer, outDir: string, bytes: number, extra
   const dir = path.join(os.tmpdir(), `webtune-rescue-${path.basename(path.resolve(outDir))}-${process.pid}`, `checkpoint-${t.step}`);
   try {
     if (disk.freeBytes(os.tmpdir()) < bytes) return undefined;
-    await t.saveCheckpoint(dir);
+    await saveTrainerCheckpoint(t, dir);
     await extras(dir);
     return dir;
   } catch {

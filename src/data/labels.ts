@@ -45,6 +45,7 @@ export const MASK_MODES: readonly MaskMode[] = ['assistant', 'last', 'unroll', '
 /** What to do with an example longer than maxLength: drop it, keep its first maxLength tokens,
  * or keep its last maxLength tokens (dropping the oldest context). */
 export type Truncation = 'drop' | 'keep_start' | 'keep_end';
+/** The label of a position that is not trained (transformers' and PyTorch's ignore_index); the one definition every module imports. */
 export const IGNORE_INDEX = -100;
 
 export interface TokenizedExample { inputIds: number[]; labels: number[]; meta: Record<string, unknown> }

@@ -202,6 +202,7 @@ function markLoopBodies(node: unknown, seen = new Set<unknown>()): void {
   for (const v of Object.values(node)) markLoopBodies(v, seen);
 }
 
+/** Python's range; own because @huggingface/jinja installs its range only through setupGlobals, which run() cannot call (see there). */
 function pythonRange(start: number, stop?: number, step = 1): number[] {
   if (stop === undefined) [start, stop] = [0, start];
   if (step === 0) throw new Error('range() arg 3 must not be zero');
@@ -259,7 +260,9 @@ const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
 /** Python's datetime.strftime in the C locale, for the directives chat templates use
- * (`%d %b %Y`, `%d %B %Y`, ...). Unknown directives are written unchanged, as glibc does. */
+ * (`%d %b %Y`, `%d %B %Y`, ...). Unknown directives are written unchanged, as glibc does.
+ * Own because @huggingface/jinja's strftime names months in the runtime's locale (not Python's
+ * C locale) and knows eight directives. */
 export function strftime(date: Date, format: string): string {
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
   const hour12 = date.getHours() % 12 === 0 ? 12 : date.getHours() % 12;

@@ -13,6 +13,9 @@
  * when the network is unreachable, so an offline visit can skip optional files
  * (generation_config.json) it knows are not there.
  *
+ * Kept over a library: Cache Storage keyed by the resolved URL is the whole cache (a few dozen
+ * lines); @huggingface/hub's cache is a Node file-system layout the browser cannot use.
+ *
  * A branch name such as 'main' moves when the repository is updated; the cache keeps what was
  * downloaded. Pin a commit hash as the revision to load the same files every time.
  *

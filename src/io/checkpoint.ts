@@ -18,8 +18,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { CausalLM, type BindOptions } from '../../models/causal_lm.js';
 import { parseConfig, configToJSON } from '../../models/config.js';
-import { isGPT2Buffer } from '../../models/gpt2.js';
-import { isLlamaBuffer } from '../../models/llama.js';
+import { familyOf } from '../../models/families/index.js';
 import { parseSafetensors, writeSafetensors, type TensorRecord, type WritableTensor } from './safetensors.js';
 import { openSink, openSource, checkFileName, FileNotFoundError, type FileSink, type FileSource } from './files.js';
 
@@ -143,11 +142,11 @@ export async function loadModel(source: FileSource | string, opts: BindOptions =
   const { config: json, tensors, files } = await loadCheckpointTensors(src);
   const config = parseConfig(json, filePath(src, CONFIG_FILE));
   const weightsName = files.length === 1 ? filePath(src, files[0]) : filePath(src, WEIGHTS_INDEX_FILE);
-  const isBuffer = config.model_type === 'gpt2' ? isGPT2Buffer : isLlamaBuffer;
+  const family = familyOf(config);
   const tfTensors = new Map<string, tf.Tensor>();
   try {
     for (const [name, rec] of tensors) {
-      if (isBuffer(name)) continue;
+      if (family.checkpointName(name) === null) continue;   // a buffer, not a parameter
       if (name === 'lm_head.weight' && config.tie_word_embeddings) continue; // transformers ignores it too
       tfTensors.set(name, toTf(rec, `${weightsName}: tensor "${name}"`));
     }

@@ -18,6 +18,10 @@
  * model.safetensors.index.json and its shards. Weights stored as F16/BF16 are converted to
  * float32 on load; a tied lm_head is the embedding.
  *
+ * Kept over @huggingface/hub's downloadFile: a /resolve/ URL serves Xet-stored files too (a 302
+ * to the LFS-compatible route), and the package would replace one fetch while the progress,
+ * cancellation, truncation checks, cache and errors written here would all remain.
+ *
  * @example
  * const ctrl = new AbortController();
  * const { model, tokenizer, template } = await loadFromHub('HuggingFaceTB/SmolLM2-135M-Instruct', {

@@ -8,13 +8,15 @@ export * from './files.js';
 export * from './checkpoint.js';
 // Optimizer moments and trainer state beside a checkpoint, for exact resumption.
 export * from './train_state.js';
+// Resumable Trainer checkpoints (model, adapters, optimizer, trainer_state.json): saveTrainerCheckpoint, resumeTrainer.
+export * from './trainer_checkpoint.js';
 // IndexedDB storage of checkpoint directories (browser only).
 export * from './browser_store.js';
 // PEFT LoRA adapter directories (adapter_config.json + adapter_model.safetensors) and merged checkpoints.
 export * from './peft.js';
+// A trained model as one directory: weights, adapter (beside, merged or alone), tokenizer, chat template, generation config.
+export * from './model_files.js';
 // Base models from the Hugging Face Hub: streamed downloads with progress, cancel, clear errors.
 export * from './hub.js';
 // Cache Storage (browser) / in-memory cache of downloaded hub files.
 export * from './cache.js';
-// Training memory from config.json alone, and the GPU buffer-limit check.
-export * from './estimate.js';

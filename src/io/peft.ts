@@ -259,6 +259,14 @@ export async function loadAdapter(model: CausalLM, source: FileSource | string, 
  */
 export async function saveMerged(model: CausalLM, sink: FileSink | string): Promise<void> {
   if (loraState(model)) throw new Error('saveMerged: the model still has a LoRA adapter; call mergeAndUnload first.');
+  await saveMergedWeights(model, sink);
+}
+
+/**
+ * The weights as saveMerged writes them, also for a model whose adapter is merged (mergeLora)
+ * but still attached (saveModelFiles with adapter 'merged' merges, writes, then unmerges).
+ */
+export async function saveMergedWeights(model: CausalLM, sink: FileSink | string): Promise<void> {
   const out = openSink(sink);
   const tensors = await modelTensors(model);
   const head = model.linearModules().get('lm_head');

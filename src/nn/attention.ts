@@ -15,10 +15,10 @@ export interface LayerKV {
 /**
  * The additive attention mask, built once per forward and shared by every layer.
  *
- * Query i (absolute index offset + i) sees key j iff j <= offset + i, and, when segments are
- * given, segK[j] == segQ[i] != 0. Segment 0 is padding: a padding query sees only its own
- * position, so no row is ever fully masked (no NaN, no gradient leaking through a degenerate
- * softmax); padding logits are meaningless and ignored by the labels.
+ * Query i (absolute index offset + i) sees key j by the rule of src/nn/visibility.ts: causal,
+ * within its segment, and a padding query (segment 0) sees only its own position, so no row is
+ * ever fully masked (no NaN, no gradient leaking through a degenerate softmax); padding logits
+ * are meaningless and ignored by the labels.
  *
  * segQ int32 [B, T] and segK int32 [B, S] (segK ends with segQ; with a KV cache it starts with
  * the cached segments). Both null: causal only, [1, 1, T, S]. This is the stock op, the

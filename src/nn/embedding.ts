@@ -16,8 +16,4 @@ export class Embedding {
   apply(ids: tf.Tensor): tf.Tensor {
     return tf.gather(this.weight, ids);
   }
-
-  parameters(): Array<[string, tf.Variable]> {
-    return [[`${this.name}.weight`, this.weight]];
-  }
 }

@@ -5,6 +5,7 @@ export * from './linear.js';
 export * from './embedding.js';
 export * from './norm.js';
 export * from './attention.js';
+export * from './visibility.js';
 export * from './mlp.js';
 export * from './neftune.js';
 export * from './lora.js';

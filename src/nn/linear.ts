@@ -83,13 +83,6 @@ export class Linear {
       : x2;
     return { A: A as tf.Tensor2D, B: B as tf.Tensor2D, scaling, input };
   }
-
-  /** This module's parameters under their HF names (LoRA weights excluded; see CausalLM.trainableParams). */
-  parameters(): Array<[string, tf.Variable]> {
-    const out: Array<[string, tf.Variable]> = [[`${this.name}.weight`, this.weight]];
-    if (this.bias) out.push([`${this.name}.bias`, this.bias]);
-    return out;
-  }
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

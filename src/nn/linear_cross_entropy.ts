@@ -23,6 +23,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LoraBranch } from './ops.js';
 import { vjp } from './checkpoint.js';
+import { IGNORE_INDEX } from '../data/labels.js';
 
 /** The head as ops.linear takes it: weight [V, C] (transposeB) or [C, V], optional bias [V] and LoRA branch. */
 export interface LinearHead {
@@ -39,8 +40,6 @@ export interface LinearCrossEntropyParts {
 
 export type LinearCrossEntropy = (hidden: tf.Tensor3D, head: LinearHead, labels: tf.Tensor2D, chunkRows: number) =>
   { loss: tf.Scalar; rowSums: tf.Tensor1D; rowCounts: tf.Tensor1D };
-
-const IGNORE_INDEX = -100;
 
 /** A variable with trainable false gets no gradient: it is read from the closure, not passed as an input. */
 const frozen = (t: tf.Tensor): boolean => t instanceof tf.Variable && !t.trainable;

@@ -42,6 +42,8 @@ import type { Linear, LoraWeights } from './linear.js';
 /** What LoRA needs of a model (CausalLM satisfies it). */
 export interface LoraModel {
   readonly config: { model_type: string; tie_word_embeddings: boolean };
+  /** The model's family (models/family.ts): its default target_modules. */
+  readonly family?: { readonly defaultLoraTargets: readonly string[] };
   readonly params: Map<string, tf.Variable>;
   linearModules(): Map<string, Linear>;
   numParams(): number;
@@ -54,7 +56,7 @@ export interface LoraConfig {
   alpha?: number;
   /** lora_dropout on the branch's input, training only. Default 0. */
   dropout?: number;
-  /** Module names, globs, a full-match regex string, or 'all-linear'. Default: PEFT's per-family default (GPT-2 ['c_attn'], Llama ['q_proj', 'v_proj']). */
+  /** Module names, globs, a full-match regex string, or 'all-linear'. Default: PEFT's per-family default (the family's defaultLoraTargets: GPT-2 ['c_attn'], Llama ['q_proj', 'v_proj']). */
   targetModules?: string[] | string;
   /** scaling = alpha / sqrt(r) instead of alpha / r. */
   useRslora?: boolean;
@@ -106,9 +108,6 @@ export interface LoraState {
 }
 
 const STATE = new WeakMap<object, LoraState>();
-
-/** PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING for the families WebTune has. */
-export const DEFAULT_TARGET_MODULES: Record<string, string[]> = { gpt2: ['c_attn'], llama: ['q_proj', 'v_proj'] };
 
 /** The LoRA state of `model`, or undefined when no adapter is applied. */
 export function loraState(model: object): LoraState | undefined {
@@ -207,7 +206,7 @@ export function applyLora(model: LoraModel, config: LoraConfig): LoraState {
   const seed = config.seed ?? 0;
   const linears = model.linearModules();
 
-  const requested = config.targetModules ?? DEFAULT_TARGET_MODULES[model.config.model_type];
+  const requested = config.targetModules ?? (model.family && [...model.family.defaultLoraTargets]);
   if (requested === undefined) throw new Error(`LoRA target_modules: no default for model_type '${model.config.model_type}'; name the modules.`);
   const targets = resolveTargets(requested, linears.keys());
   const savedTargets: string[] | string = typeof requested === 'string'

@@ -11,9 +11,6 @@ export class LayerNorm {
   applyAdd(x: tf.Tensor, residual: tf.Tensor, run: LayerContext): { sum: tf.Tensor; y: tf.Tensor } {
     return run.ops.addLayerNorm(x, residual, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
   }
-  parameters(): Array<[string, tf.Variable]> {
-    return [[`${this.name}.weight`, this.weight], [`${this.name}.bias`, this.bias]];
-  }
 }
 
 export class RMSNorm {
@@ -24,8 +21,5 @@ export class RMSNorm {
   /** sum = x + residual and y = RMSNorm(sum). */
   applyAdd(x: tf.Tensor, residual: tf.Tensor, run: LayerContext): { sum: tf.Tensor; y: tf.Tensor } {
     return run.ops.addRmsNorm(x, residual, this.weight as tf.Tensor1D, this.eps);
-  }
-  parameters(): Array<[string, tf.Variable]> {
-    return [[`${this.name}.weight`, this.weight]];
   }
 }

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { makeLinearCrossEntropy, type LinearHead } from './linear_cross_entropy.js';
+import { IGNORE_INDEX } from '../data/labels.js';
 
 /** Added to the scores of a masked key. Large enough that exp() underflows to 0, small enough that a row masked everywhere stays finite (uniform), never NaN. */
 export const MASK_VALUE = -1e9;
@@ -165,6 +166,7 @@ function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
   return f(logits, targets) as tf.Tensor1D;
 }
 
+/** The rule of src/nn/visibility.ts (`attends`) over whole tensors: [B or 1, 1, T, S], 0 where visible, MASK_VALUE where not. */
 function attentionMask(segQ: tf.Tensor2D | null, segK: tf.Tensor2D | null, offset: number, T: number, S: number): tf.Tensor4D {
   return tf.tidy(() => {
     const qi = tf.reshape(tf.range(offset, offset + T, 1, 'int32'), [T, 1]);
@@ -229,8 +231,6 @@ function linear(x: tf.Tensor2D, weight: tf.Tensor2D, transposeB: boolean, bias?:
     return y as tf.Tensor2D;
   });
 }
-
-const IGNORE_INDEX = -100;
 
 /**
  * The shift is done on the labels (labels[:, 1:] padded with -100), so the logits are never

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createKVCache, type CausalLM } from '../../models/causal_lm.js';
+import { dims } from '../../models/config.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { Message } from '../data/dataset.js';
 import { renderChat, renderWithSpans, type ChatTemplate, type RenderOptions } from '../data/template.js';
@@ -58,7 +59,7 @@ export interface GenerateResult {
 export type GenerativeModel = Pick<CausalLM, 'forward' | 'config'>;
 
 function maxPositions(model: GenerativeModel): number {
-  return model.config.model_type === 'gpt2' ? model.config.n_positions : model.config.max_position_embeddings;
+  return dims(model.config).maxPositions;
 }
 
 /** Logits [V] of the last position of `logits` [1, T, V], read to the host; disposes `logits`. */

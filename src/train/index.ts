@@ -7,6 +7,8 @@ export { maskedCrossEntropy, countTrained, type MaskedLoss } from './loss.js';
 export * from './optim.js';
 // Learning-rate schedules as transformers defines them.
 export * from './schedule.js';
+// Training memory from config.json alone (the plan), and the GPU buffer-limit check.
+export * from './memory.js';
 
 // Logits warpers and token choice: temperature, top-k, top-p, argmax.
 export * from './sampling.js';

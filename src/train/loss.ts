@@ -10,8 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { stockOps, type Ops } from '../nn/ops.js';
+import { IGNORE_INDEX } from '../data/labels.js';
 
-export const IGNORE_INDEX = -100;
+export { IGNORE_INDEX };
 
 export interface MaskedLoss {
   loss: tf.Scalar;          // sum over trained positions / their count (0 when none: refuse such batches with countTrained first)

@@ -18,6 +18,7 @@
  *   state.step;                                                        // 1
  */
 import * as tf from '@tensorflow/tfjs';
+import { MODEL_FAMILIES } from '../../models/families/index.js';
 
 /** Hyper-parameters of one AdamW update. Defaults are torch.optim.AdamW's. */
 export interface AdamWHyperParams {
@@ -59,17 +60,18 @@ export interface AdamWState {
 
 /**
  * No weight decay for parameters that are 1-D (every bias and norm weight) or whose Hugging
- * Face name contains 'bias', 'norm' (LlamaRMSNorm: input_layernorm, post_attention_layernorm,
- * model.norm), 'ln_' (GPT-2 ln_1, ln_2, ln_f), or names an embedding ('wte', 'wpe',
- * 'embed_tokens'). transformers' Trainer excludes biases and norm weights; embeddings are
+ * Face name contains 'bias' or a fragment of a family's noDecay list (models/families/: its
+ * norms, e.g. GPT-2 'ln_', Llama 'norm', and its embeddings, 'wte', 'wpe', 'embed_tokens'). transformers' Trainer excludes biases and norm weights; embeddings are
  * excluded here as well, as nanoGPT and most SFT recipes do, because decaying rarely-seen
  * token rows towards zero only hurts them. A tied lm_head shares the wte variable and so is
  * not decayed either; an untied `lm_head.weight` is decayed.
  */
+const NO_DECAY = ['bias', ...new Set(Object.values(MODEL_FAMILIES).flatMap((f) => f.noDecay))];
+
 export function defaultDecayFilter(name: string, shape: number[]): boolean {
   if (shape.length <= 1) return false;
   const n = name.toLowerCase();
-  for (const key of ['bias', 'norm', 'ln_', 'wte', 'wpe', 'embed_tokens']) if (n.includes(key)) return false;
+  for (const key of NO_DECAY) if (n.includes(key)) return false;
   return true;
 }
 

@@ -21,27 +21,28 @@
  *   const trainer = new Trainer(model, { train: batches, lr: 1e-3, maxSteps: 100, schedule: 'cosine', warmupSteps: 10 });
  *   trainer.on((e) => { if (e.type === 'step') console.log(e.step, e.loss.toFixed(3)); });
  *   await trainer.run();                        // resolves when maxSteps are done or stop() is called
- *   await trainer.saveCheckpoint('out/ckpt');   // HF model dir + optimizer.safetensors + trainer_state.json
+ *   await saveTrainerCheckpoint(trainer, 'out/ckpt');   // src/io/trainer_checkpoint.ts: HF model dir + optimizer + trainer_state.json
  *
  *   // later: continue exactly where it stopped
- *   const resumed = await Trainer.resume('out/ckpt', { train: batches, lr: 1e-3, maxSteps: 200, schedule: 'cosine', warmupSteps: 10 });
+ *   const resumed = await resumeTrainer('out/ckpt', { train: batches, lr: 1e-3, maxSteps: 200, schedule: 'cosine', warmupSteps: 10 });
+ *
+ * Evaluation lives in evaluation.ts, checkpoint files in src/io/trainer_checkpoint.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { iterateBatches, type Batch, type BatchOptions } from '../data/batch.js';
 import type { TokenizedExample } from '../data/labels.js';
-import { maskedCrossEntropy, countTrained, IGNORE_INDEX, type MaskedLoss } from './loss.js';
+import { maskedCrossEntropy, countTrained, type MaskedLoss } from './loss.js';
 import { adamwInit, adamwDispose, type AdamWState, type DecayFilter, type PreparedUpdate } from './optim.js';
 import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleKind } from './schedule.js';
+import { describeRows, checkBatch, countRealTokens, batchTensors, disposeAll } from './batch_input.js';
+import { evaluateLoss, type LossEvalResult } from './evaluation.js';
 import { mixSeed, permutation } from '../utils/random.js';
-import { openSink, openSource, type FileSink, type FileSource } from '../io/files.js';
-import { saveTrainState, loadTrainState, type HostTensor } from '../io/train_state.js';
-import { saveModel, loadModel } from '../io/checkpoint.js';
-import { parseSafetensors, writeSafetensors } from '../io/safetensors.js';
-import type { CausalLM, ForwardOptions } from '../../models/causal_lm.js';
+import type { ForwardOptions } from '../../models/causal_lm.js';
 import type { Engine } from '../engine/index.js';
-import { dims } from '../../models/config.js';
-import { estimateTrainingMemory, checkFitsAdapter } from '../io/estimate.js';
+import { checkStepFits } from './memory.js';
 import { backendInfo } from '../backend/index.js';
+
+export { evaluateLoss, type LossEvalResult };
 
 /** What the trainer needs of a model (CausalLM has it). */
 export interface TrainableModel {
@@ -55,6 +56,8 @@ export interface TrainableModel {
   loss?(inputIds: tf.Tensor2D, labels: tf.Tensor2D, opts?: Omit<ForwardOptions, 'cache'>): MaskedLoss;
   /** The variables that get gradients, by name (HF names; LoRA '<module>.lora_A.weight'). */
   trainableParams(): Map<string, tf.Variable>;
+  /** The model's config.json fields, when it has them: batch shapes are then checked against the GPU's limits before their first step. */
+  readonly config?: Parameters<typeof checkStepFits>[0];
 }
 
 /**
@@ -170,17 +173,6 @@ export interface SkipEvent {
   lr: number;
 }
 
-export interface LossEvalResult {
-  /** Mean loss over every trained position of the eval batches. */
-  evalLoss: number;
-  /** exp(evalLoss). */
-  perplexity: number;
-  /** Fraction of trained positions where argmax of the (shifted) logits equals the label. */
-  tokenAccuracy: number;
-  /** Trained positions evaluated. */
-  tokens: number;
-}
-
 export interface EvalEvent extends LossEvalResult {
   type: 'eval';
   step: number;
@@ -202,14 +194,23 @@ export type TrainerEvent = StepEvent | SkipEvent | EvalEvent | StatusEvent;
 export type TrainerListener = (event: TrainerEvent) => void;
 
 /** One entry of the log history kept in trainer_state.json (transformers' names). */
-type LogEntry = Record<string, number | string>;
+export type LogEntry = Record<string, number | string>;
 
 /** Where the trainer is in the data: epoch and batches consumed in it. */
-interface DataPosition { epoch: number; batchIndex: number }
+export interface DataPosition { epoch: number; batchIndex: number }
 
-const STATE_KIND = 'webtune-trainer';
-/** Trainable variables that model.safetensors does not hold (LoRA adapters), F32 by trainer name. */
-export const TRAINABLE_FILE = 'trainable_params.safetensors';
+/** What Trainer.progress() gives a checkpoint writer. */
+export interface TrainerProgress {
+  step: number;                        // optimizer steps taken (skipped ones included)
+  position: DataPosition;
+  tokensSeen: number;
+  skipped: number;
+  elapsedMs: number;
+  logHistory: readonly LogEntry[];
+  /** The trainable variables by name, and the AdamW state (live: a resume assigns into them). */
+  params: ReadonlyMap<string, tf.Variable>;
+  optimizer: AdamWState;
+}
 
 /** Yields to the event loop (a macrotask), so UI events and timers run between steps. */
 function yieldToEventLoop(): Promise<void> {
@@ -225,102 +226,6 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
-
-/** Names the rows of a batch (with their provenance when the batch carries it) for error messages. */
-function describeRows(batch: Batch, rows: number[]): string {
-  return rows.map((r) => {
-    const metas = batch.meta?.[r] ?? [];
-    const where = metas.map((m) => (m && m.file !== undefined ? `${m.file}${m.line !== undefined ? `:${m.line}` : ''}` : '')).filter((s) => s);
-    return where.length ? `${r} (${where.join(', ')})` : String(r);
-  }).join(', ');
-}
-
-function checkBatch(batch: Batch, where: string): void {
-  const { batchSize: B, seqLen: T } = batch;
-  for (const field of ['inputIds', 'labels', 'attentionMask', 'positionIds'] as const) {
-    const a = batch[field];
-    if (!a || a.length !== B * T) throw new Error(`${where}: ${field} has ${a ? a.length : 'no'} entries, expected batchSize*seqLen = ${B}*${T}`);
-  }
-}
-
-/** Tokens that are not padding (attentionMask != 0). */
-function countRealTokens(batch: Batch): number {
-  let n = 0;
-  for (const s of batch.attentionMask) if (s !== 0) n++;
-  return n;
-}
-
-/** The int32 input tensors of a batch. */
-function batchTensors(batch: Batch): { ids: tf.Tensor2D; labels: tf.Tensor2D; mask: tf.Tensor2D; pos: tf.Tensor2D } {
-  const shape: [number, number] = [batch.batchSize, batch.seqLen];
-  return {
-    ids: tf.tensor2d(batch.inputIds, shape, 'int32'),
-    labels: tf.tensor2d(batch.labels, shape, 'int32'),
-    mask: tf.tensor2d(batch.attentionMask, shape, 'int32'),
-    pos: tf.tensor2d(batch.positionIds, shape, 'int32'),
-  };
-}
-
-function disposeAll(ts: { [k: string]: tf.Tensor }): void {
-  for (const t of Object.values(ts)) t.dispose();
-}
-
-/**
- * Evaluation reads whole logits [B, T, V] (token accuracy needs their argmax): on WebGPU, refuse a
- * batch whose logits would exceed the device's binding limit before anything is dispatched.
- */
-function checkEvalLogitsFit(model: TrainableModel, batch: Batch, where: string): void {
-  const limit = backendInfo()?.limits?.maxStorageBufferBindingSize;
-  if (!limit || tf.getBackend() !== 'webgpu' || !isCausalLM(model)) return;
-  const V = model.config.vocab_size, bytes = batch.batchSize * batch.seqLen * V * 4;
-  if (bytes > limit) {
-    throw new Error(`${where}: its logits [${batch.batchSize}, ${batch.seqLen}, ${V}] float32 are ${bytes.toLocaleString('en-US')} bytes, over this GPU's ` +
-      `maxStorageBufferBindingSize of ${limit.toLocaleString('en-US')} bytes: use eval batches of at most ${Math.floor(limit / (V * 4))} tokens (batch size x sequence length).`);
-  }
-}
-
-/**
- * Evaluation over batches: mean masked cross-entropy over every trained position, its exp, and
- * token accuracy (argmax of logits[:, t] == labels[:, t + 1] over trained positions). Batches
- * with no trained position contribute nothing; an eval set with none at all is an error. The
- * sums stay on the device and are read once at the end.
- */
-export async function evaluateLoss(model: TrainableModel, batches: Iterable<Batch> | AsyncIterable<Batch>, opts: { forwardOptions?: TrainerOptions['forwardOptions'] } = {}): Promise<LossEvalResult> {
-  let lossSum: tf.Scalar = tf.scalar(0);
-  let correct: tf.Scalar = tf.scalar(0);
-  let count = 0, index = 0;
-  try {
-    for await (const batch of batches) {
-      checkBatch(batch, `eval batch ${index}`);
-      checkEvalLogitsFit(model, batch, `eval batch ${index}`);
-      index++;
-      const n = countTrained(batch.labels, batch.batchSize, batch.seqLen).total;
-      if (n === 0) continue;
-      count += n;
-      const t = batchTensors(batch);
-      const [nextLoss, nextCorrect] = tf.tidy(() => {
-        const logits = model.forward(t.ids, { ...opts.forwardOptions, attentionMask: t.mask, positionIds: t.pos, training: false });
-        const { rowSums } = maskedCrossEntropy(logits, t.labels, model.engine.ops);
-        const [B, T] = t.labels.shape;
-        const targets = tf.slice(t.labels, [0, 1], [B, T - 1]);                          // [B, T-1] labels at t+1
-        const predicted = tf.argMax(tf.slice(logits, [0, 0, 0], [B, T - 1, -1]), -1);    // [B, T-1] int32
-        const hit = tf.logicalAnd(tf.equal(predicted, targets), tf.notEqual(targets, tf.scalar(IGNORE_INDEX, 'int32')));
-        return [lossSum.add(rowSums.sum()), correct.add(tf.cast(hit, 'float32').sum())] as [tf.Scalar, tf.Scalar];
-      });
-      disposeAll(t);
-      lossSum.dispose(); correct.dispose();
-      lossSum = nextLoss; correct = nextCorrect;
-    }
-    if (count === 0) throw new Error(`evaluateLoss: the ${index} eval batches have no trained positions (every label is -100 after the shift)`);
-    const sums = tf.stack([lossSum, correct]);
-    const [ls, c] = await sums.data();
-    sums.dispose();
-    const evalLoss = ls / count;
-    return { evalLoss, perplexity: Math.exp(evalLoss), tokenAccuracy: c / count, tokens: count };
-  } finally {
-    lossSum.dispose(); correct.dispose();
-  }
-}
 
 /**
  * Runs supervised fine-tuning steps on a model. Drive it with run() (resolves when the run
@@ -458,7 +363,7 @@ export class Trainer {
     this.pauseRequested = true;
   }
 
-  /** Continues a paused run. (Trainer.resume, the static method, restores a checkpoint.) */
+  /** Continues a paused run. (resumeTrainer, src/io/trainer_checkpoint.ts, restores a checkpoint.) */
   resume(): void {
     this.pauseRequested = false;
     this.wake?.();
@@ -600,10 +505,9 @@ export class Trainer {
   private checkFitsDevice(B: number, T: number): void {
     const key = `${B}x${T}`;
     const limits = backendInfo()?.limits;
-    if (this.checkedShapes.has(key) || !limits || tf.getBackend() !== 'webgpu' || !isCausalLM(this.model)) return;
-    const est = estimateTrainingMemory(this.model.config, { batchSize: B, seqLen: Math.min(T, dims(this.model.config).maxPositions), fullFineTune: false, gradientCheckpointing: this.options.gradientCheckpointing });
-    const fit = checkFitsAdapter(est, limits);
-    if (!fit.ok) throw new Error(`Trainer: a batch of ${B} x ${T} tokens cannot be trained on this GPU: ${fit.message}`);
+    const config = this.model.config;   // a model without one (not a CausalLM) is not checked
+    if (this.checkedShapes.has(key) || !limits || tf.getBackend() !== 'webgpu' || !config) return;
+    checkStepFits(config, B, T, limits, { gradientCheckpointing: this.options.gradientCheckpointing });
     this.checkedShapes.add(key);
   }
 
@@ -715,113 +619,28 @@ export class Trainer {
     return event;
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Checkpoints
-
   /**
-   * Writes a resumable checkpoint: the model as a Hugging Face directory (config.json +
-   * model.safetensors, via saveModel), trainable variables the model files do not hold
-   * (trainable_params.safetensors: LoRA adapters; every trainable variable with
-   * { saveModel: false }), the AdamW moments (optimizer.safetensors) and trainer_state.json
-   * (step, data position, seed, schedule, options, log history). Call it between steps (e.g.
-   * from a step listener or after pause()).
+   * Where the run stands, what a checkpoint holds (src/io/trainer_checkpoint.ts writes it): the
+   * counters, data position and log history, and the live trainable variables and AdamW state.
+   * Call it between steps.
    */
-  async saveCheckpoint(sink: FileSink | string, opts: { saveModel?: boolean } = {}): Promise<void> {
-    if (this.busy) throw new Error('Trainer.saveCheckpoint: a step is in progress; call it between steps (from a step event, or after run() resolves)');
-    const out = openSink(sink);
-    const savedByModel = new Set<tf.Variable>();
-    if (opts.saveModel !== false) {
-      if (!isCausalLM(this.model)) throw new Error('Trainer.saveCheckpoint: the model is not a CausalLM; pass { saveModel: false } and save it yourself');
-      await saveModel(this.model, out);
-      for (const v of this.model.params.values()) savedByModel.add(v);
-    }
-    // Trainable variables the model files do not hold (LoRA adapters, or everything when the
-    // model is not saved) go to their own file, so a resume restores them exactly.
-    const extra = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [name, v] of this.params) if (!savedByModel.has(v)) extra.set(name, { shape: v.shape.slice(), data: (await v.data()) as Float32Array });
-    if (extra.size > 0) await out.write(TRAINABLE_FILE, writeSafetensors(extra, { format: 'webtune-trainable' }));
-    const expAvg = new Map<string, HostTensor>(), expAvgSq = new Map<string, HostTensor>();
-    for (const [name, m] of this.optimizer.m) {
-      expAvg.set(name, { shape: m.shape, data: (await m.data()) as Float32Array });
-      expAvgSq.set(name, { shape: m.shape, data: (await this.optimizer.v.get(name)!.data()) as Float32Array });
-    }
-    const o = this.options;
-    const trainerState = {
-      kind: STATE_KIND,
-      global_step: this.stepCount,
-      max_steps: this.maxSteps,
-      epoch: this.epoch,
-      seed: this.seed,
-      data_position: { ...this.position },
-      schedule: { ...this.schedule },
-      gradient_accumulation_steps: this.gradientAccumulationSteps,
-      optimizer: { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weight_decay: o.weightDecay ?? 0 },
-      max_grad_norm: o.maxGradNorm ?? 1.0,
-      shuffle: o.shuffle ?? false,
-      num_tokens: this.tokensSeen,
-      skipped_steps: this.skipped,
-      elapsed_ms: this.elapsedMs(),
-      log_history: this.logHistory.map(jsonSafeEntry),
+  progress(): TrainerProgress {
+    if (this.busy) throw new Error('Trainer: a step is in progress; read its progress between steps (from a step event, or after run() resolves)');
+    return {
+      step: this.stepCount, position: { ...this.position }, tokensSeen: this.tokensSeen, skipped: this.skipped,
+      elapsedMs: this.elapsedMs(), logHistory: this.logHistory, params: this.params, optimizer: this.optimizer,
     };
-    await saveTrainState(out, { trainerState, optimizer: { step: this.optimizer.step, expAvg, expAvgSq } });
   }
 
-  /**
-   * Restores a checkpoint written by saveCheckpoint and returns a trainer positioned after its
-   * last step. `options` must describe the same run (same train data, seed and accumulation;
-   * the run may be extended with a larger maxSteps). The model is loaded from the checkpoint
-   * unless one is given (e.g. the base model with the same LoRA adapters attached); either way
-   * the variables in trainable_params.safetensors, when present, are restored into it by name.
-   */
-  static async resume(checkpoint: FileSource | string, options: TrainerOptions, model?: TrainableModel): Promise<Trainer> {
-    const src = openSource(checkpoint);
-    const { trainerState: s, optimizer } = await loadTrainState(src);
-    const where = `${src.name}/trainer_state.json`;
-    if (s.kind !== STATE_KIND) throw new Error(`${where}: "state.kind" is ${JSON.stringify(s.kind)}, expected "${STATE_KIND}"`);
-    const num = (field: string): number => {
-      const v = s[field];
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${where}: "state.${field}" must be a number`);
-      return v;
-    };
-    const seed = num('seed'), step = num('global_step'), accum = num('gradient_accumulation_steps');
-    if (options.seed !== undefined && options.seed !== seed) throw new Error(`${where}: saved with seed ${seed}, but options.seed is ${options.seed}; a resumed run must use the same seed`);
-    if ((options.gradientAccumulationSteps ?? 1) !== accum) throw new Error(`${where}: saved with gradient_accumulation_steps ${accum}, but options.gradientAccumulationSteps is ${options.gradientAccumulationSteps ?? 1}`);
-    const pos = s.data_position as DataPosition | undefined;
-    if (!pos || !Number.isInteger(pos.epoch) || !Number.isInteger(pos.batchIndex)) throw new Error(`${where}: "state.data_position" must be {epoch, batchIndex} integers`);
-    const m = model ?? (await loadModel(src));
-    if (await src.exists(TRAINABLE_FILE)) {
-      const file = `${src.name}/${TRAINABLE_FILE}`;
-      const { tensors } = parseSafetensors(await src.read(TRAINABLE_FILE), file);
-      const params = m.trainableParams();
-      for (const [name, rec] of tensors) {
-        const v = params.get(name);
-        if (!v) throw new Error(`${file}: '${name}' is not a trainable parameter of the model (attach the same adapters before resuming)`);
-        if (rec.shape.join(',') !== v.shape.join(',')) throw new Error(`${file}: '${name}' has shape [${rec.shape}], the parameter [${v.shape}]`);
-        tf.tidy(() => v.assign(tf.tensor(rec.data as Float32Array, rec.shape, 'float32')));
-      }
-    }
-    const trainer = new Trainer(m, { ...options, seed });
-    trainer.stepCount = step;
-    trainer.position = { epoch: pos.epoch, batchIndex: pos.batchIndex };
-    trainer.tokensSeen = num('num_tokens');
-    trainer.skipped = num('skipped_steps');
-    trainer.elapsedBefore = num('elapsed_ms');
-    trainer.logHistory = Array.isArray(s.log_history) ? (s.log_history as LogEntry[]).map((e) => ({ ...e })) : [];
-    if (optimizer) {
-      const st = trainer.optimizer;
-      for (const name of st.m.keys()) if (!optimizer.expAvg.has(name)) throw new Error(`${src.name}/optimizer.safetensors: no moments for trainable parameter '${name}'`);
-      for (const name of optimizer.expAvg.keys()) if (!st.m.has(name)) throw new Error(`${src.name}/optimizer.safetensors: moments for '${name}', which is not a trainable parameter of the model`);
-      for (const [name, mv] of st.m) {
-        const saved = optimizer.expAvg.get(name)!;
-        if (saved.shape.join(',') !== mv.shape.join(',')) throw new Error(`${src.name}/optimizer.safetensors: '${name}' has shape [${saved.shape}], the parameter [${mv.shape}]`);
-        tf.tidy(() => {
-          mv.assign(tf.tensor(saved.data, saved.shape, 'float32'));
-          st.v.get(name)!.assign(tf.tensor(optimizer.expAvgSq.get(name)!.data, saved.shape, 'float32'));
-        });
-      }
-      st.step = optimizer.step;
-    }
-    return trainer;
+  /** Puts a fresh trainer (no step taken) at a saved position; the optimizer state is restored into progress().optimizer. */
+  restoreProgress(p: Pick<TrainerProgress, 'step' | 'position' | 'tokensSeen' | 'skipped' | 'elapsedMs' | 'logHistory'>): void {
+    if (this.stepCount !== 0 || this.iterator) throw new Error('Trainer.restoreProgress: the trainer has already stepped');
+    this.stepCount = p.step;
+    this.position = { ...p.position };
+    this.tokensSeen = p.tokensSeen;
+    this.skipped = p.skipped;
+    this.elapsedBefore = p.elapsedMs;
+    this.logHistory = p.logHistory.map((e) => ({ ...e }));
   }
 
   /** Frees the optimizer state (not the model). */
@@ -831,16 +650,4 @@ export class Trainer {
     this.stop();
     adamwDispose(this.optimizer);
   }
-}
-
-function isCausalLM(model: TrainableModel): model is CausalLM {
-  const m = model as Partial<CausalLM>;
-  return typeof m.linearModules === 'function' && m.params instanceof Map && typeof m.config === 'object';
-}
-
-/** History entries with non-finite numbers written as strings, since JSON cannot hold them. */
-function jsonSafeEntry(e: LogEntry): LogEntry {
-  const out: LogEntry = {};
-  for (const [k, v] of Object.entries(e)) out[k] = typeof v === 'number' && !Number.isFinite(v) ? String(v) : v;
-  return out;
 }

@@ -7,7 +7,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../helpers/backends.js';
-import { estimateTrainingMemory, estimateFromConfigJson, checkFitsAdapter, loraParamCount, formatBytes } from '../../src/io/estimate.js';
+import { estimateTrainingMemory, estimateFromConfigJson, checkFitsAdapter, loraParamCount, formatBytes } from '../../src/train/memory.js';
 import { parseConfig, presetConfig, type ModelConfig } from '../../models/config.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { maskedCrossEntropy } from '../../src/train/loss.js';

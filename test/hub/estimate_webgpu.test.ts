@@ -9,7 +9,7 @@ import { flush, startGpuMeter } from '../../kernels/index.js';
 import { CausalLM, parseConfig, type ModelConfig } from '../../models/index.js';
 import { applyLora } from '../../src/nn/lora.js';
 import { makeStep } from '../../src/cli/bench.js';
-import { estimateTrainingMemory } from '../../src/io/estimate.js';
+import { estimateTrainingMemory } from '../../src/train/memory.js';
 
 const SHAPES: Array<[string, Record<string, unknown>, number, number, boolean]> = [
   ['llama, LoRA on q/k/v/o', { model_type: 'llama', vocab_size: 2048, hidden_size: 128, intermediate_size: 352, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, tie_word_embeddings: true }, 4, 64, false],

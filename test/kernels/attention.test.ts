@@ -4,6 +4,7 @@ import { useBackend, assertAllClose } from '../helpers/backends.js';
 import { fusedAttention, fusedSegmentAttention, fusedAttentionPacked, stockAttention, segmentMask } from '../../kernels/attention.js';
 import { stockOps } from '../../src/nn/ops.js';
 import { attentionRef } from '../../kernels/attention_ref.js';
+import { attends } from '../../src/nn/visibility.js';
 import { startGpuMeter } from '../../kernels/counters.js';
 import { randn, read } from './util.js';
 
@@ -20,9 +21,9 @@ function swap12(a: Float32Array, B: number, X: number, Y: number, D: number): Fl
 
 interface SegCase { B: number; H: number; Hkv: number; T: number; D: number; seg: number[][] | null }
 
-/** The model's rule: j <= i within the segment; a padding query (0) sees only itself; null = causal. */
+/** The model's rule (src/nn/visibility.ts): j <= i within the segment; a padding query (0) sees only itself; null = causal. */
 function allowedOf(seg: number[][] | null) {
-  return (b: number, i: number, j: number) => (seg === null ? j <= i : seg[b][i] === 0 ? j === i : j <= i && seg[b][j] === seg[b][i]);
+  return (b: number, i: number, j: number) => (seg === null ? attends(i, j) : attends(i, j, seg[b][i], seg[b][j]));
 }
 const SEG_CASES: SegCase[] = [
   { B: 2, H: 4, Hkv: 2, T: 5, D: 7, seg: [[1, 1, 2, 2, 0], [1, 1, 1, 1, 1]] },   // packed + padding, GQA

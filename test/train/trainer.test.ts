@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Trainer, evaluateLoss, batchSourceFrom, type StepEvent, type TrainerEvent } from '../../src/train/trainer.js';
+import { saveTrainerCheckpoint, resumeTrainer } from '../../src/io/trainer_checkpoint.js';
 import { MemoryFiles } from '../../src/io/files.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
@@ -112,11 +113,11 @@ describe('Trainer on a tiny GPT-2 (CPU)', () => {
     expect(await first.run()).toBe('stopped');
     expect(first.step).toBe(5);                                  // mid-epoch (3 steps per epoch)
     const files = new MemoryFiles();
-    await first.saveCheckpoint(files);
+    await saveTrainerCheckpoint(first, files);
     expect([...files.files.keys()].sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors', 'trainer_state.json']);
     first.dispose(); model.dispose();
 
-    const resumed = await Trainer.resume(files, opts);
+    const resumed = await resumeTrainer(files, opts);
     expect(resumed.step).toBe(5);
     resumed.on((e) => { if (e.type === 'step') losses.push(e.loss); });
     await resumed.run();
@@ -159,18 +160,18 @@ describe('Trainer on a tiny GPT-2 (CPU)', () => {
     t1.on((e) => { if (e.type === 'step') { losses.push(e.loss); if (e.step === 4) t1.stop(); } });
     await t1.run();
     const files = new MemoryFiles();
-    await t1.saveCheckpoint(files);
+    await saveTrainerCheckpoint(t1, files);
     expect(files.files.has('trainable_params.safetensors')).toBe(true);
     t1.dispose(); first.dispose();
 
     // A fresh base with adapters attached (their initial values are overwritten from the checkpoint).
     const second = attachLora(tinyGPT2(7));
-    const t2 = await Trainer.resume(files, opts, second);
+    const t2 = await resumeTrainer(files, opts, second);
     t2.on((e) => { if (e.type === 'step') losses.push(e.loss); });
     await t2.run();
     expect(losses).toEqual(refLoss);
     // Without the same adapters the checkpoint is refused, naming the parameter.
-    await expect(Trainer.resume(files, opts, tinyGPT2(7))).rejects.toThrow(/lora_A\.weight' is not a trainable parameter/);
+    await expect(resumeTrainer(files, opts, tinyGPT2(7))).rejects.toThrow(/lora_A\.weight' is not a trainable parameter/);
     t2.dispose(); ref.dispose(); second.dispose(); full.dispose();
   });
 
@@ -235,7 +236,7 @@ describe('Trainer on a tiny GPT-2 (CPU)', () => {
       }
       // trainer_state.json cannot hold NaN: the skipped entries are still saved.
       const files = new MemoryFiles();
-      await trainer.saveCheckpoint(files, { saveModel: false });
+      await saveTrainerCheckpoint(trainer, files, { saveModel: false });
       trainer.dispose(); model.dispose();
     }
   });

@@ -17,7 +17,7 @@
  *                backward pass (tfjs frees nothing it recorded before the gradients are done),
  *                with N = B*T tokens and A = B*H*T*T attention scores. Fused path: see
  *                FUSED_OVERHEAD below. Stock path, per layer, an op count
- *                from models/gpt2.ts, models/llama.ts and src/nn/ops.ts:
+ *                from models/families/ (each family's memory counts) and src/nn/ops.ts:
  *                  GPT-2   28*C + 10*I per token (layer norms 4+4, c_attn matmul+bias 6, q/k/v
  *                          head split 6, context + merge 2, projections + residuals 6; c_fc
  *                          matmul+bias 2, tanh-GELU 8)
@@ -52,6 +52,7 @@
  * if (!fit.ok) throw new Error(fit.message);
  */
 import { parseConfig, countParams, dims, type ModelConfig } from '../../models/config.js';
+import { familyOf } from '../../models/families/index.js';
 
 export interface LoraEstimate {
   r: number;
@@ -104,32 +105,8 @@ interface LinearShape {
 }
 
 function layerLinears(config: ModelConfig): { prefix: (i: number) => string; linears: LinearShape[] } {
-  const d = dims(config);
-  const C = d.hidden, I = d.inner;
-  if (config.model_type === 'gpt2') {
-    return {
-      prefix: (i) => `transformer.h.${i}`,
-      linears: [
-        { path: 'attn.c_attn', inF: C, outF: 3 * C },
-        { path: 'attn.c_proj', inF: C, outF: C },
-        { path: 'mlp.c_fc', inF: C, outF: I },
-        { path: 'mlp.c_proj', inF: I, outF: C },
-      ],
-    };
-  }
-  const q = d.heads * d.headDim, kv = d.kvHeads * d.headDim;
-  return {
-    prefix: (i) => `model.layers.${i}`,
-    linears: [
-      { path: 'self_attn.q_proj', inF: C, outF: q },
-      { path: 'self_attn.k_proj', inF: C, outF: kv },
-      { path: 'self_attn.v_proj', inF: C, outF: kv },
-      { path: 'self_attn.o_proj', inF: q, outF: C },
-      { path: 'mlp.gate_proj', inF: C, outF: I },
-      { path: 'mlp.up_proj', inF: C, outF: I },
-      { path: 'mlp.down_proj', inF: I, outF: C },
-    ],
-  };
+  const m = familyOf(config).memory;
+  return { prefix: (i) => `${m.layerPrefix}.${i}`, linears: m.layerLinears(dims(config)) };
 }
 
 /** PEFT's rule: a target matches a module whose full path equals it or ends with '.' + target. */
@@ -161,7 +138,7 @@ export function loraParamCount(config: ModelConfig, lora: LoraEstimate): number 
  * copies behind reshapes and transposes on some backends). Measured with tf.profile on the CPU
  * backend of tfjs 4.22 over sequence lengths 16 to 64 (test/hub/estimate.test.ts checks it).
  */
-const TAPE_OVERHEAD = { gpt2: 1.5, llama: 1.75 } as const;
+// TAPE_OVERHEAD: the family's memory.tapeOverhead (GPT-2 1.5, Llama 1.75).
 
 /**
  * The fused path (kernels/): one tensor per linear output, norms fused with the residual adds,
@@ -178,27 +155,15 @@ const TAPE_OVERHEAD = { gpt2: 1.5, llama: 1.75 } as const;
  * factor covers the layouts the kernels read (heads split and merged), the kernels' side
  * outputs, and the backward pass's gradients, which live while the layer's backward runs.
  */
-const FUSED_OVERHEAD = { gpt2: 2.1, llama: 3.1 } as const;
+// FUSED_OVERHEAD: the family's memory.fusedOverhead (GPT-2 2.1, Llama 3.1).
 
 /** Float32 elements one transformer layer keeps from forward to backward for B x T tokens on `path`. */
 function layerActivations(config: ModelConfig, B: number, T: number, path: 'fused' | 'stock'): number {
-  const d = dims(config);
-  const N = B * T, C = d.hidden, I = d.inner, A = B * d.heads * T * T;
-  const q = d.heads * d.headDim, kv = d.kvHeads * d.headDim;
-  if (path === 'fused') {
-    const perToken = config.model_type === 'gpt2' ? 10 * C + 2 * I : 6 * C + 2 * q + 3 * kv + 3 * I;
-    return FUSED_OVERHEAD[config.model_type] * perToken * N;
-  }
-  let perToken: number, layerWeights: number;
-  if (config.model_type === 'gpt2') {
-    perToken = 28 * C + 10 * I;
-    layerWeights = C * 3 * C + C * C + 2 * C * I;
-  } else {
-    perToken = 10 * C + 2 * (q + 2 * kv) + 5 * (q + kv) + 2 * q + (kv < q ? 2 * q : 0) + 5 * I;
-    layerWeights = C * (q + 2 * kv) + q * C + 3 * C * I;
-  }
+  const d = dims(config), m = familyOf(config).memory;
+  const N = B * T, A = B * d.heads * T * T;
+  if (path === 'fused') return m.fusedOverhead * m.fusedPerToken(d) * N;
   // One copy of the layer's linear weights is recorded per forward (measured; as for a transposed operand).
-  return layerWeights + TAPE_OVERHEAD[config.model_type] * perToken * N + 4 * A;
+  return m.layerWeights(d) + m.tapeOverhead * m.stockPerToken(d) * N + 4 * A;
 }
 
 /**
@@ -207,7 +172,7 @@ function layerActivations(config: ModelConfig, B: number, T: number, path: 'fuse
  * --compare-checkpointing`: Llama 1 (SmolLM2-135M's layer shape, 2 and 4 layers: 15.6 MiB per
  * layer for 13.9 MiB of weights, the rest one block), GPT-2 2 (the micro shape, 4 layers).
  */
-const CHECKPOINT_BLOCKS = { gpt2: 2, llama: 1 } as const;
+// CHECKPOINT_BLOCKS: the family's memory.checkpointBlocks (GPT-2 2, Llama 1).
 
 /** The logits budget of CausalLM.loss (models/causal_lm.ts LOGITS_CHUNK_BYTES). */
 const LOGITS_CHUNK_BYTES = 32 * 2 ** 20;
@@ -228,7 +193,7 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   const path = opts.path ?? 'fused';
   const d = dims(config);
   if (T > d.maxPositions) {
-    throw new Error(`seqLen: ${T} is longer than the model reads (${config.model_type === 'gpt2' ? 'n_positions' : 'max_position_embeddings'} = ${d.maxPositions})`);
+    throw new Error(`seqLen: ${T} is longer than the model reads (${familyOf(config).memory.maxPositionsField} = ${d.maxPositions})`);
   }
   const params = countParams(config);
   const full = opts.fullFineTune ?? !opts.lora;
@@ -248,7 +213,7 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   // and, in the backward pass, the recomputed block's activations (CHECKPOINT_BLOCKS); otherwise
   // every layer's activations live until the backward pass.
   const layer = layerActivations(config, B, T, path);
-  const layersKept = opts.gradientCheckpointing ? d.layers * 2 * N * C + CHECKPOINT_BLOCKS[config.model_type] * layer : d.layers * layer;
+  const layersKept = opts.gradientCheckpointing ? d.layers * 2 * N * C + familyOf(config).memory.checkpointBlocks * layer : d.layers * layer;
   // Stock: each recorded tensor's gradient lives until its producer is processed; measured on the
   // CPU backend, the peak of forward + backward is about twice what the forward recorded. (The
   // fused factor above already counts the backward pass.)
@@ -259,7 +224,7 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   const optimizer = trainableParams * 8;
   const activations = activationFloats * 4;
 
-  const embName = config.model_type === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
+  const { embedding: embName, positionTable } = familyOf(config).memory;
   const buffers: BufferEstimate[] = [
     { name: `${embName} (the embedding matrix)`, shape: [V, C], bytes: V * C * bytesPerParam },
     R === N ? { name: 'logits', shape: [B, T, V], bytes: N * V * 4 } : { name: 'logits chunk', shape: [R, V], bytes: R * V * 4 },
@@ -268,7 +233,7 @@ export function estimateTrainingMemory(config: ModelConfig, opts: EstimateOption
   // The fused attention never stores the [T, S] scores.
   if (path === 'stock') buffers.push({ name: 'attention scores', shape: [B, d.heads, T, T], bytes: B * d.heads * T * T * 4 });
   if (!config.tie_word_embeddings) buffers.push({ name: 'lm_head.weight', shape: [V, C], bytes: V * C * bytesPerParam });
-  if (config.model_type === 'gpt2') buffers.push({ name: 'transformer.wpe.weight', shape: [d.maxPositions, C], bytes: d.maxPositions * C * bytesPerParam });
+  if (positionTable) buffers.push({ name: positionTable, shape: [d.maxPositions, C], bytes: d.maxPositions * C * bytesPerParam });
   buffers.sort((a, b) => b.bytes - a.bytes);
 
   return {
@@ -378,4 +343,15 @@ export function planTraining(config: ModelConfig, opts: EstimateOptions, { budge
   }
   const fit = limits ? checkFitsAdapter(estimate, limits) : { ok: true as const };
   return { gradientCheckpointing, reason, estimate, refusal: fit.ok ? undefined : fit.message };
+}
+
+/**
+ * Throws when one training step of a batchSize x seqLen batch would bind a tensor over the
+ * device's limits (the message names the tensor, its size, the limit and what to change).
+ * The Trainer calls it before the first step of each batch shape.
+ */
+export function checkStepFits(config: ModelConfig, batchSize: number, seqLen: number, limits: BufferLimits, opts: { gradientCheckpointing?: boolean } = {}): void {
+  const est = estimateTrainingMemory(config, { batchSize, seqLen: Math.min(seqLen, dims(config).maxPositions), fullFineTune: false, gradientCheckpointing: opts.gradientCheckpointing });
+  const fit = checkFitsAdapter(est, limits);
+  if (!fit.ok) throw new Error(`Trainer: a batch of ${batchSize} x ${seqLen} tokens cannot be trained on this GPU: ${fit.message}`);
 }
