@@ -16,7 +16,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 import { launchChromium, startDemoServer, screenshot, slow } from '../helpers/browser.js';
 import { FakeHub } from '../hub/fake_hub.js';
 import { writeSafetensors, type WritableTensor } from '../../src/io/safetensors.js';
@@ -81,6 +81,11 @@ describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chrom
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('pageerror', (e) => errors.push(e.message));
+    // Errors and warnings of the page and its worker go to the test's output: a run that never
+    // starts then says why.
+    const report = (where: string) => (m: ConsoleMessage) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`${where} ${m.type()}: ${m.text().slice(0, 400)}`); };
+    page.on('console', report('page'));
+    page.on('worker', (w) => w.on('console', report('worker')));
     pageUrl = `${server.url}?hub=${encodeURIComponent(endpoint)}`;
   }, slow(120_000));
 
