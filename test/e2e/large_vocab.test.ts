@@ -107,7 +107,9 @@ describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chrom
     await page.click('#train-start');
     // While it trains, the progress line names the path (set with the first step).
     const progress = page.locator('#train-progress');
-    await page.waitForSelector('#train-progress[data-state="running"][data-path]', { timeout: slow(300_000) });
+    // A run that fails before its first step ends the wait too, and says why.
+    await page.waitForSelector('#train-progress:is([data-state="running"][data-path], [data-state="failed"])', { timeout: slow(300_000) });
+    expect(await progress.getAttribute('data-state'), (await progress.textContent())!).toBe('running');
     const during = (await progress.getAttribute('data-path'))!;
     await page.waitForSelector('#train-progress:is([data-state="done"], [data-state="failed"])', { timeout: slow(300_000) });
     expect(await progress.getAttribute('data-state'), (await progress.textContent())!).toBe('done');
