@@ -26,7 +26,7 @@ export { fusedLinear } from './linear.js';
 export { matmul2d, columnSum } from './matmul.js';
 export { fusedGelu, fusedBiasGelu, fusedSwiglu, stockGelu, stockSwiglu } from './activations.js';
 export { fusedAdamwUpdate, fusedClipGradNorm, type ClipResult, type AdamWStateLike } from './adamw.js';
-export { fusedUpdateRule } from './update_rule.js';
+export { fusedClipAdamw } from './clip_adamw.js';
 // CPU references
 export { maskedCrossEntropyRef, rowCrossEntropyRef } from './cross_entropy_ref.js';
 export { normRef } from './norm_ref.js';

@@ -1,7 +1,7 @@
 /**
  * The engine binding: the backend gives the engine (fused kernels on WebGPU, stock ops on the
  * CPU), a model is bound to one when it is made, and its forward, loss and training step go
- * through that engine's ops and update rule, with nothing global to set or restore.
+ * through that engine's ops and optimizer, with nothing global to set or restore.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect } from 'vitest';
@@ -9,21 +9,24 @@ import { useBackend } from './helpers/backends.js';
 import { initBackend, describeBackend, currentEngine } from '../src/backend/index.js';
 import { selectEngine, stockEngine, fusedEngine, describeEngine, type Engine, type KernelChoice } from '../src/engine/index.js';
 import { stockOps, type Ops } from '../src/nn/ops.js';
-import { stockUpdateRule, type UpdateRule } from '../src/train/optim.js';
+import { clipAdamw } from '../src/train/optim.js';
 import { Trainer } from '../src/train/trainer.js';
 import { CausalLM } from '../models/causal_lm.js';
 import { tinyGPT2, tinyLlamaConfig, makeBatch, randomRows } from './train/helpers.js';
 
-/** An engine with the stock ops and update rule that counts every call it receives. */
+/** An engine with the stock ops and optimizer that counts every call it receives. */
 function countingEngine(): { engine: Engine; calls: Map<string, number>; prepares: () => number } {
   const calls = new Map<string, number>();
   const ops = Object.fromEntries(Object.entries(stockOps).map(([name, f]) => [name, (...args: unknown[]) => {
     calls.set(name, (calls.get(name) ?? 0) + 1);
     return (f as (...a: unknown[]) => unknown)(...args);
   }])) as unknown as Ops;
-  let prepares = 0;
-  const updateRule: UpdateRule = { prepare: (g, n) => { prepares++; return stockUpdateRule.prepare(g, n); } };
-  return { engine: { path: 'stock', ops, updateRule, warmUp: async () => 0 }, calls, prepares: () => prepares };
+  let prepares = 0;   // optimizer updates
+  const counting: Engine['clipAdamw'] = (opts) => {
+    const stock = clipAdamw(opts);
+    return { ...stock, update: (...args) => { prepares++; return stock.update(...args); } };
+  };
+  return { engine: { path: 'stock', ops, clipAdamw: counting, warmUp: async () => 0 }, calls, prepares: () => prepares };
 }
 
 describe('selectEngine', () => {
@@ -107,7 +110,7 @@ describe('a model runs on the engine it is bound to [cpu]', () => {
     }
   });
 
-  it('the Trainer computes the loss with the model\'s ops and applies the model\'s update rule', async () => {
+  it('the Trainer computes the loss with the model\'s ops and applies the model\'s optimizer', async () => {
     await useBackend('cpu');
     const { engine, calls, prepares } = countingEngine();
     const batches = [makeBatch(randomRows(2, 6, 32, 11))];

@@ -6,7 +6,7 @@
  * src/train/loss.ts, gradients of every trainable parameter, global-norm clipping (1.0) and
  * AdamW, ending with one readback of the loss and gradient norm (as the trainer does). Each path
  * is the same model bound to one engine (src/engine, `model.withEngine`): its ops run the
- * forward and the loss, its update rule clips and applies AdamW. 'stock' is stockEngine (stock
+ * forward and the loss, its clipAdamw clips and applies AdamW. 'stock' is stockEngine (stock
  * tfjs ops, src/train's clipGradNorm + adamwUpdate); 'fused' is fusedEngine (the fused WGSL
  * kernels, fusedClipGradNorm + fusedAdamwUpdate), the engine WebGPU gives by default.
  *
@@ -26,7 +26,6 @@ import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, parseConfig, type ModelConfig } from '../../models/config.js';
 import { estimateTrainingMemory, checkFitsAdapter, formatBytes } from '../train/memory.js';
 import { readFile } from 'node:fs/promises';
-import { adamwInit, adamwDispose } from '../train/optim.js';
 import { fusedKernelsAvailable, startGpuMeter, flush } from '../../kernels/index.js';
 import { applyLora } from '../nn/lora.js';
 
@@ -112,24 +111,26 @@ export function makeStep(model: CausalLM, B: number, T: number, V: number, opts:
   const positionIds = tf.tensor2d(Int32Array.from({ length: B * T }, (_, i) => i % T), [B, T], 'int32');
   const params = model.trainableParams();
   const byVarName = new Map([...params].map(([n, v]) => [v.name, n]));
-  const state = adamwInit(params);
   const bound: Record<KernelPath, CausalLM> = { stock: model.withEngine(ENGINES.stock), fused: model.withEngine(ENGINES.fused) };
+  // Each engine's clip (1.0) then AdamW; the two share one state (the same [{}, AdamWState] shape).
+  const optimizers = { stock: ENGINES.stock.clipAdamw({ maxGradNorm: 1.0, weightDecay: 0 }), fused: ENGINES.fused.clipAdamw({ maxGradNorm: 1.0, weightDecay: 0 }) };
+  const state = optimizers.stock.init(params);
   const step = async (path: KernelPath): Promise<{ ms: number; loss: number }> => {
     const m = bound[path];
     const t0 = performance.now();
     const { value, grads: g } = tf.variableGrads(() =>
       m.loss(inputIds, labels, { attentionMask, positionIds, training: true, gradientCheckpointing: opts.gradientCheckpointing }).loss, [...params.values()]);
     const grads = new Map(Object.entries(g).map(([k, t]) => [byVarName.get(k) ?? k, t]));
-    const update = m.engine.updateRule.prepare(grads, 1.0);
-    update.apply(state, params, { lr: 1e-4, weightDecay: 0 });
-    const readout = tf.stack([value, update.totalNorm]);
+    const update = optimizers[path].update(grads, state, params, { lr: 1e-4 });
+    update.apply();
+    const readout = tf.stack([value, update.gradNorm]);
     update.dispose();
     const [loss] = await readout.data();
     tf.dispose([readout, value, ...grads.values()]);
     if (!Number.isFinite(loss)) throw new Error(`bench: non-finite loss on the ${path} path`);
     return { ms: performance.now() - t0, loss };
   };
-  const dispose = () => { tf.dispose([inputIds, labels, attentionMask, positionIds]); adamwDispose(state); };
+  const dispose = () => { tf.dispose([inputIds, labels, attentionMask, positionIds]); optimizers.stock.dispose(state); };
   return { step, dispose };
 }
 

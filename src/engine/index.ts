@@ -1,10 +1,10 @@
 /**
- * The engine a model runs on: the primitive ops its layers call, the update rule the trainer
- * applies (clipping + AdamW), and a warm-up that compiles its GPU pipelines before the first
+ * The engine a model runs on: the primitive ops its layers call, the optimizer the trainer
+ * applies (clip by global norm, then AdamW), and a warm-up that compiles its GPU pipelines before the first
  * step. The backend decides which one a model gets (initBackend returns it):
  *
- *   webgpu        -> fusedEngine: kernels/ (fused WGSL kernels, grouped AdamW), warm-up compiles them
- *   webgl, cpu    -> stockEngine: src/nn/ops.ts stockOps and src/train/optim.ts stockUpdateRule
+ *   webgpu        -> fusedEngine: kernels/ (fused WGSL kernels, fusedClipAdamw), warm-up compiles them
+ *   webgl, cpu    -> stockEngine: src/nn/ops.ts stockOps and src/train/optim.ts clipAdamw
  *
  * A model is bound to one engine when it is made (CausalLM.create / fromTensors, default: the
  * engine of the active backend) and `model.withEngine(e)` gives the same weights on another one,
@@ -18,8 +18,8 @@
  *   describeEngine(model.engine);                        // 'fused WGSL kernels'
  */
 import { stockOps, type Ops } from '../nn/ops.js';
-import { stockUpdateRule, type UpdateRule } from '../train/optim.js';
-import { fusedOps, fusedUpdateRule, warmUpFusedKernels } from '../../kernels/index.js';
+import { clipAdamw, type ClipAdamW, type ClipAdamWOptions } from '../train/optim.js';
+import { fusedOps, fusedClipAdamw, warmUpFusedKernels } from '../../kernels/index.js';
 import { dims, type ModelConfig } from '../../models/config.js';
 import type { BackendName } from '../backend/index.js';
 
@@ -35,17 +35,17 @@ export interface Engine {
   readonly path: KernelPath;
   /** The table every layer of a bound model calls (src/nn/ops.ts Ops). */
   readonly ops: Readonly<Ops>;
-  /** Clipping + AdamW of a training step (src/train/optim.ts UpdateRule). */
-  readonly updateRule: UpdateRule;
+  /** The training step's optimizer, clip by global norm then AdamW (src/train/optim.ts ClipAdamW): the same chain on every engine. */
+  readonly clipAdamw: (opts: ClipAdamWOptions) => ClipAdamW;
   /** Compiles the pipelines a training step of this model shape runs; resolves with the number compiled (0: nothing to compile). */
   warmUp(config: ModelConfig): Promise<number>;
 }
 
-/** Stock tfjs ops and the reference update rule: runs on every backend, the reference for the fused engine. */
+/** Stock tfjs ops and the reference optimizer chain: runs on every backend, the reference for the fused engine. */
 export const stockEngine: Engine = Object.freeze({
   path: 'stock' as const,
   ops: stockOps,
-  updateRule: stockUpdateRule,
+  clipAdamw,
   warmUp: async () => 0,
 });
 
@@ -53,7 +53,7 @@ export const stockEngine: Engine = Object.freeze({
 export const fusedEngine: Engine = Object.freeze({
   path: 'fused' as const,
   ops: fusedOps,
-  updateRule: fusedUpdateRule,
+  clipAdamw: fusedClipAdamw,
   warmUp: (config: ModelConfig) => {
     const d = dims(config);
     return warmUpFusedKernels({ hidden: d.hidden, vocab: d.vocab, headDim: d.headDim, inner: d.inner });

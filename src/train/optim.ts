@@ -1,6 +1,8 @@
 /**
- * AdamW with torch.optim.AdamW semantics, as a pair of functions (init, update), and global-norm
- * gradient clipping with torch.nn.utils.clip_grad_norm_ semantics.
+ * AdamW with torch.optim.AdamW semantics and global-norm clipping with
+ * torch.nn.utils.clip_grad_norm_ semantics, as plain functions (adamwInit / adamwUpdate,
+ * clipGradNorm) and as optax-style gradient transformations { init, update } that compose with
+ * chain(): the trainer's optimizer is chain(clipByGlobalNorm(maxGradNorm), adamw({...})).
  *
  * One update of a parameter p with gradient g, at step t (1-based), as torch computes it:
  *
@@ -12,10 +14,12 @@
  * eps is added to sqrt(v_hat), not inside the square root. amsgrad is not implemented.
  *
  * @example
- *   const state = adamwInit(model.trainableParams());
- *   const { grads } = tf.variableGrads(lossFn);                      // keyed by variable name
- *   adamwUpdate(gradsByParamName, state, model.trainableParams(), { lr: 1e-3 });
- *   state.step;                                                        // 1
+ *   const opt = chain(clipByGlobalNorm(1.0), adamw({ weightDecay: 0.1 }));
+ *   const state = opt.init(params);                              // [{}, { step: 0, m, v, decay }]
+ *   const u = opt.update(grads, state, params, { lr: 1e-3 });    // grads: Map by parameter name
+ *   const norm = await u.gradNorm!.data();                        // pre-clip global norm
+ *   if (Number.isFinite(norm[0])) u.apply();                      // params and moments change in place
+ *   u.dispose();
  */
 import * as tf from '@tensorflow/tfjs';
 import { MODEL_FAMILIES } from '../../models/families/index.js';
@@ -185,36 +189,131 @@ export function clipGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { 
   return { grads: clipped, totalNorm };
 }
 
-/**
- * The clip-and-update phase of a step, replaceable (e.g. by fused WebGPU kernels). prepare()
- * receives the accumulated gradients (owned by the trainer; do not dispose them) and the
- * clipping threshold (0: no clipping); it returns the pre-clip global norm, an apply() the
- * trainer calls only when the loss and norm are finite, and a dispose() always called after.
- */
-export interface UpdateRule {
-  prepare(grads: Map<string, tf.Tensor>, maxGradNorm: number): PreparedUpdate;
+// -----------------------------------------------------------------------------------------------
+// Gradient transformations (optax's shape): an optimizer is { init, update }, and transformations
+// compose with chain(). Updates are in place (tfjs variables), so update() returns a pending
+// update the caller commits with apply() or drops: the trainer reads the loss and the pre-clip
+// norm first and skips the step when either is not finite, without touching the state.
+
+/** The per-step values of an update (the schedule's learning rate). */
+export interface UpdateHyperParams {
+  lr: number;
 }
 
-export interface PreparedUpdate {
-  /** Pre-clip global L2 norm (torch clip_grad_norm_'s return value). Freed by dispose(). */
-  totalNorm: tf.Scalar;
-  /** Applies AdamW with the clipped gradients, in place. */
-  apply(state: AdamWState, params: Map<string, tf.Variable>, hp: AdamWHyperParams): void;
+/** What update() returns: computed on the device, committed only by apply(). */
+export interface PendingUpdate {
+  /**
+   * The gradients handed to the next transformation of a chain: scaled copies for
+   * clipByGlobalNorm, the input unchanged for a transformation that applies the step (adamw).
+   */
+  grads: Map<string, tf.Tensor>;
+  /** The global L2 norm of the gradients as they came in (torch clip_grad_norm_'s return value), where measured. */
+  gradNorm?: tf.Scalar;
+  /** Commits the update: parameters and state change in place. Call at most once. */
+  apply(): void;
+  /** Frees what update() made (after apply(), or instead of it for a skipped step). Input gradients are not freed. */
   dispose(): void;
 }
 
-/** clipGradNorm (scaled copies of the gradients) then adamwUpdate: the reference update rule. */
-export const stockUpdateRule: UpdateRule = {
-  prepare(grads, maxGradNorm) {
-    if (maxGradNorm > 0) {
-      const { grads: clipped, totalNorm } = clipGradNorm(grads, maxGradNorm);
+/** A gradient transformation with state S. */
+export interface GradientTransformation<S> {
+  init(params: Map<string, tf.Variable>): S;
+  update(grads: Map<string, tf.Tensor>, state: S, params: Map<string, tf.Variable>, hp: UpdateHyperParams): PendingUpdate;
+  /** Frees the state's tensors. */
+  dispose(state: S): void;
+}
+
+type StatesOf<T extends readonly GradientTransformation<unknown>[]> = { [K in keyof T]: T[K] extends GradientTransformation<infer S> ? S : never };
+
+/**
+ * Transformations applied in order, each to the gradients the previous one handed on; the state
+ * is the tuple of their states and the reported norm is the first one measured (optax.chain).
+ *
+ *   chain(clipByGlobalNorm(1.0), adamw({ weightDecay: 0.1 }))
+ */
+export function chain<T extends readonly GradientTransformation<any>[]>(...ts: T): GradientTransformation<StatesOf<T>> {
+  return {
+    init: (params) => ts.map((t) => t.init(params)) as unknown as StatesOf<T>,
+    update(grads, state, params, hp) {
+      const parts: PendingUpdate[] = [];
+      let g = grads;
+      try {
+        ts.forEach((t, i) => { parts.push(t.update(g, (state as unknown[])[i], params, hp)); g = parts[parts.length - 1].grads; });
+      } catch (e) {
+        for (const p of parts.reverse()) p.dispose();
+        throw e;
+      }
       return {
-        totalNorm,
-        apply: (state, params, hp) => adamwUpdate(clipped, state, params, hp),
-        dispose: () => { totalNorm.dispose(); for (const g of clipped.values()) g.dispose(); },
+        grads: g,
+        gradNorm: parts.find((p) => p.gradNorm)?.gradNorm,
+        apply: () => { for (const p of parts) p.apply(); },
+        dispose: () => { for (const p of [...parts].reverse()) p.dispose(); },
       };
-    }
-    const totalNorm = globalNorm(grads);
-    return { totalNorm, apply: (state, params, hp) => adamwUpdate(grads, state, params, hp), dispose: () => totalNorm.dispose() };
-  },
-};
+    },
+    dispose: (state) => ts.forEach((t, i) => t.dispose((state as unknown[])[i])),
+  };
+}
+
+/** clipByGlobalNorm has no state. */
+export type ClipState = Record<string, never>;
+
+/**
+ * torch clip_grad_norm_ as a transformation: hands on gradients scaled by
+ * min(1, maxNorm / (norm + 1e-6)) and reports the pre-clip norm. maxNorm 0 or Infinity only
+ * measures the norm (the gradients are handed on as they are).
+ */
+export function clipByGlobalNorm(maxNorm: number): GradientTransformation<ClipState> {
+  const clips = maxNorm > 0 && Number.isFinite(maxNorm);
+  return {
+    init: () => ({}),
+    update(grads) {
+      if (!clips) {
+        const gradNorm = globalNorm(grads);
+        return { grads, gradNorm, apply: () => {}, dispose: () => gradNorm.dispose() };
+      }
+      const { grads: clipped, totalNorm } = clipGradNorm(grads, maxNorm);
+      return { grads: clipped, gradNorm: totalNorm, apply: () => {}, dispose: () => { totalNorm.dispose(); for (const g of clipped.values()) g.dispose(); } };
+    },
+    dispose: () => {},
+  };
+}
+
+/** AdamW's settings that do not change per step (the learning rate comes with each update). */
+export type AdamWOptions = Omit<AdamWHyperParams, 'lr'> & AdamWInitOptions;
+
+/** torch.optim.AdamW as a transformation: apply() runs adamwUpdate (and advances state.step). */
+export function adamw(opts: AdamWOptions = {}): GradientTransformation<AdamWState> {
+  return {
+    init: (params) => adamwInit(params, { decay: opts.decay }),
+    update: (grads, state, params, hp) => ({
+      grads,
+      apply: () => adamwUpdate(grads, state, params, { ...opts, lr: hp.lr }),
+      dispose: () => {},
+    }),
+    dispose: adamwDispose,
+  };
+}
+
+/** The trainer's optimizer: clip by global norm, then AdamW. maxGradNorm 0 or Infinity: the norm is reported, nothing clipped. */
+export interface ClipAdamWOptions extends AdamWOptions {
+  maxGradNorm: number;
+}
+
+export type ClipAdamWState = [ClipState, AdamWState];
+
+/** A clip-then-AdamW optimizer: its update always reports the pre-clip norm. */
+export interface ClipAdamW extends GradientTransformation<ClipAdamWState> {
+  update(grads: Map<string, tf.Tensor>, state: ClipAdamWState, params: Map<string, tf.Variable>, hp: UpdateHyperParams): PendingUpdate & { gradNorm: tf.Scalar };
+}
+
+/** The reference clip-then-AdamW: chain(clipByGlobalNorm(maxGradNorm), adamw(opts)). The fused engine has its own (kernels/). */
+export function clipAdamw({ maxGradNorm, ...opts }: ClipAdamWOptions): ClipAdamW {
+  const chained = chain(clipByGlobalNorm(maxGradNorm), adamw(opts));
+  return {
+    ...chained,
+    update: (grads, state, params, hp) => {
+      const u = chained.update(grads, state, params, hp);
+      return { ...u, gradNorm: u.gradNorm! };   // clipByGlobalNorm always measures it
+    },
+  };
+}

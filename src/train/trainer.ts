@@ -2,7 +2,7 @@
  * The training loop: one optimizer step is a recipe with one line per phase,
  *
  *   take K micro-batches -> check labels -> forward + masked CE + grads (summed over K)
- *   -> global-norm clip -> read loss and grad norm once -> AdamW (skipped if non-finite)
+ *   -> clip-then-AdamW update -> read loss and pre-clip grad norm once -> apply (skipped if non-finite)
  *   -> metrics event -> eval every N steps -> yield to the event loop
  *
  * Gradient accumulation is token-weighted (like TRL's num_items_in_batch fix): with N trained
@@ -32,7 +32,7 @@ import * as tf from '@tensorflow/tfjs';
 import { iterateBatches, type Batch, type BatchOptions } from '../data/batch.js';
 import type { TokenizedExample } from '../data/labels.js';
 import { maskedCrossEntropy, countTrained, type MaskedLoss } from './loss.js';
-import { adamwInit, adamwDispose, type AdamWState, type DecayFilter, type PreparedUpdate } from './optim.js';
+import type { AdamWState, DecayFilter, ClipAdamW, ClipAdamWState } from './optim.js';
 import { learningRate, warmupStepsFromRatio, type ScheduleConfig, type ScheduleKind } from './schedule.js';
 import { describeRows, checkBatch, countRealTokens, batchTensors, disposeAll } from './batch_input.js';
 import { evaluateLoss, type LossEvalResult } from './evaluation.js';
@@ -46,7 +46,7 @@ export { evaluateLoss, type LossEvalResult };
 
 /** What the trainer needs of a model (CausalLM has it). */
 export interface TrainableModel {
-  /** The engine the model is bound to: its ops compute the loss, its update rule applies the step. */
+  /** The engine the model is bound to: its ops compute the loss, its clipAdamw applies the step. */
   readonly engine: Engine;
   forward(inputIds: tf.Tensor2D, opts?: ForwardOptions): tf.Tensor3D;
   /**
@@ -243,7 +243,8 @@ export class Trainer {
 
   private readonly params: Map<string, tf.Variable>;
   private readonly varNames: Map<string, string>;   // tf variable name -> param name
-  private optimizer: AdamWState;
+  private readonly optimizer: ClipAdamW;           // clip by global norm, then AdamW: the model's engine's implementation
+  private readonly optState: ClipAdamWState;
   private stepCount = 0;                  // optimizer steps taken (applied or skipped); the schedule's step
   private position: DataPosition = { epoch: 0, batchIndex: 0 };
   private iterator: AsyncIterator<Batch> | Iterator<Batch> | undefined;
@@ -285,7 +286,10 @@ export class Trainer {
     this.params = model.trainableParams();
     if (this.params.size === 0) throw new Error('Trainer: the model has no trainable parameters');
     this.varNames = new Map([...this.params].map(([name, v]) => [v.name, name]));
-    this.optimizer = adamwInit(this.params, { decay: o.decay });
+    this.optimizer = model.engine.clipAdamw({
+      maxGradNorm: o.maxGradNorm ?? 1.0, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay ?? 0, decay: o.decay,
+    });
+    this.optState = this.optimizer.init(this.params);
   }
 
   /** Current status: idle, running, paused, stopped, done or failed. */
@@ -558,17 +562,15 @@ export class Trainer {
     }
 
     // Clip (torch semantics) and read loss + pre-clip norm together: the one sync of the step.
-    const maxGradNorm = this.options.maxGradNorm ?? 1.0;
-    const rule = this.model.engine.updateRule;   // clip + AdamW of the model's engine (fused kernels on WebGPU)
-    let prepared: PreparedUpdate;
+    let update: ReturnType<ClipAdamW['update']>;
     try {
-      prepared = rule.prepare(grads, maxGradNorm > 0 && Number.isFinite(maxGradNorm) ? maxGradNorm : 0);
+      update = this.optimizer.update(grads, this.optState, this.params, { lr });   // the model's engine's clip + AdamW (fused kernels on WebGPU)
     } catch (e) {
       for (const g of grads.values()) g.dispose();
       lossSum.dispose();
       throw e;
     }
-    const readout = tf.stack([lossSum, prepared.totalNorm]);
+    const readout = tf.stack([lossSum, update.gradNorm]);
     const [loss, gradNorm] = await readout.data();
     readout.dispose(); lossSum.dispose();
 
@@ -583,11 +585,9 @@ export class Trainer {
         this.emit(event);
         return event;
       }
-      prepared.apply(this.optimizer, this.params, {
-        lr, beta1: this.options.beta1, beta2: this.options.beta2, eps: this.options.eps, weightDecay: this.options.weightDecay ?? 0,
-      });
+      update.apply();
     } finally {
-      prepared.dispose();
+      update.dispose();
       for (const g of grads.values()) g.dispose();
     }
     const seconds = Math.max(now() - t0, 1e-3) / 1000;
@@ -628,7 +628,7 @@ export class Trainer {
     if (this.busy) throw new Error('Trainer: a step is in progress; read its progress between steps (from a step event, or after run() resolves)');
     return {
       step: this.stepCount, position: { ...this.position }, tokensSeen: this.tokensSeen, skipped: this.skipped,
-      elapsedMs: this.elapsedMs(), logHistory: this.logHistory, params: this.params, optimizer: this.optimizer,
+      elapsedMs: this.elapsedMs(), logHistory: this.logHistory, params: this.params, optimizer: this.optState[1],
     };
   }
 
@@ -648,6 +648,6 @@ export class Trainer {
     if (this.disposed) return;
     this.disposed = true;
     this.stop();
-    adamwDispose(this.optimizer);
+    this.optimizer.dispose(this.optState);
   }
 }

@@ -3,9 +3,8 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
 import { fusedAdamwUpdate, fusedClipGradNorm } from '../../kernels/adamw.js';
 import { adamwRef, globalNormRef } from '../../kernels/adamw_ref.js';
-import { adamwInit, adamwUpdate, clipGradNorm } from '../../src/train/optim.js';
-import { stockUpdateRule } from '../../src/train/optim.js';
-import { fusedUpdateRule } from '../../kernels/update_rule.js';
+import { adamwInit, adamwUpdate, clipGradNorm, clipAdamw } from '../../src/train/optim.js';
+import { fusedClipAdamw } from '../../kernels/clip_adamw.js';
 import { startGpuMeter } from '../../kernels/counters.js';
 import { adamwGroup, clipGroup } from '../../kernels/adamw_webgpu.js';
 import { randn, read } from './util.js';
@@ -106,17 +105,18 @@ describe('the webgpu device has the adapter\'s storage-buffer limit', () => {
   });
 });
 
-describe('fused update rule for the trainer [webgpu]', () => {
+describe('fused clip-then-AdamW for the trainer [webgpu]', () => {
   beforeAll(async () => { await useBackend('webgpu'); });
   for (const maxNorm of [0.5, 0]) {
-    it(`equals stockUpdateRule (norm and parameters), maxGradNorm ${maxNorm}`, async () => {
-      const hp = { lr: 1e-2, weightDecay: 0.1 };
+    it(`equals the stock chain clipAdamw (norm and parameters), maxGradNorm ${maxNorm}`, async () => {
+      const opts = { maxGradNorm: maxNorm, weightDecay: 0.1 };
+      const fused = fusedClipAdamw(opts), stock = clipAdamw(opts);
       const fp = makeParams(3, 'rf' + maxNorm), sp = makeParams(3, 'rs' + maxNorm);
-      const fs = adamwInit(fp), ss = adamwInit(sp);
+      const fs = fused.init(fp), ss = stock.init(sp);
       const grads = makeGrads(4, 2);
-      const f = fusedUpdateRule.prepare(grads, maxNorm), s = stockUpdateRule.prepare(grads, maxNorm);
-      assertAllClose(await read(f.totalNorm), await read(s.totalNorm), { rtol: 1e-5, label: 'norm' });
-      f.apply(fs, fp, hp); s.apply(ss, sp, hp);
+      const f = fused.update(grads, fs, fp, { lr: 1e-2 }), s = stock.update(grads, ss, sp, { lr: 1e-2 });
+      assertAllClose(await read(f.gradNorm), await read(s.gradNorm), { rtol: 1e-5, label: 'norm' });
+      f.apply(); s.apply();
       f.dispose(); s.dispose();
       for (const [n, p] of fp) assertAllClose(await read(p), await read(sp.get(n)!), { rtol: 1e-5, atol: 1e-6, label: n });
     });

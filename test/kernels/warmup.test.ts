@@ -6,7 +6,6 @@ import { fusedEngine } from '../../src/engine/index.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig } from '../../models/config.js';
 import { maskedCrossEntropy } from '../../src/train/loss.js';
-import { adamwInit, adamwDispose } from '../../src/train/optim.js';
 
 // Its own file, so this process has compiled nothing before the warm-up.
 describe('the fused engine\'s warm-up (warmUpFusedKernels) [webgpu]', () => {
@@ -24,20 +23,21 @@ describe('the fused engine\'s warm-up (warmUpFusedKernels) [webgpu]', () => {
         const ids = tf.tensor2d(Array.from({ length: B * T }, (_, i) => (i * 7) % 37), [B, T], 'int32');
         const mask = tf.tensor2d([1, 1, 2, 2, 2, 0, 1, 1, 1, 1, 1, 1], [B, T], 'int32');
         const params = model.trainableParams();
-        const state = adamwInit(params);
-        // A training step on the engine: its ops (forward and loss), its update rule (clip + AdamW).
+        const optimizer = model.engine.clipAdamw({ maxGradNorm: 1 });
+        const state = optimizer.init(params);
+        // A training step on the engine: its ops (forward and loss), its optimizer (clip + AdamW).
         const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(model.forward(ids, { attentionMask: packed ? mask : undefined, training: true }), ids, model.engine.ops).loss, [...params.values()]);
         const byVar = new Map([...params].map(([n, v]) => [v.name, n]));
         const named = new Map(Object.entries(grads).map(([k, g]) => [byVar.get(k)!, g]));
-        const update = model.engine.updateRule.prepare(named, 1);
-        update.apply(state, params, { lr: 1e-3 });
-        expect(Number.isFinite((await update.totalNorm.data())[0])).toBe(true);
+        const update = optimizer.update(named, state, params, { lr: 1e-3 });
+        update.apply();
+        expect(Number.isFinite((await update.gradNorm.data())[0])).toBe(true);
         update.dispose();
         tf.dispose([value, ...Object.values(grads)]);
         await flush();
         // Nothing new was compiled by the step.
         expect(compiledPipelineCount()).toBe(compiled);
-        adamwDispose(state);
+        optimizer.dispose(state);
         model.dispose();
         tf.dispose([ids, mask]);
       }

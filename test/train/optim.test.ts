@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect, beforeAll } from 'vitest';
-import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm, defaultDecayFilter, globalNorm } from '../../src/train/optim.js';
+import { adamwInit, adamwUpdate, adamwDispose, clipGradNorm, defaultDecayFilter, globalNorm, chain, clipByGlobalNorm, adamw, clipAdamw } from '../../src/train/optim.js';
 import { learningRate, scheduleFactor, warmupStepsFromRatio, type ScheduleConfig } from '../../src/train/schedule.js';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
 
@@ -127,6 +127,115 @@ describe('clipGradNorm', () => {
     const after = globalNorm(clipped);
     expect((await after.data())[0]).toBeCloseTo(1.0, 5);
     for (const t of [...grads.values(), ...clipped.values(), ...same.values(), totalNorm, n2, after]) t.dispose();
+  });
+});
+
+describe('chain(clipByGlobalNorm, adamw)', () => {
+  // Two parameters: 'w' [1, 2] (2-D: decayed) and 'b' [1] (1-D: not decayed); lr 0.1, weight decay 0.5,
+  // betas (0.9, 0.999), eps 1e-8, clipping at 1.0.
+  //
+  // Step 1, grads w [3, 0], b [4]: pre-clip norm sqrt(9 + 16) = 5, coef = 1 / (5 + 1e-6), so the
+  // clipped grads are w [0.6c, 0], b [0.8c] with c = 5 / (5 + 1e-6). At t = 1, m_hat = g and
+  // v_hat = g^2, so each entry moves by lr g / (|g| + eps):
+  //   w = [1 (1 - 0.05) - 0.1 * 0.6c / (0.6c + 1e-8), -1 (1 - 0.05)] = [0.8500000016666669, -0.95]
+  //   b = 0.5 - 0.1 * 0.8c / (0.8c + 1e-8)                            = 0.40000000125000024
+  // Step 2, grads w [0, 0.3], b [-0.4]: norm 0.5 < 1, nothing clipped (coef min(1, 1 / 0.500001) = 1).
+  //   m = 0.9 m1 + 0.1 g, v = 0.999 v1 + 0.001 g^2, p = p (1 - lr wd) - (lr / (1 - 0.9^2)) m / (sqrt(v) / sqrt(1 - 0.999^2) + eps)
+  //   m_b = 0.9 * 0.08c - 0.04 = 0.0319999856,  v_b = 0.999 * 0.00064 c^2 + 0.00016 = 0.000799359744256
+  //   w = [0.7404941777494175, -0.9769136788496808], b = 0.37336630542976607
+  // Without the clip, b after step 2 would be 0.3407351490331401 (its step-1 moments 5x larger).
+  const hp = { weightDecay: 0.5 };
+  const steps: Array<{ w: number[]; b: number[]; norm: number; after: { w: number[]; b: number[] } }> = [
+    { w: [3, 0], b: [4], norm: 5, after: { w: [0.8500000016666669, -0.95], b: [0.40000000125000024] } },
+    { w: [0, 0.3], b: [-0.4], norm: 0.5, after: { w: [0.7404941777494175, -0.9769136788496808], b: [0.37336630542976607] } },
+  ];
+  const makeParams = () => new Map<string, tf.Variable>([['w', tf.variable(tf.tensor2d([[1, -1]]))], ['b', tf.variable(tf.tensor1d([0.5]))]]);
+  const gradsOf = (s: { w: number[]; b: number[] }) => new Map<string, tf.Tensor>([['w', tf.tensor2d([s.w])], ['b', tf.tensor1d(s.b)]]);
+
+  for (const [name, opt] of [['chain(clipByGlobalNorm(1), adamw(...))', chain(clipByGlobalNorm(1.0), adamw(hp))], ['clipAdamw (the engine\'s stock chain)', clipAdamw({ maxGradNorm: 1.0, ...hp })]] as const) {
+    it(`${name}: two steps equal the hand computation and report the pre-clip norm`, async () => {
+      const params = makeParams();
+      const state = opt.init(params);
+      expect(state[0]).toEqual({});
+      expect(state[1].step).toBe(0);
+      expect(state[1].decay.get('w')).toBe(true);
+      expect(state[1].decay.get('b')).toBe(false);
+      for (const [i, s] of steps.entries()) {
+        const grads = gradsOf(s);
+        const u = opt.update(grads, state, params, { lr: 0.1 });
+        expect((await u.gradNorm!.data())[0]).toBeCloseTo(s.norm, 5);
+        u.apply();
+        u.dispose();
+        assertAllClose(await params.get('w')!.data(), s.after.w, { rtol: 1e-6, atol: 1e-7, label: `w after step ${i + 1}` });
+        assertAllClose(await params.get('b')!.data(), s.after.b, { rtol: 1e-6, atol: 1e-7, label: `b after step ${i + 1}` });
+        tf.dispose([...grads.values()]);
+      }
+      expect(state[1].step).toBe(2);
+      assertAllClose(await state[1].m.get('b')!.data(), [0.0319999856], { rtol: 1e-6, label: 'm_b' });
+      assertAllClose(await state[1].v.get('b')!.data(), [0.000799359744256], { rtol: 1e-6, label: 'v_b' });
+      opt.dispose(state);
+      tf.dispose([...params.values()]);
+    });
+  }
+
+  it('an update that is not applied changes nothing (the trainer\'s skip), and frees what it made', async () => {
+    const opt = chain(clipByGlobalNorm(1.0), adamw(hp));
+    const params = makeParams();
+    const state = opt.init(params);
+    const grads = gradsOf(steps[0]);
+    const before = tf.memory().numTensors;
+    const u = opt.update(grads, state, params, { lr: 0.1 });
+    expect(u.grads.get('b')).not.toBe(grads.get('b'));   // clipped copies handed on
+    assertAllClose(await u.grads.get('b')!.data(), [4 / (5 + 1e-6)], { label: 'clipped b' });
+    u.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(state[1].step).toBe(0);
+    expect(Array.from(await params.get('w')!.data())).toEqual([1, -1]);
+    expect(Array.from(await state[1].m.get('w')!.data())).toEqual([0, 0]);
+    // The gradients given are the caller's: still there.
+    expect(Array.from(await grads.get('b')!.data())).toEqual([4]);
+    opt.dispose(state);
+    tf.dispose([...grads.values(), ...params.values()]);
+  });
+
+  it('clipByGlobalNorm(0) reports the norm and hands the gradients on unscaled; adamw alone measures no norm', async () => {
+    const grads = gradsOf(steps[0]);
+    const measured = clipByGlobalNorm(0).update(grads, {}, new Map(), { lr: 0.1 });
+    expect((await measured.gradNorm!.data())[0]).toBeCloseTo(5, 5);
+    expect(measured.grads).toBe(grads);
+    measured.dispose();
+    // No clipping: step 1 of b is then lr * 4 / (4 + eps), the same sign step; step 2 differs from the clipped run.
+    const opt = clipAdamw({ maxGradNorm: 0, ...hp });
+    const params = makeParams();
+    const state = opt.init(params);
+    for (const s of steps) {
+      const g = gradsOf(s);
+      const u = opt.update(g, state, params, { lr: 0.1 });
+      u.apply(); u.dispose();
+      tf.dispose([...g.values()]);
+    }
+    assertAllClose(await params.get('b')!.data(), [0.3407351490331401], { rtol: 1e-6, label: 'b unclipped' });
+    opt.dispose(state);
+    const alone = adamw(hp);
+    const st = alone.init(params);
+    const u = alone.update(grads, st, params, { lr: 0.1 });
+    expect(u.gradNorm).toBeUndefined();
+    expect(u.grads).toBe(grads);
+    u.dispose(); alone.dispose(st);
+    tf.dispose([...grads.values(), ...params.values()]);
+  });
+
+  it('an error in a later transformation frees what the earlier ones made', () => {
+    const opt = chain(clipByGlobalNorm(1.0), adamw(hp));
+    const params = makeParams();
+    const state = opt.init(params);
+    const failing = chain(clipByGlobalNorm(1.0), { ...adamw(hp), update: () => { throw new Error('boom'); } });
+    const grads = gradsOf(steps[0]);
+    const before = tf.memory().numTensors;
+    expect(() => failing.update(grads, state, params, { lr: 0.1 })).toThrow(/boom/);
+    expect(tf.memory().numTensors).toBe(before);
+    opt.dispose(state);
+    tf.dispose([...grads.values(), ...params.values()]);
   });
 });
 
