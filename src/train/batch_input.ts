@@ -1,6 +1,7 @@
-/** Host-side checks of a Batch and its upload as int32 tensors, shared by the training step and evaluation. */
+/** Host-side checks of a Batch (and of a step's micro-batches) and its upload as int32 tensors, shared by the training step and evaluation. */
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/batch.js';
+import { countTrained } from './loss.js';
 
 /** Names the rows of a batch (with their provenance when the batch carries it) for error messages. */
 export function describeRows(batch: Batch, rows: number[]): string {
@@ -39,4 +40,24 @@ export function batchTensors(batch: Batch): { ids: tf.Tensor2D; labels: tf.Tenso
 
 export function disposeAll(ts: { [k: string]: tf.Tensor }): void {
   for (const t of Object.values(ts)) t.dispose();
+}
+
+/**
+ * Host-side checks of a step's micro-batches before any GPU work: shapes, and at least one
+ * trained position in each (a step with nothing to learn from is a data error, and its loss 0/0).
+ * `where(i)` names micro-batch i in errors. Returns the trained positions and real tokens of the step.
+ */
+export function checkStepBatches(micro: readonly Batch[], where: (i: number) => string): { trained: number; real: number } {
+  let trained = 0, real = 0;
+  micro.forEach((b, i) => {
+    checkBatch(b, where(i));
+    const { total, emptyRows } = countTrained(b.labels, b.batchSize, b.seqLen);
+    if (total === 0) {
+      throw new Error(`${where(i)}: no trained positions in rows ${describeRows(b, emptyRows)}: every label is -100 after the shift ` +
+        '(check the loss mask, e.g. assistant turns cut off by truncation), so the loss would be 0/0');
+    }
+    trained += total;
+    real += countRealTokens(b);
+  });
+  return { trained, real };
 }

@@ -9,7 +9,7 @@ import { IGNORE_INDEX } from '../data/labels.js';
 import { maskedCrossEntropy, countTrained } from './loss.js';
 import { checkBatch, batchTensors, disposeAll } from './batch_input.js';
 import { backendInfo } from '../backend/index.js';
-import type { TrainableModel, TrainerOptions } from './trainer.js';
+import type { TrainableModel, TrainForwardOptions } from './gradients.js';
 
 /** What evaluation needs of a model: its forward and engine, and (to check the logits fit the GPU) its vocabulary size. */
 export type EvalModel = Pick<TrainableModel, 'engine' | 'forward'> & { readonly config?: { readonly vocab_size: number } };
@@ -46,7 +46,7 @@ function checkEvalLogitsFit(model: EvalModel, batch: Batch, where: string): void
  * with no trained position contribute nothing; an eval set with none at all is an error. The
  * sums stay on the device and are read once at the end.
  */
-export async function evaluateLoss(model: EvalModel, batches: Iterable<Batch> | AsyncIterable<Batch>, opts: { forwardOptions?: TrainerOptions['forwardOptions'] } = {}): Promise<LossEvalResult> {
+export async function evaluateLoss(model: EvalModel, batches: Iterable<Batch> | AsyncIterable<Batch>, opts: { forwardOptions?: TrainForwardOptions } = {}): Promise<LossEvalResult> {
   let lossSum: tf.Scalar = tf.scalar(0);
   let correct: tf.Scalar = tf.scalar(0);
   let count = 0, index = 0;

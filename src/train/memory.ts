@@ -53,6 +53,8 @@
  */
 import { parseConfig, countParams, dims, type ModelConfig } from '../../models/config.js';
 import { familyOf } from '../../models/families/index.js';
+import * as tf from '@tensorflow/tfjs';
+import { backendInfo } from '../backend/index.js';
 
 export interface LoraEstimate {
   r: number;
@@ -354,4 +356,21 @@ export function checkStepFits(config: ModelConfig, batchSize: number, seqLen: nu
   const est = estimateTrainingMemory(config, { batchSize, seqLen: Math.min(seqLen, dims(config).maxPositions), fullFineTune: false, gradientCheckpointing: opts.gradientCheckpointing });
   const fit = checkFitsAdapter(est, limits);
   if (!fit.ok) throw new Error(`Trainer: a batch of ${batchSize} x ${seqLen} tokens cannot be trained on this GPU: ${fit.message}`);
+}
+
+/**
+ * checkStepFits for the active device, once per batch shape: on WebGPU, where its limits are
+ * known, a shape whose step would bind a tensor over maxStorageBufferBindingSize is refused
+ * before its first dispatch. Elsewhere, or without a config (a model that is not a CausalLM),
+ * nothing is checked.
+ */
+export function stepFitCheck(config: ModelConfig | undefined, opts: { gradientCheckpointing?: boolean } = {}): (batchSize: number, seqLen: number) => void {
+  const checked = new Set<string>();
+  return (batchSize, seqLen) => {
+    const key = `${batchSize}x${seqLen}`;
+    const limits = backendInfo()?.limits;
+    if (checked.has(key) || !limits || tf.getBackend() !== 'webgpu' || !config) return;
+    checkStepFits(config, batchSize, seqLen, limits, opts);
+    checked.add(key);
+  };
 }
