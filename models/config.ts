@@ -67,11 +67,17 @@ export function countParams(config: ModelConfig): number {
 
 export type PresetName = 'nano' | 'micro' | 'small';
 
-/** Sizes shared by both families; the Llama variant uses a SwiGLU width of about 8/3 * C (rounded up to 16) and half as many K/V heads. */
+/** A size for every family: the gated-MLP families get a SwiGLU width of about 8/3 * hidden, rounded up to 16. */
+export function modelSize(s: Omit<PresetSize, 'llamaInner'>): PresetSize {
+  if (s.hidden % s.heads !== 0) throw new Error(`The width ${s.hidden} is not a multiple of the ${s.heads} heads.`);
+  return { ...s, llamaInner: Math.ceil((s.hidden * 8) / 3 / 16) * 16 };
+}
+
+/** Sizes shared by every family (the Llama variant also has half as many K/V heads). */
 const SIZES: Record<PresetName, PresetSize> = {
-  nano: { hidden: 64, layers: 2, heads: 2, positions: 256, llamaInner: 176 },
-  micro: { hidden: 128, layers: 4, heads: 4, positions: 512, llamaInner: 352 },
-  small: { hidden: 256, layers: 12, heads: 4, positions: 1024, llamaInner: 688 },
+  nano: modelSize({ hidden: 64, layers: 2, heads: 2, positions: 256 }),      // llamaInner 176
+  micro: modelSize({ hidden: 128, layers: 4, heads: 4, positions: 512 }),    // llamaInner 352
+  small: modelSize({ hidden: 256, layers: 12, heads: 4, positions: 1024 }),  // llamaInner 688
 };
 
 /** Vocabulary size of the bundled byte-level BPE tokenizer (models/tokenizer/). */

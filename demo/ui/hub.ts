@@ -6,6 +6,7 @@
  * this panel only draws. The access token stays in this page's memory and goes to the worker
  * with each request; it is never stored.
  */
+import { isModelFamily, MODEL_FAMILIES } from '../../src/index.js';
 import type { EstimateView, HubCheckInfo, HubRef } from '../protocol.js';
 import { h, panel, replace, field, fmtCount } from './dom.js';
 
@@ -118,7 +119,7 @@ export function hubPanel(actions: HubActions, endpoint: string) {
       const refusals = [info.lora.refusal && `With LoRA: ${info.lora.refusal}`, info.full.refusal && `Full fine-tuning: ${info.full.refusal}`].filter(Boolean) as string[];
       replace(estimate,
         h('p', { id: 'hub-summary' },
-          h('b', {}, info.modelType === 'llama' ? 'Llama' : 'GPT-2'), ` · ${fmtCount(info.params)} parameters (${info.params.toLocaleString('en-US')}) · download ${fmtBytes(info.downloadBytes)} in ${info.weightFiles.length} weight file${info.weightFiles.length === 1 ? '' : 's'}`,
+          h('b', {}, isModelFamily(info.modelType) ? MODEL_FAMILIES[info.modelType].label : info.modelType), ` · ${fmtCount(info.params)} parameters (${info.params.toLocaleString('en-US')}) · download ${fmtBytes(info.downloadBytes)} in ${info.weightFiles.length} weight file${info.weightFiles.length === 1 ? '' : 's'}`,
           info.limits ? ` · this GPU: maxBufferSize ${fmtBytes(info.limits.maxBufferSize)}, maxStorageBufferBindingSize ${fmtBytes(info.limits.maxStorageBufferBindingSize)}` : ' · buffer limits unknown (no WebGPU)'),
         estimateTable(info),
         ...refusals.map((r) => h('p', { class: 'error hub-refusal' }, r)),

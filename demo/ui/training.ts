@@ -2,7 +2,7 @@
  * Panel 5: training settings, start / pause / resume / stop, and progress with an ETA, the kernel
  * path and the GPU dispatches per step.
  */
-import type { KernelChoice, KernelPath, MaskMode } from '../../src/index.js';
+import { MODEL_FAMILIES, MODEL_TYPES, DEFAULT_TARGET_MODULES, type KernelChoice, type KernelPath, type MaskMode, type ModelFamily } from '../../src/index.js';
 import type { ModelInfo, TrainSettings } from '../protocol.js';
 import { h, panel, field, fmt, fmtDuration, fmtCount, replace } from './dom.js';
 
@@ -10,7 +10,7 @@ const num = (id: string, value: number, attrs: Record<string, number | string> =
 
 export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): void; pause(): void; resume(): void; stop(): void }) {
   const preset = h('select', { id: 'set-model' }) as HTMLSelectElement;
-  const family = h('select', { id: 'set-family' }, h('option', { value: 'gpt2' }, 'GPT-2'), h('option', { value: 'llama' }, 'Llama')) as HTMLSelectElement;
+  const family = h('select', { id: 'set-family' }, ...MODEL_TYPES.map((t) => h('option', { value: t }, MODEL_FAMILIES[t].label))) as HTMLSelectElement;
   const steps = num('set-steps', 300, { min: 0, step: 10 });
   const epochs = num('set-epochs', 1, { min: 0.1, step: 0.1 });
   const lr = num('set-lr', 0.002, { min: 0, step: 0.0001 });
@@ -25,7 +25,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
   const loraAlpha = num('set-lora-alpha', 16, { min: 1 });
   const loraTargets = h('input', { id: 'set-lora-targets', value: 'c_attn', size: 24, title: 'module names (PEFT matching: a name matches every path ending in .name), globs such as h.*.attn.c_attn, or all-linear' }) as HTMLInputElement;
   // PEFT's default targets per family.
-  family.addEventListener('change', () => { loraTargets.value = family.value === 'llama' ? 'q_proj, v_proj' : 'c_attn'; });
+  family.addEventListener('change', () => { loraTargets.value = DEFAULT_TARGET_MODULES[family.value].join(', '); });
   const loraSave = h('input', { id: 'set-lora-save', value: '', size: 16, title: 'PEFT modules_to_save: modules trained in full and stored in the adapter, matched like target names (GPT-2: wte, lm_head; Llama: embed_tokens, lm_head)' }) as HTMLInputElement;
   // Models on the bundled vocabulary (GPT-2 names) never learned the chat markers: their embedding
   // and head train in full by default. A model from the Hub usually knows its own chat tokens.
@@ -106,7 +106,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
     },
     settings(): Omit<TrainSettings, 'template' | 'weights' | 'uploadWeight'> {
       return {
-        model: preset.value, family: family.value as 'gpt2' | 'llama',
+        model: preset.value, family: family.value as ModelFamily,
         steps: Math.max(0, Math.round(Number(steps.value))), epochs: Number(epochs.value) || 1,
         lr: Number(lr.value), batchSize: Math.max(1, Math.round(Number(batch.value))), warmupSteps: Math.max(0, Math.round(Number(warmup.value))),
         schedule: schedule.value as TrainSettings['schedule'], mask: mask.value as MaskMode, maxLength: Math.round(Number(maxLen.value)),

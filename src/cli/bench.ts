@@ -23,7 +23,8 @@ import { parseFlags, CliError } from './args.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
 import { stockEngine, fusedEngine, describeEngine, type Engine, type KernelPath } from '../engine/index.js';
 import { CausalLM } from '../../models/causal_lm.js';
-import { presetConfig, parseConfig, type ModelConfig } from '../../models/config.js';
+import { presetConfig, parseConfig, modelSize, type ModelConfig } from '../../models/config.js';
+import { familyOf, isModelFamily, MODEL_FAMILIES, MODEL_TYPES, type ModelFamily } from '../../models/families/index.js';
 import { estimateTrainingMemory, checkFitsAdapter, formatBytes } from '../train/memory.js';
 import { readFile } from 'node:fs/promises';
 import { fusedKernelsAvailable, startGpuMeter, flush } from '../../kernels/index.js';
@@ -31,15 +32,18 @@ import { applyLora } from '../nn/lora.js';
 
 const PRESET_NAMES = ['nano', 'micro', 'small'] as const;
 
-/** LoRA as the bench measures it: every linear of the blocks, PEFT names, r 8, alpha 16. */
-export const BENCH_LORA = {
-  r: 8, alpha: 16,
-  targets: { gpt2: ['c_attn', 'c_proj', 'c_fc'], llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
-} as const;
+/** LoRA as the bench measures it: r 8, alpha 16 on every linear of the blocks (benchLoraTargets). */
+export const BENCH_LORA = { r: 8, alpha: 16 } as const;
+
+/** Every linear module of a block, by its PEFT name (GPT-2: c_attn, c_proj, c_fc; Llama: the seven projections). */
+export function benchLoraTargets(config: ModelConfig): string[] {
+  const fam = familyOf(config);
+  return [...new Set(fam.memory.layerLinears(fam.dims(config)).map((l) => l.path.split('.').pop()!))];
+}
 
 const SPEC = {
   preset: { type: 'string', help: `preset to measure (${PRESET_NAMES.join(', ')}, or 'all')`, default: 'all' },
-  family: { type: 'string', help: 'model family: gpt2 or llama', default: 'gpt2' },
+  family: { type: 'string', help: `model family: ${MODEL_TYPES.join(' or ')}`, default: 'gpt2' },
   layers: { type: 'number', help: 'custom model: layers (with --dim, --heads ...; replaces the presets)' },
   heads: { type: 'number', help: 'custom model: attention heads' },
   dim: { type: 'number', help: 'custom model: width' },
@@ -82,19 +86,14 @@ function median(xs: number[]): number {
 
 /** The preset's config, or with name 'custom' a model of the given layers/heads/dim (vocab and ctx apply to both). */
 export function configFor(name: string, flags: { family?: string; layers?: number; heads?: number; dim?: number; vocab?: number; ctx?: number }): ModelConfig {
-  const family = flags.family === 'llama' ? 'llama' : 'gpt2';
-  const base = presetConfig((name === 'custom' ? 'micro' : name) as any, { vocabSize: flags.vocab, family }) as any;
+  const family: ModelFamily = isModelFamily(flags.family) ? flags.family : 'gpt2';
+  const base = presetConfig((name === 'custom' ? 'micro' : name) as any, { vocabSize: flags.vocab, family });
   if (name !== 'custom') return base;
-  const dim = flags.dim ?? (family === 'gpt2' ? base.n_embd : base.hidden_size);
-  const heads = flags.heads ?? (family === 'gpt2' ? base.n_head : base.num_attention_heads);
-  const layers = flags.layers ?? (family === 'gpt2' ? base.n_layer : base.num_hidden_layers);
-  if (dim % heads !== 0) throw new CliError(`bench: --dim ${dim} is not a multiple of --heads ${heads}.`);
-  if (family === 'gpt2') return { ...base, n_embd: dim, n_head: heads, n_layer: layers, n_positions: Math.max(base.n_positions, flags.ctx ?? 0) };
-  const kv = heads % 2 === 0 ? heads / 2 : heads;
-  return {
-    ...base, hidden_size: dim, num_attention_heads: heads, num_key_value_heads: kv, head_dim: dim / heads, num_hidden_layers: layers,
-    intermediate_size: Math.round((dim * 8) / 3 / 8) * 8, max_position_embeddings: Math.max(base.max_position_embeddings, flags.ctx ?? 0),
-  };
+  // A custom size of the family, with micro's for what is not given.
+  const d = familyOf(base).dims(base);
+  const hidden = flags.dim ?? d.hidden, heads = flags.heads ?? d.heads, layers = flags.layers ?? d.layers;
+  if (hidden % heads !== 0) throw new CliError(`bench: --dim ${hidden} is not a multiple of --heads ${heads}.`);
+  return MODEL_FAMILIES[family].preset(modelSize({ hidden, heads, layers, positions: Math.max(d.maxPositions, flags.ctx ?? 0) }), d.vocab) as ModelConfig;
 }
 
 /**
@@ -217,7 +216,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!flags) return 0;
   const backendName = flags.backend as BackendName;
   if (backendName !== 'webgpu' && backendName !== 'cpu') throw new CliError(`bench: --backend must be webgpu or cpu, got '${flags.backend}'.`);
-  if (flags.family !== 'gpt2' && flags.family !== 'llama') throw new CliError(`bench: --family must be gpt2 or llama, got '${flags.family}'.`);
+  if (!isModelFamily(flags.family)) throw new CliError(`bench: --family must be ${MODEL_TYPES.join(' or ')}, got '${flags.family}'.`);
   const info = await initBackend({ prefer: backendName, strict: true });
   if (info.backend === 'webgpu') tf.env().set('WEBGPU_CPU_FORWARD', false);
   const storageBuffers = info.limits?.maxStorageBuffersPerShaderStage ?? 0;
@@ -228,14 +227,14 @@ export async function run(argv: string[]): Promise<number> {
   const fromFile = flags.config !== undefined ? await readConfigFile(flags.config) : undefined;
   const presets = fromFile ? [flags.config as string] : custom ? ['custom'] : flags.preset === 'all' ? [...PRESET_NAMES] : [flags.preset];
   if (!fromFile) for (const p of presets) if (p !== 'custom' && !(PRESET_NAMES as readonly string[]).includes(p)) throw new CliError(`bench: unknown --preset '${p}'; choose ${PRESET_NAMES.join(', ')} or all.`);
-  const family = fromFile ? fromFile.model_type : flags.family as 'gpt2' | 'llama';
+  const family: ModelFamily = fromFile ? fromFile.model_type : flags.family;
   const B = flags.batch, T = flags.ctx, steps = Math.max(1, flags.steps);
   if (!['both', 'fused', 'stock'].includes(flags.kernels)) throw new CliError(`bench: --kernels must be both, fused or stock, got '${flags.kernels}'.`);
   if (flags.kernels === 'fused' && !fusedKernelsAvailable()) throw new CliError(`bench: --kernels fused needs the webgpu backend (this run is on ${info.backend}).`);
   const paths: KernelPath[] = (flags.kernels === 'both' ? ['stock', 'fused'] : [flags.kernels]).filter((p: string) => p === 'stock' || fusedKernelsAvailable()) as KernelPath[];
   const gcs = flags['gradient-checkpointing'] ? (flags['compare-checkpointing'] ? [false, true] : [true]) : flags['compare-checkpointing'] ? [false, true] : [false];
   const variants: Variant[] = paths.flatMap((path) => gcs.map((gc) => ({ path, gc })));
-  const loraTargets: string[] = flags['lora-targets'] ? String(flags['lora-targets']).split(',').map((t) => t.trim()).filter(Boolean) : [...BENCH_LORA.targets[family]];
+  const loraTargets: string[] = flags['lora-targets'] ? String(flags['lora-targets']).split(',').map((t) => t.trim()).filter(Boolean) : benchLoraTargets(fromFile ?? configFor(presets[0], { ...flags }));
   const notes: string[] = [];
   if (modes.includes('lora')) notes.push(`lora: r ${BENCH_LORA.r}, alpha ${BENCH_LORA.alpha} on ${loraTargets.join(', ')}; only the adapters train.`);
   if (gcs.includes(true)) notes.push('+gc: gradient checkpointing (each block recomputed in the backward pass).');

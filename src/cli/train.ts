@@ -58,6 +58,7 @@ import { saveModelFiles, saveTokenizerFiles } from '../io/model_files.js';
 import { Trainer, type TrainerOptions, type TrainerEvent } from '../train/trainer.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, dims, type PresetName, type ModelConfig } from '../../models/config.js';
+import { isModelFamily, MODEL_TYPES, type ModelFamily } from '../../models/families/index.js';
 import type { KernelChoice } from '../engine/index.js';
 
 const PRESET_NAMES: PresetName[] = ['nano', 'micro', 'small'];
@@ -148,7 +149,7 @@ export function validateFlags(f: TrainFlags): void {
   if (f.model && f.preset) bad('give --model or --preset, not both');
   if (!f.model && !f.preset) bad('give --model DIR (a checkpoint to start from) or --preset NAME (a fresh model)');
   if (f.preset && !PRESET_NAMES.includes(f.preset as PresetName)) bad(`--preset must be one of ${PRESET_NAMES.join(', ')}, got '${f.preset}'`);
-  if (f.family !== 'gpt2' && f.family !== 'llama') bad(`--family must be gpt2 or llama, got '${f.family}'`);
+  if (!isModelFamily(f.family)) bad(`--family must be ${MODEL_TYPES.join(' or ')}, got '${f.family}'`);
   if (f.steps !== undefined && f.epochs !== undefined) bad('give --steps or --epochs, not both');
   if (f.steps !== undefined && (!Number.isInteger(f.steps) || f.steps < 1)) bad(`--steps must be a positive integer, got ${f.steps}`);
   if (f.epochs !== undefined && !(f.epochs > 0)) bad(`--epochs must be positive, got ${f.epochs}`);
@@ -317,7 +318,7 @@ export async function run(argv: string[]): Promise<number> {
       model = await loadModel(modelDir, { engine: backend.engine });
       config = model.config;
     } else {
-      config = presetConfig(f.preset as PresetName, { vocabSize: tok.vocabSize, family: f.family as 'gpt2' | 'llama' });
+      config = presetConfig(f.preset as PresetName, { vocabSize: tok.vocabSize, family: f.family as ModelFamily });
       model = CausalLM.create(config, { seed: f.seed, engine: backend.engine });
     }
     let lora: LoraConfig | undefined;

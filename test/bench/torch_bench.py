@@ -44,7 +44,7 @@ SIZES = {
 }
 PRESET_NAMES = ['nano', 'micro', 'small']
 
-# BENCH_LORA of src/cli/bench.ts.
+# BENCH_LORA of src/cli/bench.ts, on every linear of a block (benchLoraTargets).
 BENCH_LORA = dict(r=8, alpha=16, targets={
     'gpt2': ['c_attn', 'c_proj', 'c_fc'],
     'llama': ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
@@ -64,7 +64,7 @@ def config_for(name, family, vocab, ctx, layers=None, heads=None, dim=None):
             raise SystemExit(f'torch_bench: --dim {hidden} is not a multiple of --heads {n_head}.')
         positions = max(positions, ctx)
         kv = n_head // 2 if n_head % 2 == 0 else n_head
-        inner = round(hidden * 8 / 3 / 8) * 8
+        inner = math.ceil(hidden * 8 / 3 / 16) * 16  # modelSize in models/config.ts: about 8/3 * hidden, rounded up to 16
     if family == 'gpt2':
         return dict(family='gpt2', vocab=vocab, positions=positions, dim=hidden, layers=n_layer, heads=n_head,
                     inner=4 * hidden, eps=1e-5, init=0.02)

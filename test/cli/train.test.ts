@@ -152,6 +152,7 @@ describe('webtune train flag validation', () => {
     await bad(['--preset', 'nano', '--out', tmp], /missing required flag --data/);
     await bad(['--data', data, '--preset', 'huge', '--out', tmp], /--preset must be one of nano, micro, small/);
     await bad(['--data', data, '--preset', 'nano', '--mask', 'some', '--out', tmp], /--mask must be one of assistant, last, unroll, completion, all/);
+    await bad(['--data', data, '--preset', 'nano', '--family', 'qwen2', '--out', tmp], /--family must be gpt2 or llama, got 'qwen2'/);
     await bad(['--data', data, '--preset', 'nano', '--lora-alpha', '16', '--out', tmp], /--lora-alpha needs --lora-r/);
     await bad(['--data', data, '--preset', 'nano', '--lora-modules-to-save', 'wte', '--out', tmp], /--lora-modules-to-save needs --lora-r/);
     await bad(['--data', data, '--preset', 'nano', '--lora-r', '2', '--lora-modules-to-save', ' , ', '--out', tmp], /--lora-modules-to-save needs at least one module name/);

@@ -7,10 +7,9 @@
  * test-artifacts/. SwiftShader is slow: the nano preset, short sequences, batch 4.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startDemoServer, screenshot, slow } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { openDemo, screenshot, slow, type Demo } from '../helpers/browser.js';
 
-const READY = '#status-line[data-state="ready"]';
 const STEPS = 20;
 
 /**
@@ -47,27 +46,19 @@ interface MainThreadRecord {
 }
 
 describe('demo page (headless Chromium, WebGPU)', () => {
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Browser;
+  let demo: Demo;
   let page: Page;
-  const errors: string[] = [];
+  let errors: string[];
 
   beforeAll(async () => {
-    server = await startDemoServer();
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.addInitScript(MAIN_THREAD_RECORDER);
-    page.on('pageerror', (e) => errors.push(e.message));
+    demo = await openDemo({ initScript: MAIN_THREAD_RECORDER });
+    ({ page, errors } = demo);
   }, slow(60_000));
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  afterAll(async () => { await demo?.close(); });
 
   it('loads and reports a WebGPU adapter', async () => {
-    await page.goto(server.url);
-    await page.waitForSelector(READY, { timeout: slow(240_000) });
+    await demo.open();
     const status = page.locator('#status-line');
     expect(await status.getAttribute('data-backend')).toBe('webgpu');
     expect(await page.textContent('#adapter-name')).toMatch(/\S/);
@@ -260,8 +251,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
     const savedLoss = Number(await page.getAttribute('#store-status', 'data-eval-loss'));
     expect(Number.isFinite(savedLoss)).toBe(true);
 
-    await page.reload();
-    await page.waitForSelector(READY, { timeout: slow(240_000) });
+    await demo.reload();
     await page.click('#store-list button.store-load[data-name="e2e-model"]', { timeout: slow(30_000) });
     await page.waitForSelector('#store-status[data-state="loaded"]', { timeout: slow(60_000) });
     const loadedLoss = Number(await page.getAttribute('#store-status', 'data-eval-loss'));

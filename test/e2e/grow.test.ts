@@ -6,28 +6,21 @@
  * Screenshots go to test-artifacts/.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startDemoServer, screenshot, slow } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { openDemo, screenshot, slow, type Demo } from '../helpers/browser.js';
 
 describe('Grow data panel (headless Chromium, WebGPU)', () => {
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Browser;
+  let demo: Demo;
   let page: Page;
-  const errors: string[] = [];
+  let errors: string[];
 
   beforeAll(async () => {
-    server = await startDemoServer();
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(server.url);
-    await page.waitForSelector('#status-line[data-state="ready"]', { timeout: slow(240_000) });
+    demo = await openDemo();
+    ({ page, errors } = demo);
+    await demo.open();
   }, slow(300_000));
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  afterAll(async () => { await demo?.close(); });
 
   it('generates candidates with verdicts, reasons and the acceptance rate, and warns about a tiny model', async () => {
     // The bundled base (182,016 parameters, plain text): the warning says so; prompts are plain text.

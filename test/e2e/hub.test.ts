@@ -12,13 +12,12 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startDemoServer, slow } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { openDemo, slow, type Demo } from '../helpers/browser.js';
 import { FakeHub } from '../hub/fake_hub.js';
 import { unzipStore } from '../../demo/zip.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 
-const READY = '#status-line[data-state="ready"]';
 const LOAD_ENDED = '#hub-status:is([data-state="loaded"], [data-state="error"], [data-state="cancelled"])';
 const REPO = 'webtune-test/tiny-smollm2';
 const FIXTURE = path.resolve('test/hub/fixtures/llama-bf16');
@@ -37,11 +36,9 @@ function repoFiles(): Map<string, Uint8Array> {
 
 describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () => {
   const hub = new FakeHub();
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Browser;
+  let demo: Demo;
   let page: Page;
-  let pageUrl = '';
-  const errors: string[] = [];
+  let errors: string[];
   const files = repoFiles();
   // Parameters counted independently of the library: the elements of every stored tensor (the head is tied, so not stored).
   const { tensors } = parseSafetensors(files.get('model.safetensors')!, 'model.safetensors');
@@ -51,22 +48,17 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
     // model.safetensors arrives in 4 KiB chunks, so the page draws its progress bar moving.
     hub.repos.set(REPO, { files, slow: new Set(['model.safetensors']) });
     const endpoint = await hub.start();
-    server = await startDemoServer();
-    pageUrl = `${server.url}?hub=${encodeURIComponent(endpoint)}`;
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('pageerror', (e) => errors.push(e.message));
+    demo = await openDemo({ query: `?hub=${encodeURIComponent(endpoint)}` });
+    ({ page, errors } = demo);
   }, slow(60_000));
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await demo?.close();
     await hub.stop();
   });
 
   it('checks a repo from config.json alone: parameters, download size, memory for LoRA and full fine-tuning', async () => {
-    await page.goto(pageUrl);
-    await page.waitForSelector(READY, { timeout: slow(240_000) });
+    await demo.open();
     expect(await page.inputValue('#hub-endpoint')).toBe(hub.endpoint);
     await page.fill('#hub-repo', REPO);
     await page.click('#hub-check');
@@ -143,8 +135,7 @@ describe('bring your own base model (fake hub, headless Chromium, WebGPU)', () =
 
   it('loads the same repo again after a reload with the hub stopped (Cache Storage)', async () => {
     await hub.stop();
-    await page.reload();
-    await page.waitForSelector(READY, { timeout: slow(240_000) });
+    await demo.reload();
     await page.fill('#hub-repo', REPO);
     await page.click('#hub-load');
     await page.waitForSelector(LOAD_ENDED, { timeout: slow(60_000) });

@@ -9,33 +9,25 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as fs from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startDemoServer, screenshot, slow } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { openDemo, screenshot, slow, type Demo } from '../helpers/browser.js';
 
-const READY = '#status-line[data-state="ready"]';
 const ROWS = '#runs-table tbody tr[data-run-id]';
 
 describe('experiments lab (headless Chromium, WebGPU)', () => {
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Browser;
+  let demo: Demo;
   let page: Page;
-  const errors: string[] = [];
+  let errors: string[];
   const missing: string[] = [];
 
   beforeAll(async () => {
-    server = await startDemoServer();
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
-    page.on('pageerror', (e) => errors.push(e.message));
+    demo = await openDemo({ acceptDownloads: true });
+    ({ page, errors } = demo);
     page.on('response', (r) => { if (r.status() === 404) missing.push(r.url()); });
-    await page.goto(server.url);
-    await page.waitForSelector(READY, { timeout: slow(240_000) });
+    await demo.open();
   }, slow(300_000));
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  afterAll(async () => { await demo?.close(); });
 
   it('the template builder shows the generation prompt on request', async () => {
     const out = page.locator('#tpl-output');
@@ -163,8 +155,7 @@ describe('experiments lab (headless Chromium, WebGPU)', () => {
   }, slow(60_000));
 
   it('after a reload the runs and the votes are still there', async () => {
-    await page.reload();
-    await page.waitForSelector(READY, { timeout: slow(240_000) });
+    await demo.reload();
     await expect.poll(() => page.locator(ROWS).count(), { timeout: slow(20_000) }).toBe(2);
     expect(await page.locator('#winrate-table tbody tr').count()).toBe(2);
     // Ticking both runs draws them again.

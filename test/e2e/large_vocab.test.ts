@@ -16,14 +16,13 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, ConsoleMessage, Page } from 'playwright-core';
-import { launchChromium, startDemoServer, screenshot, slow } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { openDemo, screenshot, slow, type Demo } from '../helpers/browser.js';
 import { FakeHub } from '../hub/fake_hub.js';
 import { writeSafetensors, type WritableTensor } from '../../src/io/safetensors.js';
 import { paramSpecs } from '../../models/causal_lm.js';
 import { parseConfig } from '../../models/config.js';
 
-const READY = '#status-line[data-state="ready"]';
 const LOAD_ENDED = '#hub-status:is([data-state="loaded"], [data-state="error"], [data-state="cancelled"])';
 const REPO = 'webtune-test/tiny-49k-vocab';
 const VOCAB = 49152;
@@ -67,31 +66,22 @@ interface Run { path: string; dispatches: number; tokensPerSecond: number; head:
 
 describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chromium, WebGPU)', () => {
   const hub = new FakeHub();
-  let server: { url: string; close: () => Promise<void> };
-  let browser: Browser;
+  let demo: Demo;
   let page: Page;
-  let pageUrl = '';
-  const errors: string[] = [];
+  let errors: string[];
   const runs: Run[] = [];
 
   beforeAll(async () => {
     hub.repos.set(REPO, { files: repoFiles() });
     const endpoint = await hub.start();
-    server = await startDemoServer();
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('pageerror', (e) => errors.push(e.message));
     // Errors and warnings of the page and its worker go to the test's output: a run that never
     // starts then says why.
-    const report = (where: string) => (m: ConsoleMessage) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`${where} ${m.type()}: ${m.text().slice(0, 400)}`); };
-    page.on('console', report('page'));
-    page.on('worker', (w) => w.on('console', report('worker')));
-    pageUrl = `${server.url}?hub=${encodeURIComponent(endpoint)}`;
+    demo = await openDemo({ query: `?hub=${encodeURIComponent(endpoint)}`, logConsole: true });
+    ({ page, errors } = demo);
   }, slow(120_000));
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await demo?.close();
     await hub.stop();
   });
 
@@ -125,8 +115,7 @@ describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chrom
   }
 
   it('loads the checkpoint on the fused engine: status and model line say so', async () => {
-    await page.goto(pageUrl);
-    await page.waitForSelector(READY, { timeout: slow(240_000) });
+    await demo.open();
     expect(await page.getAttribute('#status-line', 'data-kernels')).toBe('fused');
     expect(await page.getAttribute('#backend-kernels', 'data-path')).toBe('fused');
     await page.fill('#hub-repo', REPO);

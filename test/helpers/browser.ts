@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.WEBTUNE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -47,6 +47,56 @@ export async function startDemoServer(): Promise<{ url: string; close: () => Pro
   const addr = server.httpServer?.address();
   if (!addr || typeof addr === 'string') throw new Error('Vite did not report a port.');
   return { url: `http://127.0.0.1:${addr.port}/`, close: () => server.close() };
+}
+
+/** The page's status line once the demo has loaded its backend and data. */
+export const READY = '#status-line[data-state="ready"]';
+
+export interface DemoOptions {
+  /** Appended to the page's URL, e.g. `?hub=<endpoint>`. */
+  query?: string;
+  acceptDownloads?: boolean;
+  /** A script run in the page before its own (e.g. a recorder of the main thread). */
+  initScript?: string;
+  /** Print the page's and its workers' console errors and warnings in the test's output. */
+  logConsole?: boolean;
+}
+
+/** The demo served by Vite and opened in headless Chromium: one per end-to-end test file. */
+export interface Demo {
+  page: Page;
+  /** The page's URL, query included. */
+  url: string;
+  /** Uncaught errors of the page, in order. */
+  errors: string[];
+  /** Navigates to the page and waits until it is ready. */
+  open(): Promise<void>;
+  /** Reloads the page and waits until it is ready again. */
+  reload(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts the demo server and a browser page on it (not yet navigated: call `open()`). */
+export async function openDemo(opts: DemoOptions = {}): Promise<Demo> {
+  const server = await startDemoServer();
+  const browser = await launchChromium();
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, acceptDownloads: opts.acceptDownloads ?? false });
+  if (opts.initScript) await page.addInitScript(opts.initScript);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  if (opts.logConsole) {
+    const report = (where: string) => (m: ConsoleMessage) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`${where} ${m.type()}: ${m.text().slice(0, 400)}`); };
+    page.on('console', report('page'));
+    page.on('worker', (w) => w.on('console', report('worker')));
+  }
+  const url = server.url + (opts.query ?? '');
+  const ready = () => page.waitForSelector(READY, { timeout: slow(240_000) }).then(() => undefined);
+  return {
+    page, url, errors,
+    open: async () => { await page.goto(url); await ready(); },
+    reload: async () => { await page.reload(); await ready(); },
+    close: async () => { await browser.close(); await server.close(); },
+  };
 }
 
 /** Saves a screenshot under test-artifacts/ (kept by CI as an artifact of the run). */

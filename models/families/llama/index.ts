@@ -17,7 +17,7 @@ export const llamaFamily: FamilyDescriptor<LlamaConfig> = {
   // Half as many K/V heads as query heads (grouped-query attention).
   preset: (s, vocab) => ({
     model_type: 'llama', vocab_size: vocab, hidden_size: s.hidden, intermediate_size: s.llamaInner, num_hidden_layers: s.layers,
-    num_attention_heads: s.heads, num_key_value_heads: s.heads / 2, head_dim: s.hidden / s.heads,
+    num_attention_heads: s.heads, num_key_value_heads: s.heads % 2 === 0 ? s.heads / 2 : s.heads, head_dim: s.hidden / s.heads,
     max_position_embeddings: s.positions, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
     attention_bias: false, mlp_bias: false, hidden_act: 'silu', initializer_range: 0.02, bos_token_id: 0, eos_token_id: 0,
     attention_dropout: 0, extra: {},
