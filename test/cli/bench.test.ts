@@ -70,12 +70,12 @@ describe('webtune bench custom sizes, from the family descriptors', () => {
   it('builds a custom Llama size: SwiGLU width 8/3 * C rounded up to 16, half the K/V heads when the heads are even', async () => {
     const { configFor } = await import('../../src/cli/bench.js');
     // 96 * 8 / 3 = 256 (already a multiple of 16); 3 heads (odd): no grouping.
-    const odd = configFor('custom', { family: 'llama', dim: 96, heads: 3, layers: 2, vocab: 100, ctx: 64 }) as Record<string, unknown>;
+    const odd = configFor('custom', { family: 'llama', dim: 96, heads: 3, layers: 2, vocab: 100, ctx: 64 }) as unknown as Record<string, unknown>;
     expect(odd).toMatchObject({ model_type: 'llama', hidden_size: 96, num_attention_heads: 3, num_key_value_heads: 3, head_dim: 32, num_hidden_layers: 2, intermediate_size: 256, vocab_size: 100, max_position_embeddings: 512 });
     // 80 * 8 / 3 = 213.3 -> 224; 4 heads -> 2 K/V heads; ctx beyond micro's 512 positions widens them.
-    const even = configFor('custom', { family: 'llama', dim: 80, heads: 4, vocab: 100, ctx: 1000 }) as Record<string, unknown>;
+    const even = configFor('custom', { family: 'llama', dim: 80, heads: 4, vocab: 100, ctx: 1000 }) as unknown as Record<string, unknown>;
     expect(even).toMatchObject({ hidden_size: 80, num_key_value_heads: 2, head_dim: 20, num_hidden_layers: 4, intermediate_size: 224, max_position_embeddings: 1000 });
-    const gpt2 = configFor('custom', { family: 'gpt2', dim: 48, heads: 2, layers: 3, vocab: 100, ctx: 64 }) as Record<string, unknown>;
+    const gpt2 = configFor('custom', { family: 'gpt2', dim: 48, heads: 2, layers: 3, vocab: 100, ctx: 64 }) as unknown as Record<string, unknown>;
     expect(gpt2).toMatchObject({ model_type: 'gpt2', n_embd: 48, n_head: 2, n_layer: 3, n_positions: 512, vocab_size: 100 });
     expect(() => configFor('custom', { family: 'gpt2', dim: 50, heads: 4 })).toThrow(/--dim 50 is not a multiple of --heads 4/);
   });
