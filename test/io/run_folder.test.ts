@@ -1,10 +1,15 @@
 /**
  * The run folder (src/io/run_folder.ts): atomic commit, rotation that keeps the newest complete
  * checkpoint, save numbers that outrank steps, and temporary entries never picked to resume and
- * cleaned up. Each case runs over MemoryFolder and over browserFolder, the page's storage, here
- * on a Map standing in for IndexedDB (BrowserStore's save / load / list / rename / delete).
+ * cleaned up. Each case runs over MemoryFolder, over a directory on disk (the CLI's), and over
+ * browserFolder, the page's storage, here on a Map standing in for IndexedDB (BrowserStore's
+ * save / load / list / rename / delete).
  */
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runFolder } from '../../src/cli/out_dir.js';
 import { RunFolder, MemoryFolder, MemoryFiles, browserFolder, ARGS_FILE, type EntryStore, type StoredEntry, type FolderStorage, type FileSink } from '../../src/index.js';
 
 /** BrowserStore's contract on a Map: each call replaces, loads, renames or deletes an entry whole. */
@@ -33,9 +38,17 @@ class MapStore implements EntryStore {
   }
 }
 
-/** The storages every case runs over; `staged`: whether an entry being written is listed before it is closed. */
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webtune-run-folder-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/**
+ * The storages every case runs over; `staged`: whether an entry being written is listed before
+ * it is closed; `at`: where a folder's entries are (its name prefixed).
+ */
 const storages: Array<{ kind: string; make: (name?: string) => FolderStorage; staged: boolean; at: string }> = [
   { kind: 'MemoryFolder', make: (name = 'memory') => new MemoryFolder(name), staged: true, at: '' },
+  // A fresh directory per folder; locations are its path.
+  { kind: 'a directory (the CLI\'s)', make: (name = 'memory') => runFolder(path.join(fs.mkdtempSync(path.join(tmp, 'case-')), name)).storage, staged: true, at: '<dir>/' },
   {
     kind: 'browserFolder',
     make: (name = 'memory') => {
@@ -57,6 +70,8 @@ async function put(f: FolderStorage, entry: string, files: Record<string, string
   for (const [name, text] of Object.entries(files)) await w.write(name, text);
   await w.close();
 }
+/** An entry's expected location: `at` + folder/entry, a directory's under its temporary parent. */
+const where = (f: FolderStorage, at: string, entry: string) => (at === '<dir>/' ? path.join(path.dirname(f.name), ...entry.split('/')) : at + entry);
 const names = async (f: FolderStorage) => (await f.list()).sort();
 const weightsOf = (f: FolderStorage, entry: string) => f.open(entry).readText('weights.txt');
 
@@ -72,7 +87,7 @@ describe('saveCheckpoint', () => {
     }, { record: { argv: ['--steps', '9'] } });
     expect(during).toEqual(staged ? ['.checkpoint-5.partial-x1'] : []);
     expect(await names(f)).toEqual(['checkpoint-5']);
-    expect(c).toEqual({ name: 'checkpoint-5', step: 5, seq: 1, location: `${at}run/checkpoint-5` });
+    expect(c).toEqual({ name: 'checkpoint-5', step: 5, seq: 1, location: where(f, at, 'run/checkpoint-5') });
     expect(JSON.parse(await f.open('checkpoint-5').readText(ARGS_FILE))).toEqual({ argv: ['--steps', '9'], saved_seq: 1 });
     expect(await weightsOf(f, 'checkpoint-5')).toBe('step 5');
   });
@@ -172,7 +187,7 @@ describe('resuming after an interrupted writer', () => {
     const removed = await new RunFolder(f, 'y2').cleanUp();
     expect(removed.sort()).toEqual(['.checkpoint-6.partial-4242', 'model.safetensors.partial-kz81x0a']);
     expect(await names(f)).toEqual(['checkpoint-3', 'checkpoint-5']);
-    expect(await run.latest()).toEqual({ name: 'checkpoint-5', step: 5, seq: 7, location: `${at}memory/checkpoint-5` });
+    expect(await run.latest()).toEqual({ name: 'checkpoint-5', step: 5, seq: 7, location: where(f, at, 'memory/checkpoint-5') });
     expect(await weightsOf(f, 'checkpoint-5')).toBe('step 5');
   });
 
