@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseFlags, CliError, UsageError } from './args.js';
-import { ARGS_FILE, RUN_FILE, listCheckpoints } from './out_dir.js';
+import { ARGS_FILE, RUN_FILE, runFolder } from './out_dir.js';
 import { comparisonTable, formatTable, emptyCurves, type RunRecord } from '../lab/runs.js';
 
 const spec = {
@@ -43,8 +43,8 @@ async function runFlags(dir: string): Promise<Record<string, unknown>> {
     const j = readJson(runFile) as { flags?: Record<string, unknown> };
     if (j.flags && typeof j.flags === 'object') return j.flags;
   }
-  const ckpt = listCheckpoints(dir)[0];
-  const argsFile = ckpt && path.join(ckpt.dir, ARGS_FILE);
+  const ckpt = await runFolder(dir).latest();
+  const argsFile = ckpt && path.join(ckpt.location, ARGS_FILE);
   if (argsFile && fs.existsSync(argsFile)) {
     const argv = (readJson(argsFile) as { argv?: unknown }).argv;
     // train.js loads the tensor library: only for runs written before webtune_run.json existed.

@@ -1,15 +1,14 @@
 /**
- * The output folder of `webtune train`: who may write it, what an interrupted run left in it,
- * which checkpoint in it is the newest, and whether the disk under it can hold the run.
+ * The output folder of `webtune train`: the run folder of src/io/run_folder.ts on disk (its
+ * checkpoints, their rotation, what an interrupted run left), plus what only Node can do: who
+ * may write it, and whether the disk under it can hold the run.
  *
+ *   runFolder(dir)             DIR as a RunFolder: checkpoint-<step>/ directories written under
+ *                              .checkpoint-<step>.partial-<pid>/ and renamed when complete
+ *   openOutDir(dir)            lockOutDir, then RunFolder.cleanUp (the leftovers of a killed run)
  *   lockOutDir(dir)            DIR/.webtune-train.lock ({"pid", "host", "started"}), created
  *                              exclusively: a second run on a folder a live run holds is refused;
  *                              a lock whose process is gone (kill -9, a crash) is taken over
- *   removeLeftovers(dir)       .checkpoint-<step>.partial-<pid>/ and *.partial-* files that a
- *                              killed run or a full disk left half-written
- *   listCheckpoints(dir)       checkpoint-<step>/ newest written first: by the save number each
- *                              checkpoint records (webtune_train_args.json "saved_seq"), so a run
- *                              resumed from an older step outranks the abandoned later steps
  *   checkFreeSpace(dir, need)  refuses a run whose outputs cannot fit on the disk
  *
  * `disk` holds the two file-system calls a full disk is met through (free bytes, the sink the
@@ -19,12 +18,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CliError } from './args.js';
-import { nodeDirSink } from '../io/files.js';
+import { nodeDirSink, nodeDirSource } from '../io/files.js';
 import type { FileSink } from '../io/files.js';
+import { RunFolder, type FolderStorage } from '../io/run_folder.js';
 
 export const LOCK_FILE = '.webtune-train.lock';
 /** Saved in every checkpoint: the run's flags (and the checkpoint's save number). */
-export const ARGS_FILE = 'webtune_train_args.json';
+export { ARGS_FILE } from '../io/run_folder.js';
 /** Written at the start of a run: its flags as given (argv) and as used (flags, defaults filled in), for `webtune compare`. */
 export const RUN_FILE = 'webtune_run.json';
 
@@ -127,46 +127,44 @@ export function lockOutDir(dir: string): OutLock {
   return { file, stale, release };
 }
 
-/** Removes what an interrupted run left half-written in DIR (call with DIR's lock held); returns the names removed. */
-export function removeLeftovers(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const gone: string[] = [];
-  for (const name of fs.readdirSync(dir)) {
-    if (/^\.checkpoint-\d+\.partial-\d+$/.test(name) || /\.partial-[0-9a-z]+$/.test(name)) {
-      fs.rmSync(path.join(dir, name), { recursive: true, force: true });
-      gone.push(name);
-    }
+/**
+ * DIR as a run folder on disk: entries are its files and sub-directories; a checkpoint being
+ * written is a directory renamed when complete. Temporary names carry this process's id.
+ */
+export function runFolder(dir: string): RunFolder {
+  return new RunFolder(nodeFolder(dir), String(process.pid));
+}
+
+function nodeFolder(dir: string): FolderStorage {
+  const at = (entry: string) => path.join(dir, entry);
+  return {
+    name: dir,
+    list: async () => (fs.existsSync(dir) ? fs.readdirSync(dir) : []),
+    async create(entry) {
+      fs.rmSync(at(entry), { recursive: true, force: true });
+      fs.mkdirSync(at(entry), { recursive: true });
+      return { ...nodeDirSink(at(entry)), close: async () => undefined };
+    },
+    open: (entry) => nodeDirSource(at(entry)),
+    rename: async (from, to) => fs.renameSync(at(from), at(to)),
+    remove: async (entry) => fs.rmSync(at(entry), { recursive: true, force: true }),
+    location: at,
+  };
+}
+
+/**
+ * Opens DIR for one run: takes its lock (see lockOutDir), then removes what an interrupted run
+ * left half-written (RunFolder.cleanUp), returning the names removed.
+ */
+export async function openOutDir(dir: string): Promise<{ run: RunFolder; lock: OutLock; removed: string[] }> {
+  const lock = lockOutDir(dir);
+  try {
+    const run = runFolder(dir);
+    return { run, lock, removed: await run.cleanUp() };
+  } catch (e) {
+    lock.release();
+    throw e;
   }
-  return gone;
-}
-
-export interface CheckpointEntry { dir: string; step: number; seq: number }
-
-/** checkpoint-<step> directories in DIR, the newest written first (save number, then step). */
-export function listCheckpoints(dir: string): CheckpointEntry[] {
-  if (!fs.existsSync(dir)) return [];
-  const out: CheckpointEntry[] = [];
-  for (const name of fs.readdirSync(dir)) {
-    const m = /^checkpoint-(\d+)$/.exec(name);
-    if (!m) continue;
-    let seq = 0;
-    try {
-      const j = JSON.parse(fs.readFileSync(path.join(dir, name, ARGS_FILE), 'utf8')) as { saved_seq?: unknown };
-      if (Number.isSafeInteger(j.saved_seq)) seq = j.saved_seq as number;
-    } catch { /* written before save numbers existed, or unreadable: ranks by step among those */ }
-    out.push({ dir: path.join(dir, name), step: Number(m[1]), seq });
-  }
-  return out.sort((a, b) => b.seq - a.seq || b.step - a.step);
-}
-
-/** The save number of the next checkpoint written into DIR. */
-export function nextSaveSeq(dir: string): number {
-  return Math.max(0, ...listCheckpoints(dir).map((c) => c.seq)) + 1;
-}
-
-/** Removes all but the `keep` newest-written checkpoints of DIR (the one just written is the newest). */
-export function pruneCheckpoints(dir: string, keep: number): void {
-  for (const c of listCheckpoints(dir).slice(keep)) fs.rmSync(c.dir, { recursive: true, force: true });
 }
 
 /** Bytes as megabytes for messages (two decimals below 10 MB). */

@@ -41,7 +41,7 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { parseFlags, CliError, UsageError, type Flags } from './args.js';
 import { DATA_TOOL_FLAGS, dataTools, filterReport } from './data_flags.js';
-import { ARGS_FILE, RUN_FILE, MB, checkFreeSpace, disk, listCheckpoints, lockOutDir, nextSaveSeq, pruneCheckpoints, removeLeftovers } from './out_dir.js';
+import { ARGS_FILE, RUN_FILE, MB, checkFreeSpace, disk, openOutDir, runFolder, type OutLock } from './out_dir.js';
 import { Progress, formatDuration } from './progress.js';
 import { lossCurveSvg, type Point } from './svg.js';
 import { initBackend, describeBackend, type BackendName } from '../backend/index.js';
@@ -55,6 +55,8 @@ import { loadModel } from '../io/checkpoint.js';
 import { applyLora, loraState, loraTrainableReport, type LoraConfig } from '../nn/lora.js';
 import { saveTrainerCheckpoint, resumeTrainer } from '../io/trainer_checkpoint.js';
 import { saveModelFiles, saveTokenizerFiles } from '../io/model_files.js';
+import type { RunFolder, CheckpointEntry } from '../io/run_folder.js';
+import type { FileSink } from '../io/files.js';
 import { Trainer, type TrainerOptions, type TrainerEvent } from '../train/trainer.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { presetConfig, dims, type PresetName, type ModelConfig } from '../../models/config.js';
@@ -188,14 +190,14 @@ function moduleList(spec: string): string[] {
 }
 
 /** The newest-written checkpoint-<step> directory inside `dir` (a resumed run's outranks the steps it abandoned), or undefined. */
-export function latestCheckpoint(dir: string): string | undefined {
-  return listCheckpoints(dir)[0]?.dir;
+export async function latestCheckpoint(dir: string): Promise<string | undefined> {
+  return (await runFolder(dir).latest())?.location;
 }
 
 /** `--resume DIR`: DIR itself when it holds trainer_state.json, else its newest checkpoint-<step>. */
-function resolveResume(dir: string): string {
+async function resolveResume(dir: string): Promise<string> {
   if (fs.existsSync(path.join(dir, 'trainer_state.json'))) return dir;
-  const latest = latestCheckpoint(dir);
+  const latest = await latestCheckpoint(dir);
   if (latest && fs.existsSync(path.join(latest, 'trainer_state.json'))) return latest;
   throw new CliError(`train: --resume ${dir}: no trainer_state.json there and no checkpoint-<step> directory inside it (checkpoints are written every --save-every steps and on Ctrl-C)`);
 }
@@ -258,7 +260,7 @@ export async function run(argv: string[]): Promise<number> {
   let f: TrainFlags = first;
   let savedArgs: string[] = [];
   if (first.resume) {
-    resumeDir = resolveResume(first.resume);
+    resumeDir = await resolveResume(first.resume);
     savedArgs = readSavedArgs(resumeDir);
     const merged = parseFlags('train', [...savedArgs, ...argv], TRAIN_FLAGS, SUMMARY)!;
     // --steps given now replaces --epochs saved then (extending a run), and the other way round.
@@ -285,7 +287,7 @@ export async function run(argv: string[]): Promise<number> {
 
   let trainer: Trainer | undefined;
   let model: CausalLM | undefined;
-  let lock: ReturnType<typeof lockOutDir> | undefined;
+  let lock: OutLock | undefined;
   // SIGINT (Ctrl-C) and SIGTERM (timeout, docker stop, batch schedulers) alike: the first stops
   // after the current step and saves a checkpoint; a second one quits at once.
   let interrupted: NodeJS.Signals | undefined;
@@ -300,9 +302,11 @@ export async function run(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     // Nobody else writes this folder while we do; what an interrupted run left half-written goes.
-    lock = lockOutDir(outDir);
+    const opened = await openOutDir(outDir);
+    lock = opened.lock;
+    const folder = opened.run;
+    const leftovers = opened.removed;
     if (lock.stale) log(`note: ${outDir} was locked by a run that is gone (pid ${lock.stale.pid}, started ${lock.stale.started}); taking it over`);
-    const leftovers = removeLeftovers(outDir);
     if (leftovers.length) log(`note: removed what an interrupted run left half-written in ${outDir}: ${leftovers.join(', ')}`);
     // The run's flags, defaults filled in, for `webtune compare` (checkpoints keep their own copy for --resume).
     writeAtomic(path.join(outDir, RUN_FILE), JSON.stringify({ argv: argsToSave, flags: f }, null, 2) + '\n');
@@ -404,9 +408,9 @@ export async function run(argv: string[]): Promise<number> {
       `${startStep ? `, resuming at step ${startStep} from ${resumeDir}` : ''}; output ${outDir}`);
     if (resumeDir) {
       // Checkpoints of OUT past the resumed step belong to the branch this run abandons.
-      const abandoned = listCheckpoints(outDir).filter((c) => c.step > startStep && path.resolve(c.dir) !== path.resolve(resumeDir!)).sort((a, b) => a.step - b.step);
+      const abandoned = (await folder.checkpoints()).filter((c) => c.step > startStep && path.resolve(c.location) !== path.resolve(resumeDir!)).sort((a, b) => a.step - b.step);
       if (abandoned.length) {
-        log(`note: ${abandoned.map((c) => path.basename(c.dir)).join(', ')} in ${outDir} continue the earlier run past step ${startStep}; this run's checkpoints rank as newer ` +
+        log(`note: ${abandoned.map((c) => c.name).join(', ')} in ${outDir} continue the earlier run past step ${startStep}; this run's checkpoints rank as newer ` +
           '(--resume of the folder continues this run) and --save-total-limit removes the abandoned ones first');
       }
     }
@@ -438,21 +442,16 @@ export async function run(argv: string[]): Promise<number> {
     };
     const progress = new Progress({ total: t.maxSteps, tty, every: f['log-every'], startStep });
 
-    /** checkpoint-<step>: written under a temporary name, renamed when complete, older ones pruned after. */
+    /** checkpoint-<step> with the run's flags and metrics: written under a temporary name, renamed when complete, older ones pruned after. */
+    const checkpointFiles = async (sink: FileSink) => {
+      await saveTrainerCheckpoint(t, sink);
+      await saveTokenizerFiles(sink, tok, template, config);
+      await sink.write(METRICS_FILE, metrics.map((m) => JSON.stringify(m) + '\n').join(''));
+    };
     const saveCheckpoint = async (): Promise<string> => {
-      const final = path.join(outDir, `checkpoint-${t.step}`);
-      const tmp = path.join(outDir, `.checkpoint-${t.step}.partial-${process.pid}`);
-      fs.rmSync(tmp, { recursive: true, force: true });
-      await saveTrainerCheckpoint(t, tmp);
-      await saveTokenizerFiles(tmp, tok, template, config);
-      // saved_seq ranks checkpoints by when they were written (listCheckpoints), not by step.
-      fs.writeFileSync(path.join(tmp, ARGS_FILE), JSON.stringify({ argv: argsToSave, saved_seq: nextSaveSeq(outDir) }, null, 2) + '\n');
-      fs.writeFileSync(path.join(tmp, METRICS_FILE), metrics.map((m) => JSON.stringify(m) + '\n').join(''));
-      fs.rmSync(final, { recursive: true, force: true });
-      fs.renameSync(tmp, final);
-      pruneCheckpoints(outDir, f['save-total-limit']!);
+      const c = await folder.saveCheckpoint(t.step, checkpointFiles, { keep: f['save-total-limit']!, record: { argv: argsToSave } });
       writeSvg();
-      return final;
+      return c.location;
     };
 
     const saveEvery = f['save-every'];
@@ -506,12 +505,12 @@ export async function run(argv: string[]): Promise<number> {
       fs.closeSync(metricsFd);
       writeSvg();
       const lastGood = metrics.filter((m) => m.type === 'step').pop();
-      const kept = listCheckpoints(outDir)[0];
+      const kept = await folder.latest();
       report();
       const [first, last] = [skipsInRow[0].step, skipsInRow[skipsInRow.length - 1].step];
       throw new CliError(`train: the run diverged: ${first === last ? `step ${first} was` : `steps ${first}-${last} were all`} skipped (${skipsInRow[0].reason})` +
         `${lastGood ? `; the last applied step was ${lastGood.step} (loss ${fmtLoss(lastGood.loss)}, grad norm ${fmtLoss(lastGood.grad_norm)})` : '; no step was applied (do the starting weights hold NaN?)'}. ` +
-        `Nothing was written over the model in ${outDir}${kept ? `; the last checkpoint is ${kept.dir}` : ''}; metrics.jsonl holds every step. ` +
+        `Nothing was written over the model in ${outDir}${kept ? `; the last checkpoint is ${kept.location}` : ''}; metrics.jsonl holds every step. ` +
         'Lower --lr, or clip gradients with --max-grad-norm (e.g. 1).');
     }
 
@@ -544,18 +543,14 @@ export async function run(argv: string[]): Promise<number> {
       // Nothing is removed: the checkpoints and metrics stay; the trained weights go where they fit.
       fs.closeSync(metricsFd);
       report();
-      const rescued = await rescueCheckpoint(t, outDir, sizes.checkpoint, async (dir) => {
-        await saveTokenizerFiles(dir, tok, template, config);
-        fs.writeFileSync(path.join(dir, ARGS_FILE), JSON.stringify({ argv: argsToSave, saved_seq: 1 }, null, 2) + '\n');
-        fs.writeFileSync(path.join(dir, METRICS_FILE), metrics.map((m) => JSON.stringify(m) + '\n').join(''));
-      });
-      const kept = listCheckpoints(outDir)[0];
+      const rescued = await rescueCheckpoint(outDir, sizes.checkpoint, (rescue) => rescue.saveCheckpoint(t.step, checkpointFiles, { record: { argv: argsToSave } }));
+      const kept = await folder.latest();
       throw new CliError(`train: the final model could not be written: ${(e as Error).message}. Kept: ${outDir}/metrics.jsonl (every step)` +
-        `${kept ? `, ${kept.dir} (step ${kept.step})` : ''}` +
+        `${kept ? `, ${kept.location} (step ${kept.step})` : ''}` +
         `${rescued ? `, and the trained weights of step ${t.step} as a resumable checkpoint in ${rescued}: after freeing space, 'webtune train --resume ${rescued} --out ${outDir}' writes the model` : '; the trained weights could not be saved anywhere'}.`);
     }
     if (f['keep-checkpoints']) await saveCheckpoint();
-    else for (const c of listCheckpoints(outDir)) fs.rmSync(c.dir, { recursive: true, force: true });
+    else await folder.removeCheckpoints();
     fs.closeSync(metricsFd);
     writeSvg();
     const steps = metrics.filter((m) => m.type === 'step');
@@ -628,16 +623,13 @@ function outputSizes(model: CausalLM, tok: Tokenizer, lora: boolean): { final: n
  * After the final model could not be written to OUT (a full disk): saves the trained state as a
  * resumable checkpoint in the system's temporary folder when that disk has room. Returns its path.
  */
-async function rescueCheckpoint(t: Trainer, outDir: string, bytes: number, extras: (dir: string) => Promise<void>): Promise<string | undefined> {
-  const dir = path.join(os.tmpdir(), `webtune-rescue-${path.basename(path.resolve(outDir))}-${process.pid}`, `checkpoint-${t.step}`);
+async function rescueCheckpoint(outDir: string, bytes: number, save: (rescue: RunFolder) => Promise<CheckpointEntry>): Promise<string | undefined> {
+  const dir = path.join(os.tmpdir(), `webtune-rescue-${path.basename(path.resolve(outDir))}-${process.pid}`);
   try {
     if (disk.freeBytes(os.tmpdir()) < bytes) return undefined;
-    await saveTrainerCheckpoint(t, dir);
-    await extras(dir);
-    return dir;
+    return (await save(runFolder(dir))).location;
   } catch {
-    fs.rmSync(dir, { recursive: true, force: true });
-    return undefined;
+    return undefined;   // a failed save leaves nothing behind
   }
 }
 

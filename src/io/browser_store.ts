@@ -17,7 +17,8 @@
  * await store.save('gpt2-nano-sft', dir.files, { steps: 200 });
  * const model2 = await loadModel(await store.load('gpt2-nano-sft'));
  */
-import { MemoryFiles, checkFileName } from './files.js';
+import { MemoryFiles, checkFileName, type FileSource } from './files.js';
+import type { FolderStorage } from './run_folder.js';
 
 export interface StoredEntry {
   name: string;
@@ -126,6 +127,39 @@ export class BrowserStore {
     return new MemoryFiles(files, `browser storage/${name}`);
   }
 
+  /**
+   * Gives entry `from` the name `to`, in one transaction: the entry is under one name or the
+   * other, whole, whatever moment the page is closed at. An entry named `to` is replaced.
+   */
+  async rename(from: string, to: string): Promise<void> {
+    const tx = this.db.transaction([ENTRIES, FILES], 'readwrite');
+    const done = completion(tx);
+    const entries = tx.objectStore(ENTRIES), files = tx.objectStore(FILES);
+    let missing = false;
+    // Requests chained in callbacks (none awaited inside the transaction, which would let it close).
+    files.delete(entryRange(to));
+    const entryReq = entries.get(from);
+    entryReq.onsuccess = () => {
+      const entry = entryReq.result as StoredEntry | undefined;
+      if (!entry) { missing = true; tx.abort(); return; }
+      entries.delete(from);
+      entries.put({ ...entry, name: to });
+    };
+    const cursorReq = files.openCursor(entryRange(from));
+    cursorReq.onsuccess = () => {
+      const cursor = cursorReq.result;
+      if (!cursor) return;
+      files.put(cursor.value, [to, (cursor.key as [string, string])[1]]);
+      cursor.delete();
+      cursor.continue();
+    };
+    try {
+      await done;
+    } catch (e) {
+      throw new Error(missing ? `Browser storage: no saved entry named "${from}"` : `Browser storage entry "${from}": not renamed to "${to}" (${(e as Error | null)?.message ?? e})`);
+    }
+  }
+
   /** Removes entry `name`; false when there was none. */
   async delete(name: string): Promise<boolean> {
     const tx = this.db.transaction([ENTRIES, FILES], 'readwrite');
@@ -141,6 +175,45 @@ export class BrowserStore {
   close(): void {
     this.db.close();
   }
+}
+
+/** What browserFolder needs of a store of named file sets (BrowserStore; a Map in tests). */
+export type EntryStore = Pick<BrowserStore, 'save' | 'load' | 'list' | 'rename' | 'delete'>;
+
+/**
+ * A run folder (run_folder.ts) in browser storage: entry E of folder F is the stored entry
+ * "F/E". An entry is written in memory and stored in one transaction when closed, so a closed
+ * tab never leaves half an entry; a rename is one transaction too.
+ *
+ * @example
+ *   const run = new RunFolder(browserFolder(await BrowserStore.open(), 'runs/gpt2-sft'));
+ *   await run.saveCheckpoint(trainer.step, (sink) => saveTrainerCheckpoint(trainer, sink), { keep: 2 });
+ */
+export function browserFolder(store: EntryStore, folder: string): FolderStorage {
+  const key = (entry: string) => `${folder}/${entry}`;
+  const name = `browser storage/${folder}`;
+  return {
+    name,
+    list: async () => (await store.list()).map((e) => e.name).filter((n) => n.startsWith(`${folder}/`)).map((n) => n.slice(folder.length + 1)),
+    async create(entry) {
+      await store.delete(key(entry));
+      const files = new MemoryFiles();
+      return { write: (file, data) => files.write(file, data), close: async () => { await store.save(key(entry), files.files); } };
+    },
+    open(entry): FileSource {
+      let loaded: Promise<MemoryFiles> | undefined;
+      const files = () => (loaded ??= store.load(key(entry)));
+      return {
+        name: `${name}/${entry}`,
+        read: async (file) => (await files()).read(file),
+        readText: async (file) => (await files()).readText(file),
+        exists: async (file) => (await files()).exists(file),
+      };
+    },
+    rename: (from, to) => store.rename(key(from), key(to)),
+    remove: async (entry) => { await store.delete(key(entry)); },
+    location: (entry) => `${name}/${entry}`,
+  };
 }
 
 /**

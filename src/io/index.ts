@@ -10,6 +10,8 @@ export * from './checkpoint.js';
 export * from './train_state.js';
 // Resumable Trainer checkpoints (model, adapters, optimizer, trainer_state.json): saveTrainerCheckpoint, resumeTrainer.
 export * from './trainer_checkpoint.js';
+// A run folder with rotating checkpoints (atomic save, keep the last N, resume from the newest), over any FolderStorage.
+export * from './run_folder.js';
 // IndexedDB storage of checkpoint directories (browser only).
 export * from './browser_store.js';
 // PEFT LoRA adapter directories (adapter_config.json + adapter_model.safetensors) and merged checkpoints.

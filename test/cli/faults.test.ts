@@ -93,7 +93,7 @@ describe('resuming from an older checkpoint in the same folder', () => {
     expect(fs.readdirSync(out).filter((n) => n.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-2', 'checkpoint-4']);
     const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint-2', 'trainer_state.json'), 'utf8'));
     expect(state.state.log_history.map((h: { step: number }) => h.step)).toEqual([1, 2]);
-    expect(latestCheckpoint(out)).toBe(path.join(out, 'checkpoint-2'));
+    expect(await latestCheckpoint(out)).toBe(path.join(out, 'checkpoint-2'));
     const again = await capture(() => train(['--resume', out]));
     expect(again.code).toBe(0);
     expect(again.out).toContain('the checkpoint is at the run\'s last step 2: writing its model');
