@@ -60,6 +60,12 @@ const training = trainingPanel(kernels, {
   pause: () => client.send({ type: 'pause' }),
   resume: () => client.send({ type: 'resume' }),
   stop: () => client.send({ type: 'stop' }),
+  resumeRun() {
+    charts.reset();
+    training.state('preparing', 0, 0);
+    client.send({ type: 'resume-run' });
+  },
+  discardRun: () => client.send({ type: 'discard-run' }),
 });
 const charts = chartsPanel();
 const grow = growPanel({
@@ -300,6 +306,9 @@ client.on((r) => {
       charts.step(r.step, r.loss, r.lr, r.gradNorm, r.tokensPerSecond);
       break;
     case 'eval': charts.evalPoint(r.step, r.evalLoss); break;
+    case 'interrupted-run': training.interrupted(r.step, r.maxSteps, r.model); break;
+    case 'run-saved': training.saved(r.step, r.location); break;
+    case 'train-history': charts.restore(r.steps, r.evals); break;
     case 'compare-row': compare.row(r.which, r.row, r.done, r.total); break;
     case 'compare-done': compare.done(r.base, r.tuned, r.baseOverall, r.tunedOverall); break;
     case 'chat-token': compare.chatToken(r.text); break;

@@ -62,6 +62,8 @@ export interface TrainSettings {
   /** Percent of the uploaded rows held out of training for eval loss (0 or absent: none). */
   validationPercent?: number;
   seed: number;
+  /** Save a resumable checkpoint to browser storage every this many steps (0: never); the newest two are kept. */
+  saveEvery: number;
   /** The engine's ops the run uses: 'auto' (fused kernels on WebGPU), or 'fused' / 'stock' to compare. */
   kernels: KernelChoice;
 }
@@ -80,6 +82,10 @@ export type Request =
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
+  /** Continue the run a closed or crashed tab cut short, from its newest checkpoint (see 'interrupted-run'), with its settings. */
+  | { type: 'resume-run' }
+  /** Forget the interrupted run: its checkpoints are removed. */
+  | { type: 'discard-run' }
   | { type: 'compare'; id: number; limit: number; maxNewTokens: number }
   | { type: 'chat'; id: number; messages: Message[]; maxNewTokens: number; temperature: number }
   | { type: 'store-list'; id: number }
@@ -184,6 +190,12 @@ export type Reply =
   | { status: 'preparing'; message: string; gradientCheckpointing?: true }
   | { status: 'train-status'; state: TrainerStatus | 'preparing'; step: number; maxSteps: number; reason?: string; error?: string; model?: ModelInfo }
   | StepReply
+  /** Found at start-up: a run cut short (tab closed or crashed) whose newest checkpoint is at `step`. */
+  | { status: 'interrupted-run'; step: number; maxSteps: number; model: string; location: string }
+  /** The running run saved a resumable checkpoint. */
+  | { status: 'run-saved'; step: number; location: string }
+  /** A resumed run's steps and evaluations before its checkpoint, for the charts. */
+  | { status: 'train-history'; steps: Array<{ step: number; loss: number; lr: number; gradNorm: number }>; evals: Array<{ step: number; evalLoss: number }> }
   | { status: 'eval'; step: number; evalLoss: number; tokenAccuracy: number }
   | { status: 'compare-row'; id: number; which: 'base' | 'tuned'; row: CompareRow; done: number; total: number }
   | { status: 'compare-done'; id: number; base: Record<string, FamilyScore>; tuned: Record<string, FamilyScore>; baseOverall: number; tunedOverall: number }

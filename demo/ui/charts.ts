@@ -53,6 +53,18 @@ function runColumns(runs: ReadonlyArray<{ curves: RunCurves }>, pick: (c: RunCur
   return cols;
 }
 
+/** Steps as runs of consecutive numbers: [1, 2, 3, 5, 6] -> "1-3,5-6" (a repeated step shows as a new run). */
+function stepRanges(steps: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < steps.length;) {
+    let j = i;
+    while (j + 1 < steps.length && steps[j + 1] === steps[j] + 1) j++;
+    out.push(`${steps[i]}-${steps[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
 export function chartsPanel() {
   const loss = chart('chart-loss', 'Loss', [{ label: 'train', stroke: '#2563eb' }, { label: 'eval', stroke: '#dc2626', points: true }]);
   const lr = chart('chart-lr', 'Learning rate', [{ label: 'lr', stroke: '#059669' }]);
@@ -71,6 +83,7 @@ export function chartsPanel() {
     const train = loss.data[1].filter((v) => v !== null);
     loss.host.dataset.lossHead = JSON.stringify(train.slice(0, 3));
     loss.host.dataset.lossTail = JSON.stringify(train.slice(-3));
+    loss.host.dataset.steps = stepRanges(loss.data[0]);
   }, 100);
 
   const { section } = panel('panel-charts', '6 · Live charts', [
@@ -105,13 +118,18 @@ export function chartsPanel() {
       loss.host.dataset.runSeries = String(runs.length);
       loss.host.dataset.mode = 'runs';
     },
-    step(step: number, lossValue: number, lrValue: number, gradNorm: number, tokensPerSecond: number) {
+    step(step: number, lossValue: number, lrValue: number, gradNorm: number, tokensPerSecond: number | null) {
       // Eval points share the loss chart's x axis: a step row gets null eval until one arrives.
       loss.data[0].push(step); loss.data[1].push(lossValue); loss.data[2].push(null as unknown as number);
       lr.data[0].push(step); lr.data[1].push(lrValue);
       grad.data[0].push(step); grad.data[1].push(gradNorm);
-      tps.data[0].push(step); tps.data[1].push(tokensPerSecond);
+      tps.data[0].push(step); tps.data[1].push(tokensPerSecond as number);
       redraw();
+    },
+    /** A resumed run's points before its checkpoint (tokens/s was not kept: no points there). */
+    restore(steps: ReadonlyArray<{ step: number; loss: number; lr: number; gradNorm: number }>, evals: ReadonlyArray<{ step: number; evalLoss: number }>) {
+      for (const p of steps) this.step(p.step, p.loss, p.lr, p.gradNorm, null);
+      for (const e of evals) this.evalPoint(e.step, e.evalLoss);
     },
     evalPoint(step: number, evalLoss: number) {
       const i = loss.data[0].lastIndexOf(step);

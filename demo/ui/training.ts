@@ -1,6 +1,7 @@
 /**
  * Panel 5: training settings, start / pause / resume / stop, and progress with an ETA, the kernel
- * path and the GPU dispatches per step.
+ * path and the GPU dispatches per step; the checkpoints a run saves to browser storage, and the
+ * offer to resume a run a closed tab cut short.
  */
 import { MODEL_FAMILIES, MODEL_TYPES, DEFAULT_TARGET_MODULES, type KernelChoice, type KernelPath, type MaskMode, type ModelFamily } from '../../src/index.js';
 import type { ModelInfo, TrainSettings } from '../protocol.js';
@@ -8,7 +9,7 @@ import { h, panel, field, fmt, fmtDuration, fmtCount, replace } from './dom.js';
 
 const num = (id: string, value: number, attrs: Record<string, number | string> = {}) => h('input', { id, type: 'number', value, ...attrs }) as HTMLInputElement;
 
-export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): void; pause(): void; resume(): void; stop(): void }) {
+export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): void; pause(): void; resume(): void; stop(): void; resumeRun(): void; discardRun(): void }) {
   const preset = h('select', { id: 'set-model' }) as HTMLSelectElement;
   const family = h('select', { id: 'set-family' }, ...MODEL_TYPES.map((t) => h('option', { value: t }, MODEL_FAMILIES[t].label))) as HTMLSelectElement;
   const steps = num('set-steps', 300, { min: 0, step: 10 });
@@ -18,6 +19,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
   const warmup = num('set-warmup', 20, { min: 0 });
   const maxLen = num('set-maxlen', 80, { min: 16, max: 512, step: 8 });
   const evalEvery = num('set-eval-every', 25, { min: 0 });
+  const saveEvery = num('set-save-every', 50, { min: 0 });
   const schedule = h('select', { id: 'set-schedule' }, ...['cosine', 'linear', 'constant'].map((s) => h('option', { value: s }, s))) as HTMLSelectElement;
   const mask = h('select', { id: 'set-mask' }, ...['assistant', 'last', 'unroll', 'completion', 'all'].map((s) => h('option', { value: s }, s))) as HTMLSelectElement;
   const loraOn = h('input', { id: 'set-lora', type: 'checkbox' }) as HTMLInputElement;
@@ -71,25 +73,32 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
   const progress = h('div', { id: 'train-progress', 'data-state': 'idle', 'data-step': 0, 'data-loss': '' }, 'Not started.');
   const modelLine = h('p', { id: 'model-info', class: 'muted' });
   const prep = h('p', { id: 'train-prep', class: 'muted' });
+  const saved = h('p', { id: 'train-saved', class: 'muted' });
+  const resumeRun = h('button', { id: 'train-resume-run', type: 'button', class: 'primary', onclick: () => { offer.hidden = true; actions.resumeRun(); } }, 'Resume');
+  const discardRun = h('button', { id: 'train-discard-run', type: 'button', onclick: () => { offer.hidden = true; actions.discardRun(); } }, 'Discard it');
+  const offerText = h('span', { id: 'train-interrupted-text' });
+  const offer = h('div', { id: 'train-interrupted', class: 'warn', hidden: true }, offerText, ' ', resumeRun, ' ', discardRun);
 
   const { section } = panel('panel-training', '5 · Training', [
     h('p', {}, 'Supervised fine-tuning: the model reads each conversation and is nudged (AdamW) to give the trained tokens higher probability. The learning rate warms up, then decays.'),
     h('p', {}, 'A fresh preset starts from random weights, so it learns the format and the easy tasks first; the bundled base model, when present, starts from a checkpoint pretrained on plain text.'),
     h('p', {}, 'LoRA freezes the model and trains two thin matrices beside chosen layers (A is r×in, B is out×r, their product scaled by alpha/r is added to the frozen weight): far fewer trainable numbers, and an adapter file of a few kilobytes. NEFTune adds uniform noise of size alpha/√(L·d) to the input embeddings during training only, which tends to make answers less brittle.'),
+    h('p', {}, 'While a run trains, it saves a checkpoint (model, optimizer state, data position and the charts\' history) to this browser\'s storage every "Save every" steps, keeping the newest two. If the tab is closed or crashes mid-run, the page offers to resume the run from its newest checkpoint when it is opened again; a run that ends removes them.'),
     h('p', { id: 'lora-save-note' }, 'Modules to save (PEFT\'s modules_to_save) train whole modules in full beside the adapter and go into the adapter file. The bundled base model never saw the chat markers <|im_start|> and <|im_end|>: their frozen embedding rows give a low-rank update nothing to learn from, and LoRA alone learns next to nothing. So for it the token embedding (wte) and the output layer (lm_head, which gets its own copy of the tied matrix) train in full by default. A model from the Hub usually knows its chat tokens already: the field starts empty there.'),
   ],
   h('div', { class: 'settings' },
     field('Model', preset), field('Family (fresh presets)', family),
     field('Steps (0: use epochs)', steps), field('Epochs', epochs),
     field('Learning rate', lr), field('Batch size', batch), field('Warmup steps', warmup), field('Schedule', schedule),
-    field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery), field('Kernels', kernels),
+    field('Mask', mask), field('Max length (tokens)', maxLen), field('Eval every (steps, 0: never)', evalEvery), field('Save every (steps, 0: never)', saveEvery), field('Kernels', kernels),
     field('Gradient checkpointing (less memory, more compute)', gcOn)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, loraOn, ' LoRA')), field('r', loraR), field('alpha', loraAlpha), field('target modules ("all-linear" for every layer but the head)', loraTargets),
     field('modules to save in full (empty: none)', loraSave)),
   h('fieldset', { class: 'settings' }, h('legend', {}, h('label', {}, neftOn, ' NEFTune')), field('noise alpha', neftAlpha)),
   fullWarning,
+  offer,
   h('div', { class: 'buttons' }, start, pause, resume, stop),
-  bar, progress, prep, modelLine);
+  bar, progress, prep, saved, modelLine);
 
   let t0Step = 0;
   return {
@@ -115,6 +124,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
           modulesToSave: loraSave.value.split(',').map((s) => s.trim()).filter(Boolean) },
         neftune: { enabled: neftOn.checked && !neftOn.disabled, alpha: Number(neftAlpha.value) },
         gradientCheckpointing: gcOn.checked,
+        saveEvery: Math.max(0, Math.round(Number(saveEvery.value))),
         seed: 42,
         kernels: kernels.value as KernelChoice,
       };
@@ -130,7 +140,10 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
       stop.disabled = !(running || paused);
       if (state === 'preparing') {
         t0Step = 0; bar.value = 0; progress.textContent = 'Preparing the data and the model…';
+        offer.hidden = true;
         replace(prep);
+        replace(saved);
+        delete saved.dataset.step;
         // The path and dispatches of the new run come with its first step.
         delete progress.dataset.path; delete progress.dataset.dispatches; delete progress.dataset.tokensPerSecond;
       }
@@ -148,6 +161,17 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
       const eta = step > 0 ? (elapsedMs / step) * (maxSteps - step) : NaN;
       const gpu = `${path === 'fused' ? 'fused kernels' : 'stock ops'}${dispatches > 0 ? `, ${dispatches} GPU dispatches/step` : ''}`;
       progress.textContent = `Step ${step} / ${maxSteps} · loss ${fmt(loss)} · ${Math.round(tokensPerSecond)} tokens/s · ${gpu} · elapsed ${fmtDuration(elapsedMs)} · ETA ${fmtDuration(eta)}`;
+    },
+    /** A run whose tab was closed mid-run: its newest checkpoint is at `step`. */
+    interrupted(step: number, maxSteps: number, model: string) {
+      offer.hidden = false;
+      offer.dataset.step = String(step);
+      offerText.textContent = `Resume the interrupted run (step ${step} of ${maxSteps}, ${model})?`;
+    },
+    /** The run saved a checkpoint to browser storage. */
+    saved(step: number, location: string) {
+      saved.dataset.step = String(step);
+      saved.textContent = `Checkpoint of step ${step} saved to ${location}.`;
     },
     /** One line per message of the run's preparation: the data summary first, then the plan and warm-up. */
     preparing(message: string) { prep.append(h('span', { class: 'prep-line' }, message)); },

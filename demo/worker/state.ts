@@ -109,6 +109,10 @@ export class WorkerState {
   pretrained: Pretrained | undefined;
   /** Cancel the Hub download / the data growing in flight. */
   hubAbort: AbortController | undefined;
+  /** The user asked the run to pause (a checkpoint save pauses it too, unasked, and goes on after). */
+  pauseAsked = false;
+  /** The checkpoint save in flight, while the run waits for it. */
+  runSave: Promise<void> | undefined;
   growAbort: AbortController | undefined;
   private busy = false;
   private split: { rows: Example[]; percent: number; train: Example[]; valid: Example[] } | undefined;

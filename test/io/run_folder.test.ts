@@ -10,33 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runFolder } from '../../src/cli/out_dir.js';
-import { RunFolder, MemoryFolder, MemoryFiles, browserFolder, ARGS_FILE, type EntryStore, type StoredEntry, type FolderStorage, type FileSink } from '../../src/index.js';
-
-/** BrowserStore's contract on a Map: each call replaces, loads, renames or deletes an entry whole. */
-class MapStore implements EntryStore {
-  readonly entries = new Map<string, Map<string, Uint8Array>>();
-  async save(name: string, files: Map<string, Uint8Array>): Promise<StoredEntry> {
-    this.entries.set(name, new Map(files));
-    return { name, savedAt: '', files: [...files.keys()], bytes: 0, meta: {} };
-  }
-  async load(name: string): Promise<MemoryFiles> {
-    const files = this.entries.get(name);
-    if (!files) throw new Error(`Browser storage: no saved entry named "${name}"`);
-    return new MemoryFiles(new Map(files), `browser storage/${name}`);
-  }
-  async list(): Promise<StoredEntry[]> {
-    return [...this.entries.keys()].map((name) => ({ name, savedAt: '', files: [], bytes: 0, meta: {} }));
-  }
-  async rename(from: string, to: string): Promise<void> {
-    const files = this.entries.get(from);
-    if (!files) throw new Error(`Browser storage: no saved entry named "${from}"`);
-    this.entries.delete(from);
-    this.entries.set(to, files);
-  }
-  async delete(name: string): Promise<boolean> {
-    return this.entries.delete(name);
-  }
-}
+import { RunFolder, MemoryFolder, browserFolder, ARGS_FILE, type FolderStorage, type FileSink } from '../../src/index.js';
+import { MapStore } from '../helpers/map_store.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webtune-run-folder-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

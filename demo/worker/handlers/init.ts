@@ -1,11 +1,13 @@
 /**
  * Start-up: the backend, the bundled tokenizer and data, a warm-up that compiles the shaders
- * the first run needs, and the first current model (models/base when bundled, else a fresh one).
+ * the first run needs, the first current model (models/base when bundled, else a fresh one), and
+ * the offer to resume a run that a closed or crashed tab cut short.
  */
 import { initBackend, loadBundledTokenizer, CausalLM, presetConfig, countParams, Trainer, generateChat, type PresetName } from '../../../src/index.js';
 import type { BackendView } from '../../protocol.js';
 import { post, parseRows, hasBase, loadBase, type Handlers } from '../state.js';
 import { datasetInfo } from './data.js';
+import { openPageRun } from '../page_run.js';
 import trainText from '../../data/train.jsonl?raw';
 import validText from '../../data/valid.jsonl?raw';
 
@@ -35,5 +37,20 @@ export const initHandlers: Handlers<'init'> = {
     const { engine, ...plain } = s.backend;
     const view: BackendView = { ...plain, kernels: engine.path };
     post({ status: 'ready', backend: view, warmupMs, dataset: datasetInfo(s), presets, hasBase, model: s.modelInfo(m, name) });
+    await offerInterruptedRun();
   },
 };
+
+/** Tells the page about a run whose tab was closed mid-run (its checkpoints are still in the run folder). */
+async function offerInterruptedRun(): Promise<void> {
+  let opened: Awaited<ReturnType<typeof openPageRun>> | undefined;
+  try {
+    opened = await openPageRun();
+    const cut = await opened.run.interrupted();
+    if (cut) post({ status: 'interrupted-run', step: cut.step, maxSteps: cut.maxSteps, model: cut.record.startName, location: cut.location });
+  } catch (e) {
+    post({ status: 'preparing', message: `An interrupted run could not be read: ${(e as Error).message}` });
+  } finally {
+    opened?.close();
+  }
+}
