@@ -280,6 +280,7 @@ client.on((r) => {
       training.setup(r.presets, r.hasBase);
       hub.enable(true);
       training.model(r.model);
+      if (r.interrupted) training.interrupted(r.interrupted.step, r.interrupted.maxSteps, r.interrupted.model);
       grow.useModel(r.model.name, r.model.params, false);
       grow.enable(true);
       modelLora = r.model.lora;
@@ -306,7 +307,6 @@ client.on((r) => {
       charts.step(r.step, r.loss, r.lr, r.gradNorm, r.tokensPerSecond);
       break;
     case 'eval': charts.evalPoint(r.step, r.evalLoss); break;
-    case 'interrupted-run': training.interrupted(r.step, r.maxSteps, r.model); break;
     case 'run-saved': training.saved(r.step, r.location); break;
     case 'train-history': charts.restore(r.steps, r.evals); break;
     case 'compare-row': compare.row(r.which, r.row, r.done, r.total); break;

@@ -170,6 +170,8 @@ export interface ModelInfo {
   loraSummary?: string;
 }
 
+export interface InterruptedRunInfo { step: number; maxSteps: number; model: string; location: string }
+
 export interface StepReply {
   status: 'step'; step: number; maxSteps: number; epoch: number; loss: number; lr: number; gradNorm: number;
   tokensPerSecond: number; elapsedMs: number;
@@ -182,7 +184,9 @@ export interface CompareRow { index: number; family: string; prompt: string; exp
 
 export type Reply =
   | { status: 'ready'; backend: BackendView; warmupMs: number; dataset: DatasetInfo; presets: Record<string, { params: number }>;
-      hasBase: boolean; model: ModelInfo }
+      hasBase: boolean; model: ModelInfo;
+      /** A run cut short (the tab was closed or crashed) whose newest checkpoint is at `step`: the page offers to resume it. */
+      interrupted?: InterruptedRunInfo }
   | { status: 'init-progress'; message: string }
   | RenderReply
   | { status: 'upload'; id: number; name: string; rows: number; errors: RowError[]; families: Record<string, number>; samples: DatasetRowView[]; check: UploadCheck }
@@ -190,8 +194,6 @@ export type Reply =
   | { status: 'preparing'; message: string; gradientCheckpointing?: true }
   | { status: 'train-status'; state: TrainerStatus | 'preparing'; step: number; maxSteps: number; reason?: string; error?: string; model?: ModelInfo }
   | StepReply
-  /** Found at start-up: a run cut short (tab closed or crashed) whose newest checkpoint is at `step`. */
-  | { status: 'interrupted-run'; step: number; maxSteps: number; model: string; location: string }
   /** The running run saved a resumable checkpoint. */
   | { status: 'run-saved'; step: number; location: string }
   /** A resumed run's steps and evaluations before its checkpoint, for the charts. */

@@ -166,7 +166,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
     interrupted(step: number, maxSteps: number, model: string) {
       offer.hidden = false;
       offer.dataset.step = String(step);
-      offerText.textContent = `Resume the interrupted run (step ${step} of ${maxSteps}, ${model})?`;
+      offerText.textContent = `Resume the interrupted run (step ${step} of ${maxSteps}, ${model})? Starting a new run discards it.`;
     },
     /** The run saved a checkpoint to browser storage. */
     saved(step: number, location: string) {

@@ -8,7 +8,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { Page } from 'playwright-core';
-import { openDemo, screenshot, slow, type Demo } from '../helpers/browser.js';
+import { openDemo, screenshot, setTraining, slow, type Demo } from '../helpers/browser.js';
 
 const STEPS = 20;
 
@@ -156,14 +156,7 @@ describe('demo page (headless Chromium, WebGPU)', () => {
   }, slow(30_000));
 
   it('trains at least 20 steps: the chart gains points, the loss falls, the page stays responsive', async () => {
-    await page.selectOption('#set-model', 'nano');
-    await page.fill('#set-steps', String(STEPS));
-    await page.fill('#set-batch', '4');
-    await page.fill('#set-maxlen', '48');
-    await page.fill('#set-lr', '0.003');
-    await page.fill('#set-warmup', '2');
-    await page.fill('#set-eval-every', '10');
-    await page.selectOption('#set-schedule', 'constant');
+    await setTraining(page, { model: 'nano', steps: STEPS, batch: 4, maxlen: 48, lr: 0.003, warmup: 2, 'eval-every': 10, schedule: 'constant' });
     const startedAt = await page.evaluate(() => performance.now());
     const redrawsBefore = Number(await page.getAttribute('#chart-loss', 'data-redraws') ?? 0);
     await page.click('#train-start');

@@ -107,3 +107,15 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/**
+ * Sets the Training panel's fields, in the order given: each key is a field's id without "set-"
+ * (model, steps, batch, maxlen, lr, warmup, eval-every, schedule...); a select is picked, an input filled.
+ */
+export async function setTraining(page: Page, fields: Record<string, string | number>): Promise<void> {
+  for (const [key, value] of Object.entries(fields)) {
+    const selector = `#set-${key}`;
+    if (await page.locator(selector).evaluate((el) => el.tagName === 'SELECT')) await page.selectOption(selector, String(value));
+    else await page.fill(selector, String(value));
+  }
+}

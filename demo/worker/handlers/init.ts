@@ -4,7 +4,7 @@
  * the offer to resume a run that a closed or crashed tab cut short.
  */
 import { initBackend, loadBundledTokenizer, CausalLM, presetConfig, countParams, Trainer, generateChat, type PresetName } from '../../../src/index.js';
-import type { BackendView } from '../../protocol.js';
+import type { BackendView, InterruptedRunInfo } from '../../protocol.js';
 import { post, parseRows, hasBase, loadBase, type Handlers } from '../state.js';
 import { datasetInfo } from './data.js';
 import { openPageRun } from '../page_run.js';
@@ -36,20 +36,20 @@ export const initHandlers: Handlers<'init'> = {
     s.setModel(m, name);
     const { engine, ...plain } = s.backend;
     const view: BackendView = { ...plain, kernels: engine.path };
-    post({ status: 'ready', backend: view, warmupMs, dataset: datasetInfo(s), presets, hasBase, model: s.modelInfo(m, name) });
-    await offerInterruptedRun();
+    post({ status: 'ready', backend: view, warmupMs, dataset: datasetInfo(s), presets, hasBase, model: s.modelInfo(m, name), interrupted: await interruptedRun() });
   },
 };
 
-/** Tells the page about a run whose tab was closed mid-run (its checkpoints are still in the run folder). */
-async function offerInterruptedRun(): Promise<void> {
+/** A run whose tab was closed mid-run (its checkpoints are still in the page's run folder), if any. */
+async function interruptedRun(): Promise<InterruptedRunInfo | undefined> {
   let opened: Awaited<ReturnType<typeof openPageRun>> | undefined;
   try {
     opened = await openPageRun();
     const cut = await opened.run.interrupted();
-    if (cut) post({ status: 'interrupted-run', step: cut.step, maxSteps: cut.maxSteps, model: cut.record.startName, location: cut.location });
+    return cut && { step: cut.step, maxSteps: cut.maxSteps, model: cut.record.startName, location: cut.location };
   } catch (e) {
-    post({ status: 'preparing', message: `An interrupted run could not be read: ${(e as Error).message}` });
+    post({ status: 'init-progress', message: `An interrupted run could not be read: ${(e as Error).message}` });
+    return undefined;
   } finally {
     opened?.close();
   }

@@ -9,6 +9,7 @@ import {
 import type { ModelInfo } from '../../protocol.js';
 import { zipStore, unzipStore } from '../../zip.js';
 import { post, filesOf, type Handlers, type WorkerState } from '../state.js';
+import { RUN_FOLDER } from '../page_run.js';
 
 async function withStore<T>(fn: (store: BrowserStore) => Promise<T>): Promise<T> {
   const store = await BrowserStore.open();
@@ -63,7 +64,9 @@ async function loadFrom(s: WorkerState, src: MemoryFiles | FileSource, from: str
 
 export const storeHandlers: Handlers<'store-list' | 'store-save' | 'store-load' | 'store-delete' | 'export' | 'load-files'> = {
   async 'store-list'(msg) {
-    post({ status: 'store-list', id: msg.id, entries: await withStore((store) => store.list()) });
+    // The running run's checkpoints (the page's run folder) are not kept models.
+    const entries = (await withStore((store) => store.list())).filter((e) => !e.name.startsWith(`${RUN_FOLDER}/`));
+    post({ status: 'store-list', id: msg.id, entries });
   },
   async 'store-save'(msg, s) {
     const entry = await s.exclusive(() => storeSave(s, msg.name));
