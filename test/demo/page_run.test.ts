@@ -5,7 +5,7 @@
  * that was never interrupted; a finished run leaves nothing to resume.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
-import { Trainer, resumeTrainer, browserFolder, type CausalLM, type Example } from '../../src/index.js';
+import { Trainer, resumeTrainer, browserFolder, applyLora, loadModel, type CausalLM, type Example } from '../../src/index.js';
 import { PageRun, RUN_FOLDER, PAGE_RUN_FILE, type PageRunRecord } from '../../demo/worker/page_run.js';
 import type { TrainSettings } from '../../demo/protocol.js';
 import { MapStore } from '../helpers/map_store.js';
@@ -103,6 +103,38 @@ describe('the page\'s run folder (browserFolder on a stand-in store)', () => {
     expect(await run.interrupted()).toBeUndefined();
     expect([...store.entries.keys()]).toEqual(['my kept model']);
     resumed.dispose(); (resumed.model as CausalLM).dispose(); ref.dispose(); refModel.dispose();
+  });
+
+  it('resumes a LoRA run (modules to save included) as the page does: the checkpoint\'s base weights, the adapter attached again, its values restored', async () => {
+    const lora = { r: 2, alpha: 4, targetModules: ['c_attn'], modulesToSave: ['wte', 'lm_head'], seed: 3 };
+    const refModel = tinyGPT2(5);
+    applyLora(refModel, lora);
+    const ref = new Trainer(refModel, options);
+    const refLosses: number[] = [];
+    ref.on((e) => { if (e.type === 'step') refLosses.push(e.loss); });
+    await ref.run();
+
+    const store = new MapStore();
+    const run = new PageRun(browserFolder(store, RUN_FOLDER));
+    const model = tinyGPT2(5);
+    applyLora(model, lora);
+    const first = new Trainer(model, options);
+    const losses: number[] = [];
+    first.on((e) => { if (e.type === 'step') losses.push(e.loss); });
+    for (let step = 1; step <= 4; step++) await first.trainStep();
+    await run.save(first, { ...record, settings: { ...settings, lora: { enabled: true, r: 2, alpha: 4, targets: ['c_attn'], modulesToSave: ['wte', 'lm_head'] } } });
+    first.dispose(); model.dispose();
+
+    const cut = (await run.interrupted())!;
+    expect(cut.record.settings.lora.enabled).toBe(true);
+    const again = await loadModel(cut.checkpoint);
+    applyLora(again, { ...lora, seed: 99 });            // another initialisation: the checkpoint's values replace it
+    const resumed = await resumeTrainer(cut.checkpoint, options, again);
+    expect(resumed.step).toBe(4);
+    resumed.on((e) => { if (e.type === 'step') losses.push(e.loss); });
+    await resumed.run();
+    expect(losses).toEqual(refLosses);
+    resumed.dispose(); again.dispose(); ref.dispose(); refModel.dispose();
   });
 
   it('a new run removes what an earlier one left, a cut-short save included', async () => {
