@@ -8,7 +8,7 @@ import {
   CausalLM, Trainer, prepareDataset, filtersFrom, filterReportLines, presetConfig, dims, applyLora, loraState, planTraining, selectEngine,
   startGpuMeter, loadModel, loadTokenizer, resumeTrainer, type ModelConfig, type PresetName, type TrainerOptions, type TrainerStatus, type LogEntry,
 } from '../../../src/index.js';
-import type { TrainSettings, TemplateSpec } from '../../protocol.js';
+import type { TrainSettings, TemplateSpec, ReplyOf } from '../../protocol.js';
 import { post, loadBase, filesOf, type Handlers, type WorkerState } from '../state.js';
 import { openPageRun, type PageRun, type PageRunRecord, type InterruptedRun } from '../page_run.js';
 import { trainSources } from './data.js';
@@ -39,7 +39,7 @@ async function resumedModel(st: WorkerState, cut: InterruptedRun): Promise<{ m: 
 }
 
 /** A history's steps and evaluations for the charts (numbers JSON could not hold were saved as strings). */
-function chartHistory(history: readonly LogEntry[]): Extract<Parameters<typeof post>[0], { status: 'train-history' }> {
+function chartHistory(history: readonly LogEntry[]): ReplyOf<'train-history'> {
   return {
     status: 'train-history',
     steps: history.filter((e) => 'loss' in e).map((e) => ({ step: Number(e.step), loss: Number(e.loss), lr: Number(e.learning_rate), gradNorm: Number(e.grad_norm) })),
