@@ -5,7 +5,7 @@
 import './style.css';
 import type { KernelChoice, Message } from '../src/index.js';
 import { WorkerClient } from './client.js';
-import type { Reply, TrainSettings } from './protocol.js';
+import type { Reply, TrainSettings, InterruptedRunInfo } from './protocol.js';
 import { statusPanel } from './ui/status.js';
 import { templatePanel, type TemplateState } from './ui/template.js';
 import { maskingPanel } from './ui/masking.js';
@@ -53,6 +53,7 @@ function startTraining(settings: TrainSettings) {
 }
 const training = trainingPanel(kernels, {
   start() {
+    interrupted = undefined;   // the worker discards it: a new run takes the run folder
     const settings = fullSettings();
     lab.trainStarted(settings);
     startTraining(settings);
@@ -61,11 +62,17 @@ const training = trainingPanel(kernels, {
   resume: () => client.send({ type: 'resume' }),
   stop: () => client.send({ type: 'stop' }),
   resumeRun() {
+    // The run history records the resumed run, its steps before the checkpoint included ('train-history').
+    if (interrupted) lab.trainStarted(interrupted.settings);
+    interrupted = undefined;
     charts.reset();
     training.state('preparing', 0, 0);
     client.send({ type: 'resume-run' });
   },
-  discardRun: () => client.send({ type: 'discard-run' }),
+  discardRun() {
+    interrupted = undefined;
+    client.send({ type: 'discard-run' });
+  },
 });
 const charts = chartsPanel();
 const grow = growPanel({
@@ -232,6 +239,8 @@ function pretrainedLoaded(r: Extract<Reply, { status: 'model-loaded' }>) {
 }
 
 let modelLora = false;
+/** The run a closed tab cut short, offered until it is resumed, discarded or replaced by a new run. */
+let interrupted: InterruptedRunInfo | undefined;
 function loaded(r: Extract<Reply, { status: 'model-loaded' }>) {
   training.model(r.model);
   grow.useModel(r.from, r.model.params, false);
@@ -280,7 +289,8 @@ client.on((r) => {
       training.setup(r.presets, r.hasBase);
       hub.enable(true);
       training.model(r.model);
-      if (r.interrupted) training.interrupted(r.interrupted.step, r.interrupted.maxSteps, r.interrupted.model);
+      interrupted = r.interrupted;
+      if (interrupted) training.interrupted(interrupted.step, interrupted.maxSteps, interrupted.model);
       grow.useModel(r.model.name, r.model.params, false);
       grow.enable(true);
       modelLora = r.model.lora;

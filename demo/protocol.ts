@@ -170,7 +170,8 @@ export interface ModelInfo {
   loraSummary?: string;
 }
 
-export interface InterruptedRunInfo { step: number; maxSteps: number; model: string; location: string }
+/** A run a closed tab cut short: its newest checkpoint's step, the run's steps, starting model and settings. */
+export interface InterruptedRunInfo { step: number; maxSteps: number; model: string; location: string; settings: TrainSettings }
 
 export interface StepReply {
   status: 'step'; step: number; maxSteps: number; epoch: number; loss: number; lr: number; gradNorm: number;

@@ -6,6 +6,7 @@
  *
  *   worker/state.ts         the page's state: one WorkerState every handler reads and changes
  *   worker/handlers/*.ts    one table of handlers per panel, by request type
+ *   worker/page_run.ts      the run folder in browser storage a run keeps its checkpoints in
  */
 import type { Request } from './protocol.js';
 import { post, WorkerState, type Handlers } from './worker/state.js';

@@ -116,6 +116,13 @@ export function labPanels(deps: LabDeps) {
       switch (r.status) {
         case 'step': if (current) recordStep(current, r.step, r.loss, r.lr); break;
         case 'eval': if (current) recordEval(current, r.step, r.evalLoss); break;
+        // A resumed run's steps before its checkpoint.
+        case 'train-history':
+          if (current) {
+            for (const p of r.steps) recordStep(current, p.step, p.loss, p.lr);
+            for (const e of r.evals) recordEval(current, e.step, e.evalLoss);
+          }
+          break;
         case 'train-status': {
           const running = r.state === 'running' || r.state === 'preparing' || r.state === 'paused' || r.state === 'idle';
           experiments.enable(!running);

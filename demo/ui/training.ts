@@ -74,7 +74,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
   const modelLine = h('p', { id: 'model-info', class: 'muted' });
   const prep = h('p', { id: 'train-prep', class: 'muted' });
   const saved = h('p', { id: 'train-saved', class: 'muted' });
-  const resumeRun = h('button', { id: 'train-resume-run', type: 'button', class: 'primary', onclick: () => { offer.hidden = true; actions.resumeRun(); } }, 'Resume');
+  const resumeRun = h('button', { id: 'train-resume-run', type: 'button', class: 'primary', onclick: () => { offer.hidden = true; actions.resumeRun(); } }, 'Resume the run');
   const discardRun = h('button', { id: 'train-discard-run', type: 'button', onclick: () => { offer.hidden = true; actions.discardRun(); } }, 'Discard it');
   const offerText = h('span', { id: 'train-interrupted-text' });
   const offer = h('div', { id: 'train-interrupted', class: 'warn', hidden: true }, offerText, ' ', resumeRun, ' ', discardRun);
@@ -166,7 +166,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
     interrupted(step: number, maxSteps: number, model: string) {
       offer.hidden = false;
       offer.dataset.step = String(step);
-      offerText.textContent = `Resume the interrupted run (step ${step} of ${maxSteps}, ${model})? Starting a new run discards it.`;
+      offerText.textContent = `Resume the interrupted run (step ${step} of ${maxSteps})? It trains ${model}; starting a new run discards it.`;
     },
     /** The run saved a checkpoint to browser storage. */
     saved(step: number, location: string) {

@@ -48,7 +48,7 @@ describe('resuming an interrupted run (headless Chromium, IndexedDB)', () => {
     const offer = page.locator('#train-interrupted');
     expect(await offer.isVisible()).toBe(true);
     expect(await offer.getAttribute('data-step')).toBe(String(SAVE_EVERY));
-    expect(await page.textContent('#train-interrupted-text')).toContain(`step ${SAVE_EVERY} of ${STEPS}`);
+    expect(await page.textContent('#train-interrupted-text')).toContain(`Resume the interrupted run (step ${SAVE_EVERY} of ${STEPS})`);
     expect(await attr('#train-progress', 'data-state')).toBe('idle');
     await page.locator('#panel-training').screenshot({ path: 'test-artifacts/resume-01-offer.png' });
 
@@ -63,6 +63,8 @@ describe('resuming an interrupted run (headless Chromium, IndexedDB)', () => {
     expect(JSON.parse((await attr('#chart-loss', 'data-loss-head'))!)).toEqual(headBefore);
     // Checkpoints of the resumed run were saved at 20 (its own saves go on).
     expect(await attr('#train-saved', 'data-step')).toBe('20');
+    // The run history holds the resumed run (the cut-short page never finished one), to its last step.
+    await expect.poll(async () => page.locator('#runs-table tbody tr[data-run-id] td[data-col="last_step"]').allTextContents(), { timeout: slow(10_000) }).toEqual([String(STEPS)]);
     await screenshot(page, 'resume-02-done');
   }, slow(900_000));
 

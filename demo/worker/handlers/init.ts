@@ -46,7 +46,7 @@ async function interruptedRun(): Promise<InterruptedRunInfo | undefined> {
   try {
     opened = await openPageRun();
     const cut = await opened.run.interrupted();
-    return cut && { step: cut.step, maxSteps: cut.maxSteps, model: cut.record.startName, location: cut.location };
+    return cut && { step: cut.step, maxSteps: cut.maxSteps, model: cut.record.startName, location: cut.location, settings: cut.record.settings };
   } catch (e) {
     post({ status: 'init-progress', message: `An interrupted run could not be read: ${(e as Error).message}` });
     return undefined;
