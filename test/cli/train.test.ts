@@ -107,25 +107,25 @@ describe('webtune train --lora-r --lora-modules-to-save (cpu)', () => {
     const r = await capture(() => train(['--data', data, '--model', 'models/base', '--batch-size', '2', '--max-length', '40', '--backend', 'cpu', '--lr', '3e-3', '--seed', '7',
       '--steps', '2', '--lora-r', '2', '--lora-targets', 'c_attn', '--lora-modules-to-save', 'wte', '--out', out]));
     expect(r.code, r.err).toBe(0);
-    // PEFT's count: 2 layers x (r·64 + 192·r) adapter + the 1024 x 64 embedding; all = base + those.
-    const trainable = 2 * (2 * 64 + 192 * 2) + 1024 * 64;
-    expect(r.out).toContain(`trainable params: ${trainable.toLocaleString('en-US')} || all params: ${(182016 + trainable).toLocaleString('en-US')}`);
+    // PEFT's count: L layers x (r·C + 3C·r) adapter on c_attn [C, 3C] + the V x C embedding; all = base + those.
+    const { n_layer: L, n_embd: C, vocab_size: V } = JSON.parse(fs.readFileSync('models/base/config.json', 'utf8'));
+    const baseParams = [...parseSafetensors(fs.readFileSync('models/base/model.safetensors'), 'base').tensors.values()].reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    const trainable = L * (2 * C + 3 * C * 2) + V * C;
+    expect(r.out).toContain(`trainable params: ${trainable.toLocaleString('en-US')} || all params: ${(baseParams + trainable).toLocaleString('en-US')}`);
     expect(r.out).toContain('modules_to_save trained in full: transformer.wte');
     const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
     expect(cfg.modules_to_save).toEqual(['wte']);
     expect(cfg.target_modules).toEqual(['c_attn']);
     const ad = parseSafetensors(fs.readFileSync(path.join(out, 'adapter_model.safetensors')), 'adapter').tensors;
-    expect([...ad.keys()].sort()).toEqual([
-      'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', 'base_model.model.transformer.h.0.attn.c_attn.lora_B.weight',
-      'base_model.model.transformer.h.1.attn.c_attn.lora_A.weight', 'base_model.model.transformer.h.1.attn.c_attn.lora_B.weight',
-      'base_model.model.transformer.wte.weight']);
+    const layerKeys = Array.from({ length: L }, (_, i) => ['A', 'B'].map((m) => `base_model.model.transformer.h.${i}.attn.c_attn.lora_${m}.weight`)).flat();
+    expect([...ad.keys()].sort()).toEqual([...layerKeys, 'base_model.model.transformer.wte.weight'].sort());
     const base = parseSafetensors(fs.readFileSync('models/base/model.safetensors'), 'base').tensors.get('transformer.wte.weight')!;
     const wte = ad.get('base_model.model.transformer.wte.weight')!;
-    expect(wte.shape).toEqual([1024, 64]);
+    expect(wte.shape).toEqual([V, C]);
     // The rows of the chat markers (tokens the base never saw) moved; the base checkpoint did not.
     const tok = JSON.parse(fs.readFileSync(path.join(out, 'tokenizer.json'), 'utf8')) as { added_tokens: Array<{ id: number; content: string }> };
     const imStart = tok.added_tokens.find((t) => t.content === '<|im_start|>')!.id;
-    const row = (d: ArrayLike<number>, i: number) => Array.from(d).slice(i * 64, (i + 1) * 64);
+    const row = (d: ArrayLike<number>, i: number) => Array.from(d).slice(i * C, (i + 1) * C);
     expect(row(wte.data as Float32Array, imStart)).not.toEqual(row(base.data as Float32Array, imStart));
     expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false);
     // Loaded on the base model, the stored embedding is the one the model reads.

@@ -6,6 +6,8 @@
  * Screenshots go to test-artifacts/.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import { parseSafetensors } from '../../src/io/safetensors.js';
 import type { Page } from 'playwright-core';
 import { openDemo, screenshot, slow, type Demo } from '../helpers/browser.js';
 
@@ -23,8 +25,10 @@ describe('Grow data panel (headless Chromium, WebGPU)', () => {
   afterAll(async () => { await demo?.close(); });
 
   it('generates candidates with verdicts, reasons and the acceptance rate, and warns about a tiny model', async () => {
-    // The bundled base (182,016 parameters, plain text): the warning says so; prompts are plain text.
-    expect(await page.getAttribute('#grow-warning', 'data-params')).toBe('182016');
+    // The bundled base (plain text; its parameters counted from the stored tensors, the head tied): the warning says so; prompts are plain text.
+    const { tensors } = parseSafetensors(new Uint8Array(fs.readFileSync('models/base/model.safetensors')), 'model.safetensors');
+    const params = [...tensors.values()].reduce((n, t) => n + t.shape.reduce((x, y) => x * y, 1), 0);
+    expect(await page.getAttribute('#grow-warning', 'data-params')).toBe(String(params));
     expect(await page.textContent('#grow-warning')).toMatch(/A model this small writes weak data/);
     expect(await page.inputValue('#grow-format')).toBe('completion');
     await page.selectOption('#grow-method', 'self-instruct');

@@ -17,7 +17,7 @@ import {
   type GrowCandidate, type GrowPrompt, type GrowSampling, type GrowGeneration, type SeedTask, type TextGenerator,
 } from '../../src/grow/index.js';
 import { CausalLM } from '../../models/causal_lm.js';
-import { presetConfig, type ModelConfig } from '../../models/config.js';
+import { presetConfig, dims, type ModelConfig } from '../../models/config.js';
 import { evolPrompt, type EvolOperation } from '../../src/grow/index.js';
 
 let model: CausalLM;
@@ -58,8 +58,9 @@ describe('grow through a real CausalLM (models/base, CPU)', () => {
     const chat = await gen({ format: 'chat', messages: [{ role: 'user', content: 'What is 2 plus 3?' }] }, { temperature: 0, topP: 1, maxNewTokens: 8, seed: 0 });
     expect(typeof chat.text).toBe('string');
     // A prompt longer than the model reads is refused, saying what to change.
-    await expect(gen({ format: 'completion', text: 'word '.repeat(300) }, { temperature: 0, topP: 1, maxNewTokens: 4, seed: 0 }))
-      .rejects.toThrow(/the completion prompt has \d+ tokens, and the model reads at most 256: use a model with a longer context/);
+    const reads = dims(model.config).maxPositions;
+    await expect(gen({ format: 'completion', text: 'word '.repeat(reads + 40) }, { temperature: 0, topP: 1, maxNewTokens: 4, seed: 0 }))
+      .rejects.toThrow(new RegExp(`the completion prompt has \\d+ tokens, and the model reads at most ${reads}: use a model with a longer context`));
   }, 120_000);
 
   it('Self-Instruct on the model: parses its real output, reproduces, leaks no tensors', async () => {
@@ -94,8 +95,11 @@ describe('grow through a real CausalLM (models/base, CPU)', () => {
   }, 300_000);
 
   it('Evol-Instruct refuses, naming the fix, when its prompt does not fit the model', async () => {
-    const run = evolInstruct({ model, tokenizer, template, seedTasks: seeds, n: 1, promptFormat: 'completion' });
+    // A fresh nano model (256 positions): Evol-Instruct's prompts are longer than that.
+    const short = CausalLM.create(presetConfig('nano', { vocabSize: tokenizer.vocabSize }), { seed: 3 });
+    const run = evolInstruct({ model: short, tokenizer, template, seedTasks: seeds, n: 1, promptFormat: 'completion' });
     await expect(collect(run)).rejects.toThrow(/tokens, and the model reads at most 256/);
+    short.dispose();
   });
 
   it('Evol-Instruct through a CausalLM with room for its prompts (a fresh nano GPT-2 with 1024 positions)', async () => {
