@@ -21,7 +21,7 @@ describe('experiments lab (headless Chromium, WebGPU)', () => {
   const missing: string[] = [];
 
   beforeAll(async () => {
-    demo = await openDemo({ acceptDownloads: true });
+    demo = await openDemo();
     ({ page, errors } = demo);
     page.on('response', (r) => { if (r.status() === 404) missing.push(r.url()); });
     await demo.open();

@@ -55,7 +55,6 @@ export const READY = '#status-line[data-state="ready"]';
 export interface DemoOptions {
   /** Appended to the page's URL, e.g. `?hub=<endpoint>`. */
   query?: string;
-  acceptDownloads?: boolean;
   /** A script run in the page before its own (e.g. a recorder of the main thread). */
   initScript?: string;
   /** Print the page's and its workers' console errors and warnings in the test's output. */
@@ -80,7 +79,7 @@ export interface Demo {
 export async function openDemo(opts: DemoOptions = {}): Promise<Demo> {
   const server = await startDemoServer();
   const browser = await launchChromium();
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, acceptDownloads: opts.acceptDownloads ?? false });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });   // downloads accepted (Playwright's default)
   if (opts.initScript) await page.addInitScript(opts.initScript);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
