@@ -154,7 +154,17 @@ export async function generateChat(
   model: GenerativeModel, tokenizer: Tokenizer, template: ChatTemplate, messages: readonly Message[], opts: GenerateChatOptions = {},
 ): Promise<GenerateResult & { prompt: string }> {
   const prompt = renderChat(template, messages, { ...opts.render, addGenerationPrompt: true });
-  const stops = new Set(opts.stopTokens ?? []);
+  const { ids } = tokenizer.encode(prompt);
+  const out = await generate(model, ids, { ...opts, stopTokens: chatStopTokens(tokenizer, template, opts.stopTokens), tokenizer });
+  return { ...out, prompt };
+}
+
+/**
+ * The ids a chat reply stops at: `extra`, the tokenizer's eos, and the template's end-of-turn
+ * marker when it is one token.
+ */
+export function chatStopTokens(tokenizer: Tokenizer, template: ChatTemplate, extra: readonly number[] = []): number[] {
+  const stops = new Set(extra);
   stops.add(tokenizer.eosTokenId);
   const marker = endOfTurnMarker(template);
   if (marker) {
@@ -165,7 +175,117 @@ export async function generateChat(
       if (enc.length === 1) stops.add(enc[0]);
     }
   }
-  const { ids } = tokenizer.encode(prompt);
-  const out = await generate(model, ids, { ...opts, stopTokens: [...stops], tokenizer });
-  return { ...out, prompt };
+  return [...stops];
+}
+
+export interface GenerateBatchOptions {
+  /** Most tokens to add per prompt. Default 64. */
+  maxNewTokens?: number;
+  /** Ids that end a prompt's reply (included in its `ids`, not in its `text`). */
+  stopTokens?: number[];
+  /** Most prompts decoded together (the KV cache's rows). Default 16. */
+  batchSize?: number;
+  /** Turns ids into text. Without it, text is ''. */
+  tokenizer?: Pick<Tokenizer, 'decode'>;
+  /** Called once per prompt as soon as its reply is complete (prompts finish group by group, not in order). */
+  onResult?: (index: number, result: GenerateResult) => void;
+  /** Aborts between decoding steps; the promise rejects. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Greedy decoding of many prompts at once: the same ids, prompt for prompt, as
+ * generate(model, prompt, { maxNewTokens, stopTokens }) (greedy, KV cache). Prompts of EQUAL
+ * token length are decoded together, up to `batchSize` rows over one KV cache [B, ...]: their
+ * positions are identical, so no padding or mask is needed. Each step reads back one argmax id
+ * per row (taken on the device). A row that reached a stop token keeps being fed (its reply
+ * ends there); a group ends when every row stopped or maxNewTokens is reached.
+ *
+ * @example
+ *   const outs = await generateGreedyBatch(model, [tok.encode('a b').ids, tok.encode('c d').ids], { maxNewTokens: 8, stopTokens: [tok.eosTokenId] });
+ *   outs[1].ids;   // what generate(model, tok.encode('c d').ids, { maxNewTokens: 8, ... }) gives
+ */
+export async function generateGreedyBatch(model: GenerativeModel, prompts: ReadonlyArray<readonly number[]>, opts: GenerateBatchOptions = {}): Promise<GenerateResult[]> {
+  const maxNew = opts.maxNewTokens ?? 64;
+  if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`generateGreedyBatch: maxNewTokens must be a non-negative integer, got ${opts.maxNewTokens}`);
+  const batchSize = opts.batchSize ?? 16;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`generateGreedyBatch: batchSize must be a positive integer, got ${opts.batchSize}`);
+  const limit = maxPositions(model);
+  prompts.forEach((p, i) => {
+    if (p.length === 0) throw new Error(`generateGreedyBatch: prompt ${i} is empty (give at least one token, e.g. the BOS token)`);
+    if (p.length > limit) throw new Error(`generateGreedyBatch: prompt ${i} has ${p.length} tokens, more than the model's ${limit} positions`);
+  });
+  const stops = new Set(opts.stopTokens ?? []);
+  const text = (ids: number[]) => (opts.tokenizer ? opts.tokenizer.decode(ids.filter((id) => !stops.has(id))) : '');
+
+  // Groups of at most batchSize prompt indices, all of one token length, in order of first appearance.
+  const byLength = new Map<number, number[]>();
+  prompts.forEach((p, i) => { const g = byLength.get(p.length); if (g) g.push(i); else byLength.set(p.length, [i]); });
+  const groups: number[][] = [];
+  for (const members of byLength.values()) for (let i = 0; i < members.length; i += batchSize) groups.push(members.slice(i, i + batchSize));
+
+  const results: GenerateResult[] = new Array(prompts.length);
+  for (const group of groups) {
+    const B = group.length, L = prompts[group[0]].length;
+    const ids: number[][] = group.map(() => []);
+    const reason: Array<GenerateResult['stopReason'] | undefined> = group.map(() => undefined);
+    const cache = createKVCache(model as CausalLM, B);
+    let next = tf.tensor2d(Int32Array.from(group.flatMap((i) => [...prompts[i]])), [B, L], 'int32');   // [B, L], then [B, 1]
+    try {
+      for (let step = 0; reason.includes(undefined); step++) {
+        if (opts.signal?.aborted) throw new Error('generateGreedyBatch: aborted');
+        if (step === maxNew || L + step >= limit) {
+          reason.forEach((r, b) => { reason[b] = r ?? (step === maxNew ? 'max-new-tokens' : 'max-length'); });
+          break;
+        }
+        const logits = model.forward(next, { cache });                                                // [B, T, V]
+        const chosen = tf.tidy(() => {
+          const [, T, V] = logits.shape;
+          return tf.reshape(tf.argMax(tf.slice(logits, [0, T - 1, 0], [B, 1, V]), 2), [B, 1]) as tf.Tensor2D;   // [B, 1] int32
+        });
+        logits.dispose();
+        next.dispose();
+        next = chosen;                                                                                 // every row is fed its choice
+        const picked = (await chosen.data()) as Int32Array;                                            // B ids
+        picked.forEach((id, b) => {
+          if (reason[b] !== undefined) return;                                                         // its reply already ended
+          ids[b].push(id);
+          if (stops.has(id)) reason[b] = 'stop-token';
+        });
+      }
+    } finally {
+      next.dispose();
+      cache.dispose();
+    }
+    group.forEach((index, b) => {
+      results[index] = { ids: ids[b], text: text(ids[b]), stopReason: reason[b]! };
+      opts.onResult?.(index, results[index]);
+    });
+  }
+  return results;
+}
+
+/** One conversation for generateChatBatch. */
+export interface ChatPrompt {
+  messages: readonly Message[];
+  /** Passed to renderChat (addGenerationPrompt is always on). */
+  render?: Omit<RenderOptions, 'addGenerationPrompt'>;
+}
+
+/**
+ * generateChat for many conversations at once, greedy only (generateGreedyBatch): the same
+ * replies as generateChat one by one with greedy decoding.
+ *
+ * @example
+ *   const replies = await generateChatBatch(model, tokenizer, template, rows.map((messages) => ({ messages })), { maxNewTokens: 32 });
+ *   replies[0].text;   // the first conversation's assistant message
+ */
+export async function generateChatBatch(
+  model: GenerativeModel, tokenizer: Tokenizer, template: ChatTemplate, chats: readonly ChatPrompt[], opts: Omit<GenerateBatchOptions, 'tokenizer'> = {},
+): Promise<Array<GenerateResult & { prompt: string }>> {
+  const prompts = chats.map((c) => renderChat(template, c.messages, { ...c.render, addGenerationPrompt: true }));
+  const outs = await generateGreedyBatch(model, prompts.map((p) => tokenizer.encode(p).ids), {
+    ...opts, stopTokens: chatStopTokens(tokenizer, template, opts.stopTokens), tokenizer,
+  });
+  return outs.map((out, i) => ({ ...out, prompt: prompts[i] }));
 }
