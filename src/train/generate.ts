@@ -14,7 +14,7 @@
  *   out.stopReason; // 'stop-token' | 'max-new-tokens' | 'max-length' | 'aborted'
  */
 import * as tf from '@tensorflow/tfjs';
-import { createKVCache, type CausalLM } from '../../models/causal_lm.js';
+import { createKVCache, LOGITS_CHUNK_BYTES, type CausalLM } from '../../models/causal_lm.js';
 import { dims } from '../../models/config.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { Message } from '../data/dataset.js';
@@ -185,6 +185,12 @@ export interface GenerateBatchOptions {
   stopTokens?: number[];
   /** Most prompts decoded together (the KV cache's rows). Default 16. */
   batchSize?: number;
+  /**
+   * Largest logits block [B, L, V] float32 of a group's prompt forward, in bytes: fewer rows go
+   * together when their prompts are long or the vocabulary large (at least one row). Default
+   * LOGITS_CHUNK_BYTES (32 MiB).
+   */
+  logitsBudgetBytes?: number;
   /** Turns ids into text. Without it, text is ''. */
   tokenizer?: Pick<Tokenizer, 'decode'>;
   /** Called once per prompt as soon as its reply is complete (prompts finish group by group, not in order). */
@@ -218,11 +224,16 @@ export async function generateGreedyBatch(model: GenerativeModel, prompts: Reado
   const stops = new Set(opts.stopTokens ?? []);
   const text = (ids: number[]) => (opts.tokenizer ? opts.tokenizer.decode(ids.filter((id) => !stops.has(id))) : '');
 
-  // Groups of at most batchSize prompt indices, all of one token length, in order of first appearance.
+  // Groups of prompt indices, all of one token length L, in order of first appearance; at most
+  // batchSize of them, and as many as keep the prompt forward's logits [B, L, V] within budget.
   const byLength = new Map<number, number[]>();
   prompts.forEach((p, i) => { const g = byLength.get(p.length); if (g) g.push(i); else byLength.set(p.length, [i]); });
+  const budget = opts.logitsBudgetBytes ?? LOGITS_CHUNK_BYTES;
   const groups: number[][] = [];
-  for (const members of byLength.values()) for (let i = 0; i < members.length; i += batchSize) groups.push(members.slice(i, i + batchSize));
+  for (const [L, members] of byLength) {
+    const rows = Math.max(1, Math.min(batchSize, Math.floor(budget / (L * model.config.vocab_size * 4))));
+    for (let i = 0; i < members.length; i += rows) groups.push(members.slice(i, i + rows));
+  }
 
   const results: GenerateResult[] = new Array(prompts.length);
   for (const group of groups) {

@@ -76,6 +76,20 @@ describe('generateGreedyBatch [cpu]', () => {
     });
   }
 
+  it('groups rows of one prompt length, as many as batchSize and the logits budget allow', async () => {
+    const model = lively(CausalLM.create(tinyGPT2Config(), { seed: 7 }));
+    const shapes: number[][] = [];
+    const spy = { config: model.config, family: model.family, forward: (ids: tf.Tensor2D, o: object) => { shapes.push(ids.shape); return model.forward(ids, o); } };
+    const expected = await oneByOne(model, 2, []);
+    // Budget for the logits of three 3-token rows (3 x 3 x 32 floats).
+    const got = await generateGreedyBatch(spy, PROMPTS, { maxNewTokens: 2, batchSize: 16, logitsBudgetBytes: 3 * 3 * 32 * 4 });
+    expect(got.map((r) => r.ids)).toEqual(expected.map((r) => r.ids));
+    // Lengths 3 (four prompts: 3 rows fit the budget, then 1), 5 (one row fits), 1 (two), 7 (one row fits);
+    // each group: its prompt forward [B, L], then one decoding step [B, 1].
+    expect(shapes).toEqual([[3, 3], [3, 1], [1, 3], [1, 1], [1, 5], [1, 1], [1, 5], [1, 1], [2, 1], [2, 1], [1, 7], [1, 1]]);
+    model.dispose();
+  });
+
   it('stops at the model\'s positions (max-length) as generate() does, and rejects bad input', async () => {
     const model = CausalLM.create(tinyGPT2Config({ n_positions: 8 } as never), { seed: 6 });
     const prompts = [[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1], [9, 9]];
