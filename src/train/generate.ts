@@ -2,7 +2,9 @@
  * Autoregressive generation for one sequence: greedy or sampled (temperature, top-k, top-p as
  * transformers' warpers), stop tokens, a KV cache, and tokens streamed to a callback as they
  * are chosen. One logits row is read back per new token (the choice is made on the host, which
- * is what lets every token be streamed); nothing else leaves the device.
+ * is what lets every token be streamed); nothing else leaves the device. For many prompts at
+ * once (evaluation), generateGreedyBatch decodes prompts of equal length together, greedy only,
+ * with the same ids as generate() one prompt at a time.
  *
  * @example
  *   const out = await generate(model, tokenizer.encode('Once upon').ids, {
@@ -14,7 +16,7 @@
  *   out.stopReason; // 'stop-token' | 'max-new-tokens' | 'max-length' | 'aborted'
  */
 import * as tf from '@tensorflow/tfjs';
-import { createKVCache, LOGITS_CHUNK_BYTES, type CausalLM } from '../../models/causal_lm.js';
+import { createKVCache, KVCache, LOGITS_CHUNK_BYTES, type CausalLM } from '../../models/causal_lm.js';
 import { dims } from '../../models/config.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { Message } from '../data/dataset.js';
@@ -193,7 +195,7 @@ export interface GenerateBatchOptions {
   logitsBudgetBytes?: number;
   /** Turns ids into text. Without it, text is ''. */
   tokenizer?: Pick<Tokenizer, 'decode'>;
-  /** Called once per prompt as soon as its reply is complete (prompts finish group by group, not in order). */
+  /** Called once per prompt as soon as its reply is complete (not in prompt order). */
   onResult?: (index: number, result: GenerateResult) => void;
   /** Aborts between decoding steps; the promise rejects. */
   signal?: AbortSignal;
@@ -204,8 +206,9 @@ export interface GenerateBatchOptions {
  * generate(model, prompt, { maxNewTokens, stopTokens }) (greedy, KV cache). Prompts of EQUAL
  * token length are decoded together, up to `batchSize` rows over one KV cache [B, ...]: their
  * positions are identical, so no padding or mask is needed. Each step reads back one argmax id
- * per row (taken on the device). A row that reached a stop token keeps being fed (its reply
- * ends there); a group ends when every row stopped or maxNewTokens is reached.
+ * per row (taken on the device). A row that reached a stop token leaves the batch (its rows of
+ * the cache are dropped, so no work is spent on it); a group ends when every row stopped or
+ * maxNewTokens is reached.
  *
  * @example
  *   const outs = await generateGreedyBatch(model, [tok.encode('a b').ids, tok.encode('c d').ids], { maxNewTokens: 8, stopTokens: [tok.eosTokenId] });
@@ -239,41 +242,67 @@ export async function generateGreedyBatch(model: GenerativeModel, prompts: Reado
   for (const group of groups) {
     const B = group.length, L = prompts[group[0]].length;
     const ids: number[][] = group.map(() => []);
-    const reason: Array<GenerateResult['stopReason'] | undefined> = group.map(() => undefined);
-    const cache = createKVCache(model as CausalLM, B);
-    let next = tf.tensor2d(Int32Array.from(group.flatMap((i) => [...prompts[i]])), [B, L], 'int32');   // [B, L], then [B, 1]
+    let cache = createKVCache(model as CausalLM, B);
+    let live = group.map((_, b) => b);                                                                 // the rows still decoding, in cache order
+    let next = tf.tensor2d(Int32Array.from(group.flatMap((i) => [...prompts[i]])), [B, L], 'int32');   // [B, L], then [live, 1]
+    const finish = (b: number, why: GenerateResult['stopReason']) => {
+      results[group[b]] = { ids: ids[b], text: text(ids[b]), stopReason: why };
+      opts.onResult?.(group[b], results[group[b]]);
+    };
     try {
-      for (let step = 0; reason.includes(undefined); step++) {
+      for (let step = 0; live.length > 0; step++) {
         if (opts.signal?.aborted) throw new Error('generateGreedyBatch: aborted');
         if (step === maxNew || L + step >= limit) {
-          reason.forEach((r, b) => { reason[b] = r ?? (step === maxNew ? 'max-new-tokens' : 'max-length'); });
+          for (const b of live) finish(b, step === maxNew ? 'max-new-tokens' : 'max-length');
           break;
         }
-        const logits = model.forward(next, { cache });                                                // [B, T, V]
+        const logits = model.forward(next, { cache });                                                // [live, T, V]
         const chosen = tf.tidy(() => {
-          const [, T, V] = logits.shape;
-          return tf.reshape(tf.argMax(tf.slice(logits, [0, T - 1, 0], [B, 1, V]), 2), [B, 1]) as tf.Tensor2D;   // [B, 1] int32
+          const [R, T, V] = logits.shape;
+          return tf.reshape(tf.argMax(tf.slice(logits, [0, T - 1, 0], [R, 1, V]), 2), [R, 1]) as tf.Tensor2D;   // [live, 1] int32
         });
         logits.dispose();
         next.dispose();
-        next = chosen;                                                                                 // every row is fed its choice
-        const picked = (await chosen.data()) as Int32Array;                                            // B ids
-        picked.forEach((id, b) => {
-          if (reason[b] !== undefined) return;                                                         // its reply already ended
-          ids[b].push(id);
-          if (stops.has(id)) reason[b] = 'stop-token';
+        next = chosen;                                                                                 // each row is fed its choice
+        const picked = (await chosen.data()) as Int32Array;                                            // one id per live row
+        const keep: number[] = [];                                                                     // positions in `live` that go on
+        picked.forEach((id, j) => {
+          ids[live[j]].push(id);
+          if (stops.has(id)) finish(live[j], 'stop-token'); else keep.push(j);
         });
+        if (keep.length === 0) live = [];
+        else if (keep.length < live.length) {
+          // Drop the finished rows from the cache and the next input: no work is spent on them.
+          [cache, next] = [keepRows(cache, keep), keepInputRows(next, keep)];
+          live = keep.map((j) => live[j]);
+        }
       }
     } finally {
       next.dispose();
       cache.dispose();
     }
-    group.forEach((index, b) => {
-      results[index] = { ids: ids[b], text: text(ids[b]), stopReason: reason[b]! };
-      opts.onResult?.(index, results[index]);
-    });
   }
   return results;
+}
+
+/** A cache of rows `rows` of `cache` (its K/V and segments gathered); disposes `cache`. */
+function keepRows(cache: KVCache, rows: number[]): KVCache {
+  const out = new KVCache(cache.numLayers, rows.length, cache.maxLength);
+  tf.tidy(() => {
+    const idx = tf.tensor1d(rows, 'int32');
+    out.layers = cache.layers.map((kv) => kv && { k: tf.keep(tf.gather(kv.k, idx)), v: tf.keep(tf.gather(kv.v, idx)) });   // [rows, Hkv, S, D]
+    if (cache.segments) out.segments = tf.keep(tf.gather(cache.segments, idx));                                           // [rows, S]
+  });
+  out.length = cache.length;
+  cache.dispose();
+  return out;
+}
+
+/** Rows `rows` of ids [B, 1]; disposes `ids`. */
+function keepInputRows(ids: tf.Tensor2D, rows: number[]): tf.Tensor2D {
+  const out = tf.tidy(() => tf.gather(ids, tf.tensor1d(rows, 'int32')));
+  ids.dispose();
+  return out;
 }
 
 /** One conversation for generateChatBatch. */

@@ -37,7 +37,7 @@ const SPEC = {
   data: { type: 'string', default: 'demo/data/train.jsonl', help: 'training split' },
   test: { type: 'string', default: 'demo/data/test.jsonl', help: 'held-out split with eval specs' },
   backend: { type: 'string', default: 'webgpu', help: 'training backend (webgpu or cpu)' },
-  'eval-backend': { type: 'string', default: 'cpu', help: 'generation backend for the evaluation (batch-1 decoding is latency bound: cpu is usually faster here)' },
+  'eval-backend': { type: 'string', default: 'cpu', help: 'generation backend for the evaluation (with the bundled model, cpu is usually faster here, batched or not)' },
   'eval-batch-size': { type: 'number', default: 16, help: 'rows decoded together in each evaluation (webtune eval --batch-size; the same answers as 1)' },
   lr: { type: 'number', default: 2e-3, help: 'learning rate of full fine-tuning (LoRA uses 2.5x)' },
   out: { type: 'string', help: 'working directory (default: a temporary one)' },

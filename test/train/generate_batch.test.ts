@@ -66,11 +66,15 @@ describe('generateGreedyBatch [cpu]', () => {
       const before = tf.memory().numTensors;
       for (const batchSize of [2, 4, 16]) {
         const finished: number[] = [];
-        const got = await generateGreedyBatch(model, PROMPTS, { maxNewTokens: maxNew, stopTokens: stops, batchSize, onResult: (i) => finished.push(i) });
+        const rowsFed: number[] = [];   // B of every forward
+        const spy = { config: model.config, family: model.family, forward: (x: tf.Tensor2D, o: object) => { rowsFed.push(x.shape[0]); return model.forward(x, o); } };
+        const got = await generateGreedyBatch(spy, PROMPTS, { maxNewTokens: maxNew, stopTokens: stops, batchSize, onResult: (i) => finished.push(i) });
         expect(got.map((r) => r.ids), `batch ${batchSize}`).toEqual(expected.map((r) => r.ids));
         expect(got.map((r) => r.stopReason), `batch ${batchSize}`).toEqual(expected.map((r) => r.stopReason));
         expect([...finished].sort((a, b) => a - b)).toEqual(PROMPTS.map((_, i) => i));   // each once
         expect(tf.memory().numTensors, `batch ${batchSize}: tensors left behind`).toBe(before);
+        // A finished row leaves the batch: each row is fed once per token it chose, no more.
+        expect(rowsFed.reduce((a, b) => a + b, 0)).toBe(expected.reduce((a, r) => a + r.ids.length, 0));
       }
       model.dispose();
     });
