@@ -164,6 +164,12 @@ describe('evaluate with a batch answerer [cpu]', () => {
     expect(seen[0]).toEqual(rows.map((row) => row.messages!.filter((m) => m.role === 'user').at(-1)!.content));
     expect(r.perRow.map((x) => [x.index, x.output])).toEqual([[0, 'zero'], [1, 'one'], [2, 'two'], [3, 'three'], [4, 'four']]);
     await expect(evaluate(rows, { batch: async () => ['x'] })).rejects.toThrow(/returned 1 answers for 5 prompts/);
+    // An abort stops it at the next answer.
+    const ctl = new AbortController();
+    const scored: number[] = [];
+    const stopping = evaluate(rows, { batch: async (_p, onAnswer) => { onAnswer(0, 'a'); ctl.abort(); onAnswer(1, 'b'); return ['a', 'b', 'c', 'd', 'e']; } }, { signal: ctl.signal, onRow: (r) => scored.push(r.index) });
+    await expect(stopping).rejects.toThrow(/evaluate: aborted/);
+    expect(scored).toEqual([0]);
   });
 });
 
