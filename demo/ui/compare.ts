@@ -16,7 +16,7 @@ export function comparePanel(actions: { compare(limit: number, maxNewTokens: num
   const accuracy = h('table', { id: 'cmp-accuracy', class: 'grid' });
   const rowsBody = h('tbody', {});
   const rows = h('table', { id: 'cmp-rows', class: 'grid answers' }, h('thead', {}, h('tr', {}, h('th', {}, 'Family'), h('th', {}, 'Prompt'), h('th', {}, 'Expected'), h('th', {}, 'Before'), h('th', {}, 'After'))), rowsBody);
-  const rowEls = new Map<number, { base: HTMLElement; tuned: HTMLElement }>();
+  const rowEls = new Map<number, { tr: HTMLElement; base: HTMLElement; tuned: HTMLElement }>();
 
   const log = h('div', { id: 'chat-log', class: 'chat-log', 'aria-live': 'polite' });
   const input = h('input', { id: 'chat-input', type: 'text', placeholder: 'Ask the tuned model, e.g. What is 9 plus 4?', size: 40 }) as HTMLInputElement;
@@ -53,9 +53,12 @@ export function comparePanel(actions: { compare(limit: number, maxNewTokens: num
     row(which: 'base' | 'tuned', r: CompareRow, done: number, total: number) {
       let el = rowEls.get(r.index);
       if (!el) {
-        el = { base: h('td', { class: 'answer' }, '…'), tuned: h('td', { class: 'answer' }, '…') };
+        const base = h('td', { class: 'answer' }, '…'), tuned = h('td', { class: 'answer' }, '…');
+        el = { tr: h('tr', {}, h('td', {}, r.family), h('td', { class: 'prompt' }, r.prompt), h('td', {}, r.expected), base, tuned), base, tuned };
+        // Answers arrive in batches of equal prompt length, not in row order: keep the table in row order.
+        const after = [...rowEls].filter(([i]) => i > r.index).sort((a, b) => a[0] - b[0])[0];
+        rowsBody.insertBefore(el.tr, after ? after[1].tr : null);
         rowEls.set(r.index, el);
-        rowsBody.append(h('tr', {}, h('td', {}, r.family), h('td', { class: 'prompt' }, r.prompt), h('td', {}, r.expected), el.base, el.tuned));
       }
       const cell = el[which];
       // Newlines shown as ↵ keep an untrained model's runs of blank lines from stretching the table.

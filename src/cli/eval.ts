@@ -1,11 +1,12 @@
 /**
  * `webtune eval --model DIR [--adapter DIR] --data FILE [--template T] [--tokenizer DIR] [--json] [--limit N]
- *               [--backend webgpu|cpu] [--max-new-tokens N]`
+ *               [--backend webgpu|cpu] [--max-new-tokens N] [--batch-size N]`
  *
  * Task accuracy of a checkpoint on an instruction set with `eval` specs (demo/data/valid.jsonl,
  * test.jsonl): each row's conversation without its final assistant turn is rendered with the
  * chat template, the model answers with greedy decoding (stopping at the template's end-of-turn
- * token or eos), and src/eval scores the answer.
+ * token or eos), and src/eval scores the answer. --batch-size N (default 16) decodes up to N rows
+ * of equal prompt length together, with the same answers as one row at a time (--batch-size 1).
  *
  * Tokenizer: --tokenizer, else the model directory's tokenizer files, else the bundled one.
  * Template: --template, else the tokenizer's chat_template, else chatml.
@@ -23,8 +24,8 @@ import { BUILTIN_TEMPLATES, loadTemplate, templateFromTokenizerConfig, type Chat
 import { loadDataset } from '../data/dataset.js';
 import { loadModel } from '../io/checkpoint.js';
 import { loadAdapter } from '../io/peft.js';
-import { generateChat } from '../train/generate.js';
 import { evaluate, type EvalRowInput } from '../eval/evaluate.js';
+import { chatAnswerer } from '../eval/answerer.js';
 import { formatEvalTable } from '../eval/table.js';
 import type { InstructMessage } from '../data/instruct/types.js';
 
@@ -38,6 +39,7 @@ const spec = {
   limit: { type: 'number', help: 'evaluate only the first N rows' },
   backend: { type: 'string', default: 'webgpu', help: 'webgpu (falls back to cpu, announced) or cpu' },
   'max-new-tokens': { type: 'number', default: 48, help: 'longest answer generated per row' },
+  'batch-size': { type: 'number', default: 16, help: 'rows of equal prompt length decoded together (same answers; 1 = one row at a time)' },
   'show-errors': { type: 'number', default: 0, help: 'after the table, show this many wrong answers' },
 } as const;
 
@@ -65,6 +67,8 @@ export async function run(argv: string[]): Promise<number> {
   if (f.limit !== undefined && (!Number.isInteger(f.limit) || f.limit < 1)) throw new CliError(`eval: --limit must be a positive integer, got ${f.limit}`);
   const maxNew = f['max-new-tokens']!;
   if (!Number.isInteger(maxNew) || maxNew < 1) throw new CliError(`eval: --max-new-tokens must be a positive integer, got ${maxNew}`);
+  const batchSize = f['batch-size']!;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new CliError(`eval: --batch-size must be a positive integer, got ${batchSize}`);
   if (!fs.existsSync(path.join(f.model!, 'config.json'))) throw new CliError(`eval: --model ${f.model}: no config.json there (give a Hugging Face checkpoint directory)`);
   if (!fs.existsSync(f.data!)) throw new CliError(`eval: --data: no such file '${f.data}'`);
 
@@ -86,9 +90,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     const live = process.stderr.isTTY === true;
     const t0 = Date.now();
-    const generate = async (messages: InstructMessage[], tools?: readonly object[]) =>
-      (await generateChat(model, tok, template, messages, { maxNewTokens: maxNew, render: { tools: tools ? [...tools] : null } })).text;
-    const result = await evaluate(rows, generate, {
+    const result = await evaluate(rows, chatAnswerer(model, tok, template, { maxNewTokens: maxNew, batchSize }), {
       limit: f.limit,
       onRow: live ? (_r, done, total) => process.stderr.write(`\r\x1b[2Kevaluating ${done}/${total}`) : undefined,
     });

@@ -2,7 +2,8 @@
  * Task accuracy of a model on an instruction set. The caller passes `generate`, which turns
  * a conversation prompt into the model's answer (greedy decoding in the trainer); evaluate()
  * feeds it each row's conversation without the final assistant turn and scores the answer
- * with the row's eval spec.
+ * with the row's eval spec. Or the caller passes `{ batch }`, which answers every prompt in one
+ * call (batched decoding, src/train/generate.ts generateChatBatch): the same scoring.
  *
  * @example
  * const rows = parseJsonl(testJsonlText, 'demo/data/test.jsonl');
@@ -31,6 +32,21 @@ export interface EvalRowInput {
 
 /** Turns a prompt (and the row's tool schemas, to render with it) into the model's answer. */
 export type GenerateFn = (messages: InstructMessage[], tools?: readonly object[]) => Promise<string>;
+
+/** A row's prompt as a batch answerer receives it. */
+export interface EvalPrompt {
+  messages: InstructMessage[];
+  tools?: readonly object[];
+}
+
+/**
+ * Answers many prompts in one call: resolves to one answer per prompt, in order, and may call
+ * `onAnswer` as each answer is known (in any order) so progress shows while it runs.
+ */
+export type GenerateBatchFn = (prompts: EvalPrompt[], onAnswer: (index: number, answer: string) => void) => Promise<string[]>;
+
+/** How evaluate() gets answers: one prompt at a time, or all of them at once. */
+export type Answerer = GenerateFn | { batch: GenerateBatchFn };
 
 export interface RowResult {
   index: number;
@@ -62,7 +78,7 @@ export interface EvalResult {
 export interface EvaluateOptions {
   /** Evaluate only the first `limit` rows. */
   limit?: number;
-  /** Called after each row, e.g. to show progress. */
+  /** Called after each row is scored, e.g. to show progress (with a batch answerer, in the order answers arrive). */
   onRow?: (result: RowResult, done: number, total: number) => void;
   /** Stops between rows when aborted (the rows done so far are lost: the promise rejects). */
   signal?: AbortSignal;
@@ -84,7 +100,7 @@ function where(row: EvalRowInput, index: number): string {
   return file !== undefined ? `${file}:${line ?? '?'}` : `row ${index}${id ? ` (${id})` : ''}`;
 }
 
-export async function evaluate(rows: readonly EvalRowInput[], generate: GenerateFn, opts: EvaluateOptions = {}): Promise<EvalResult> {
+export async function evaluate(rows: readonly EvalRowInput[], generate: Answerer, opts: EvaluateOptions = {}): Promise<EvalResult> {
   const todo = opts.limit !== undefined ? rows.slice(0, opts.limit) : rows;
   if (todo.length === 0) throw new Error('evaluate: no rows to evaluate');
   // Validate every row before generating anything: a bad row late in the file should not waste a run.
@@ -97,10 +113,9 @@ export async function evaluate(rows: readonly EvalRowInput[], generate: Generate
     return { row, index, spec, prompt };
   });
 
+  type Prepared = (typeof prepared)[number];
   const perRow: RowResult[] = [];
-  for (const { row, index, spec, prompt } of prepared) {
-    if (opts.signal?.aborted) throw new Error('evaluate: aborted');
-    const output = await generate(prompt.map((m) => ({ ...m })), row.tools);
+  const record = ({ row, index, spec }: Prepared, output: string): void => {
     const { correct, reason } = score(spec, output);
     const result: RowResult = {
       index, id: field(row, 'id'), family: field<string>(row, 'family') ?? 'unknown', template: field(row, 'template'),
@@ -109,8 +124,28 @@ export async function evaluate(rows: readonly EvalRowInput[], generate: Generate
     };
     perRow.push(result);
     opts.onRow?.(result, perRow.length, prepared.length);
+  };
+  const checkAbort = () => { if (opts.signal?.aborted) throw new Error('evaluate: aborted'); };
+  const copy = (prompt: InstructMessage[]) => prompt.map((m) => ({ ...m }));
+
+  if (typeof generate === 'function') {
+    for (const p of prepared) {
+      checkAbort();
+      record(p, await generate(copy(p.prompt), p.row.tools));
+    }
+    return summarize(perRow);
   }
-  return summarize(perRow);
+  checkAbort();
+  const answered = new Set<number>();
+  const answers = await generate.batch(prepared.map((p) => ({ messages: copy(p.prompt), tools: p.row.tools })), (i, answer) => {
+    checkAbort();
+    if (answered.has(i)) return;
+    answered.add(i);
+    record(prepared[i], answer);
+  });
+  if (answers.length !== prepared.length) throw new Error(`evaluate: the batch answerer returned ${answers.length} answers for ${prepared.length} prompts`);
+  prepared.forEach((p, i) => { if (!answered.has(i)) record(p, answers[i]); });
+  return summarize(perRow.sort((a, b) => a.index - b.index));
 }
 
 /** Aggregates per-row results into overall, per-family and per-phrasing accuracy. */

@@ -6,7 +6,7 @@
  * markdown table of mean ± standard deviation over the seeds, and a second table of each
  * comparison's difference with whether it exceeds the noise.
  *
- *   npx tsx test/bench/learning.ts [--steps 100] [--seeds 3] [--limit 0] [--base models/base] [--backend webgpu]
+ *   npx tsx test/bench/learning.ts [--steps 100] [--seeds 3] [--limit 0] [--base models/base] [--backend webgpu] [--eval-batch-size 16]
  *
  * Variants, all against "full, assistant mask, packed": every token trained (--mask all); only the
  * last assistant turn trained (--mask last), read on the multi-turn family, whose earlier turns are
@@ -37,7 +37,8 @@ const SPEC = {
   data: { type: 'string', default: 'demo/data/train.jsonl', help: 'training split' },
   test: { type: 'string', default: 'demo/data/test.jsonl', help: 'held-out split with eval specs' },
   backend: { type: 'string', default: 'webgpu', help: 'training backend (webgpu or cpu)' },
-  'eval-backend': { type: 'string', default: 'cpu', help: 'generation backend for the evaluation (batch-1 decoding is latency bound: cpu is usually faster here)' },
+  'eval-backend': { type: 'string', default: 'cpu', help: 'generation backend for the evaluation (with the bundled model, cpu is usually faster here, batched or not)' },
+  'eval-batch-size': { type: 'number', default: 16, help: 'rows decoded together in each evaluation (webtune eval --batch-size; the same answers as 1)' },
   lr: { type: 'number', default: 2e-3, help: 'learning rate of full fine-tuning (LoRA uses 2.5x)' },
   out: { type: 'string', help: 'working directory (default: a temporary one)' },
   'modules-to-save': { type: 'string', default: 'wte,lm_head', help: 'modules_to_save of the further LoRA variants (--lora-modules-to-save), one variant per ;-separated entry (Llama: embed_tokens;embed_tokens,lm_head)' },
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   ];
   const only = f.only ? new Set(f.only.split(',').map((s) => s.trim())) : undefined;
   const evalArgs = (model: string, adapter?: string) => ['--model', model, ...(adapter ? ['--adapter', adapter] : []), '--data', f.test!, '--json',
-    '--backend', f['eval-backend']!, '--max-new-tokens', '32', ...(f.limit ? ['--limit', String(f.limit)] : [])];
+    '--backend', f['eval-backend']!, '--max-new-tokens', '32', '--batch-size', String(f['eval-batch-size']), ...(f.limit ? ['--limit', String(f.limit)] : [])];
   const familyN = (() => {
     const rows = fs.readFileSync(f.test!, 'utf8').trim().split('\n').slice(0, f.limit || undefined).map((l) => JSON.parse(l) as { family: string });
     const n: Record<string, number> = {};

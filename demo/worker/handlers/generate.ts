@@ -2,13 +2,16 @@
  * Talking to the model: the chat panel, and the before/after comparison on held-out test rows
  * (the model before the last run: its snapshot, or the same model with its adapter switched off).
  */
-import { generateChat, evaluate, promptOf, loadModelFiles, loraState, withAdaptersDisabled, type CausalLM, type InstructMessage } from '../../../src/index.js';
+import { generateChat, evaluate, chatAnswerer, promptOf, loadModelFiles, loraState, withAdaptersDisabled, type CausalLM } from '../../../src/index.js';
 import type { FamilyScore } from '../../protocol.js';
 import { post, byFamily, roundRobin, type Handlers, type WorkerState } from '../state.js';
 
 function scores(counts: Record<string, { n: number; correct: number }>): Record<string, FamilyScore> {
   return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { n: v.n, correct: v.correct }]));
 }
+
+/** Rows decoded together in the comparison. */
+const COMPARE_BATCH = 16;
 
 async function compare(s: WorkerState, id: number, limit: number, maxNewTokens: number): Promise<void> {
   const tuned = s.needModel();
@@ -19,8 +22,8 @@ async function compare(s: WorkerState, id: number, limit: number, maxNewTokens: 
   const lora = loraState(tuned);
   const adapterOff = !base && !!lora && !lora.merged;
   try {
-    const answer = (m: CausalLM) => async (messages: InstructMessage[], tools?: readonly object[]) =>
-      (await generateChat(m, s.tokenizer, s.template, messages, { maxNewTokens, render: { tools: tools ? [...tools] : null } })).text;
+    // Greedy answers, rows of equal prompt length decoded together (the same answers as one by one).
+    const answer = (m: CausalLM) => chatAnswerer(m, s.tokenizer, s.template, { maxNewTokens, batchSize: COMPARE_BATCH });
     const total = rows.length * (base || adapterOff ? 2 : 1);
     let done = 0;
     const run = async (which: 'base' | 'tuned', m: CausalLM) => evaluate(rows, answer(m), {
