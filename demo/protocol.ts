@@ -8,7 +8,7 @@
  * (`{status: 'error', id}` when it failed). Training, evaluation and chat also stream
  * progress replies while they run. Only plain data crosses: the page never sees a tensor.
  */
-import type { BackendInfo, KernelChoice, KernelPath, Message, MaskMode, RowError, StoredEntry, TrainerStatus, GrowCandidate, GrowMethod, GrowStats, GrownRow, EvolOperation, DataToolOptions, CurriculumKey } from '../src/index.js';
+import type { BackendInfo, KernelChoice, KernelPath, Message, MaskMode, RowError, StoredEntry, TrainerStatus, GrowCandidate, GrowMethod, GrowStats, GrownRow, EvolOperation, DataToolOptions, CurriculumKey, ModelFamily } from '../src/index.js';
 
 /** The dataset panel's data tools: the library's filters, and a curriculum order instead of shuffling. */
 export type DataToolSettings = DataToolOptions & { curriculum?: CurriculumKey };
@@ -35,7 +35,7 @@ export interface NeftuneSettings { enabled: boolean; alpha: number }
 export interface TrainSettings {
   /** 'base' (models/base/ when it exists), 'pretrained' (the model loaded from the Hub or files), 'current', or a preset name. */
   model: string;
-  family: 'gpt2' | 'llama';
+  family: ModelFamily;
   /** Optimizer steps; when 0, `epochs` decides. */
   steps: number;
   epochs: number;

@@ -3,7 +3,7 @@
  * path and the GPU dispatches per step; the checkpoints a run saves to browser storage, and the
  * offer to resume a run a closed tab cut short.
  */
-import { MODEL_FAMILIES, MODEL_TYPES, DEFAULT_TARGET_MODULES, type KernelChoice, type KernelPath, type MaskMode, type ModelFamily } from '../../src/index.js';
+import { MODEL_FAMILIES, MODEL_TYPES, DEFAULT_TARGET_MODULES, isModelFamily, type KernelChoice, type KernelPath, type MaskMode, type ModelFamily } from '../../src/index.js';
 import type { ModelInfo, TrainSettings } from '../protocol.js';
 import { h, panel, field, fmt, fmtDuration, fmtCount, replace } from './dom.js';
 
@@ -29,17 +29,18 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
   // PEFT's default targets per family.
   family.addEventListener('change', () => { loraTargets.value = DEFAULT_TARGET_MODULES[family.value].join(', '); });
   const loraSave = h('input', { id: 'set-lora-save', value: '', size: 16, title: 'PEFT modules_to_save: modules trained in full and stored in the adapter, matched like target names (GPT-2: wte, lm_head; Llama: embed_tokens, lm_head)' }) as HTMLInputElement;
-  // Models on the bundled vocabulary (GPT-2 names) never learned the chat markers: their embedding
-  // and head train in full by default. A model from the Hub usually knows its own chat tokens.
+  // Models on the bundled vocabulary never learned the chat markers: their embedding and head
+  // (PEFT names of the family's, e.g. wte, lm_head) train in full by default. A model from the Hub
+  // usually knows its own chat tokens.
   let hubLoaded = false;
   let currentType = '';
+  const bundledSave = (type: string): string => (isModelFamily(type) ? `${MODEL_FAMILIES[type].memory.embedding.split('.').at(-2)}, lm_head` : '');
   const defaultSave = (): string => {
-    const bundled = 'wte, lm_head';
     switch (preset.value) {
       case 'pretrained': return '';
-      case 'base': return bundled;
-      case 'current': return !hubLoaded && currentType === 'gpt2' ? bundled : '';
-      default: return family.value === 'gpt2' ? bundled : '';
+      case 'base': return bundledSave('gpt2');   // models/base is a GPT-2
+      case 'current': return hubLoaded ? '' : bundledSave(currentType);
+      default: return bundledSave(family.value);
     }
   };
   const useDefaultSave = () => { loraSave.value = defaultSave(); };
