@@ -9,7 +9,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 import type { Page } from 'playwright-core';
-import { openDemo, screenshot, slow, type Demo } from '../helpers/browser.js';
+import { openDemo, screenshot, setTraining, slow, type Demo } from '../helpers/browser.js';
 
 describe('Grow data panel (headless Chromium, WebGPU)', () => {
   let demo: Demo;
@@ -77,11 +77,7 @@ describe('Grow data panel (headless Chromium, WebGPU)', () => {
 
     // Train on the grown rows only: every family of the bundled set at weight 0.
     for (const w of await page.locator('#dataset-families input.weight').all()) await w.fill('0');
-    await page.selectOption('#set-model', 'nano');
-    await page.fill('#set-steps', '3');
-    await page.fill('#set-batch', '2');
-    await page.fill('#set-maxlen', '96');
-    await page.fill('#set-eval-every', '0');
+    await setTraining(page, { model: 'nano', steps: 3, batch: 2, maxlen: 96, 'eval-every': 0 });
     await page.click('#train-start');
     await page.waitForSelector('#train-progress[data-state="done"]', { timeout: slow(240_000) });
     // The prepared data is exactly the grown rows (one example each with the assistant mask).

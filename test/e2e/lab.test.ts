@@ -10,7 +10,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as fs from 'node:fs';
 import type { Page } from 'playwright-core';
-import { openDemo, screenshot, slow, type Demo } from '../helpers/browser.js';
+import { openDemo, screenshot, setTraining, slow, type Demo } from '../helpers/browser.js';
 
 const ROWS = '#runs-table tbody tr[data-run-id]';
 
@@ -40,10 +40,7 @@ describe('experiments lab (headless Chromium, WebGPU)', () => {
   }, slow(60_000));
 
   it('runs a two-arm experiment: two rows, the differing setting highlighted, two runs on the loss chart', async () => {
-    await page.selectOption('#set-model', 'nano');
-    await page.fill('#set-batch', '4');
-    await page.fill('#set-maxlen', '48');
-    await page.fill('#set-warmup', '0');
+    await setTraining(page, { model: 'nano', batch: 4, maxlen: 48, warmup: 0 });
     await page.selectOption('#exp-pick', 'neftune');
     await page.fill('#exp-seeds', '1');
     await page.fill('#exp-steps', '2');

@@ -17,7 +17,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { openDemo, screenshot, slow, type Demo } from '../helpers/browser.js';
+import { openDemo, screenshot, setTraining, slow, type Demo } from '../helpers/browser.js';
 import { FakeHub } from '../hub/fake_hub.js';
 import { writeSafetensors, type WritableTensor } from '../../src/io/safetensors.js';
 import { paramSpecs } from '../../models/causal_lm.js';
@@ -87,13 +87,7 @@ describe('a 49,152-token vocabulary trains in the page (fake hub, headless Chrom
 
   /** Trains STEPS LoRA steps of the loaded model on `kernels`; returns what the progress line carried. */
   async function train(kernels: 'auto' | 'stock'): Promise<Run> {
-    await page.selectOption('#set-model', 'pretrained');
-    await page.selectOption('#set-kernels', kernels);
-    await page.fill('#set-steps', String(STEPS));
-    await page.fill('#set-batch', '2');
-    await page.fill('#set-maxlen', '32');
-    await page.fill('#set-warmup', '0');
-    await page.fill('#set-eval-every', '0');
+    await setTraining(page, { model: 'pretrained', kernels, steps: STEPS, batch: 2, maxlen: 32, warmup: 0, 'eval-every': 0 });
     await page.click('#train-start');
     // While it trains, the progress line names the path (set with the first step).
     const progress = page.locator('#train-progress');
