@@ -14,7 +14,7 @@ export function trainingPanel(kernelsDefault: KernelChoice, actions: { start(): 
   const family = h('select', { id: 'set-family' }, ...MODEL_TYPES.map((t) => h('option', { value: t }, MODEL_FAMILIES[t].label))) as HTMLSelectElement;
   const steps = num('set-steps', 300, { min: 0, step: 10 });
   const epochs = num('set-epochs', 1, { min: 0.1, step: 0.1 });
-  const lr = num('set-lr', 0.002, { min: 0, step: 0.0001 });
+  const lr = num('set-lr', 0.003, { min: 0, step: 0.0001 });
   const batch = num('set-batch', 16, { min: 1, max: 256 });
   const warmup = num('set-warmup', 20, { min: 0 });
   const maxLen = num('set-maxlen', 80, { min: 16, max: 512, step: 8 });
