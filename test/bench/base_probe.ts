@@ -3,17 +3,17 @@
  * it was pre-trained on, before any chat formatting? Fine-tuning can only elicit a skill or a fact
  * the base has, so this separates "the base never learned it" from "fine-tuning did not reach it".
  *
- *   npx tsx test/bench/base_probe.ts [--model models/base] [--per-family 24] [--max-new-tokens 8]
+ *   npx tsx test/bench/base_probe.ts [--model models/base] [--per-family 24] [--max-new-tokens 16]
  *
  * Probes are the corpus's own sentences cut before their answer: for each family whose prose
- * ends with the answer (sums and differences, reversed / capitalised / counted words, sorted
- * lists, facts), the sentences `family.prose` writes about an input, with the text up to the
- * answer as the prompt ("The sum of 15 and 14 is" -> "29"). Inputs come from two splits:
- * `test` (held out: the corpus never states their answers, except facts, which it states all)
- * and `train` (their answers are in the corpus). The model continues each prompt greedily; the
- * continuation up to its first full stop, line break or special token is scored with the row's own eval spec.
- * Facts are read at the end of the test split's fact sentences (their answers are in the
- * corpus, so "held out" there means only "held out of fine-tuning").
+ * ends with the answer (sums and differences, doubling, reversed / capitalised / counted words,
+ * sorted lists, records as JSON), the sentences `family.prose` writes about an input, with the
+ * text up to the answer as the prompt ("The sum of 15 and 14 is" -> "29"). Inputs come from two
+ * splits: `test` (held out: the corpus never states their answers) and `train` (it does). Facts
+ * are probed in the forms `factSentences` gives them; the corpus states every fact, held-out ones
+ * included, so for facts "held out" means held out of fine-tuning only. The model continues each
+ * prompt greedily; the continuation up to its first full stop, line break or special token is
+ * scored with the row's own eval spec.
  */
 import { parseFlags } from '../../src/cli/args.js';
 import { loadModel, loadTokenizer } from '../../src/index.js';
