@@ -10,7 +10,7 @@ import { PageRun, RUN_FOLDER, PAGE_RUN_FILE, type PageRunRecord } from '../../de
 import type { TrainSettings } from '../../demo/protocol.js';
 import { MapStore } from '../helpers/map_store.js';
 import { useBackend } from '../helpers/backends.js';
-import { tinyGPT2, makeBatch, randomRows } from '../train/helpers.js';
+import { tinyGPT2, makeBatch, randomRows, paramValues } from '../train/helpers.js';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -28,12 +28,6 @@ const settings = {
 const uploaded: Example[] = [{ format: 'messages', messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }], meta: { line: 1 } }];
 const record: PageRunRecord = { settings, startName: 'gpt2 nano (fresh)', maxSteps: 7, uploaded, grown: [] };
 
-async function values(m: CausalLM): Promise<Map<string, number[]>> {
-  const out = new Map<string, number[]>();
-  for (const [n, v] of m.params) out.set(n, Array.from((await v.data()) as Float32Array));
-  return out;
-}
-
 describe('the page\'s run folder (browserFolder on a stand-in store)', () => {
   it('keeps the newest 2 checkpoints, resumes the same step, optimizer state and data position, and ends like an uninterrupted run', async () => {
     // The reference: 7 steps without a break.
@@ -42,7 +36,7 @@ describe('the page\'s run folder (browserFolder on a stand-in store)', () => {
     const refLosses: number[] = [];
     ref.on((e) => { if (e.type === 'step') refLosses.push(e.loss); });
     await ref.run();
-    const refParams = await values(refModel);
+    const refParams = await paramValues(refModel);
 
     // The page's run: a checkpoint every 2 steps; the tab is closed after step 7 began (its state is lost).
     const store = new MapStore();
@@ -95,7 +89,7 @@ describe('the page\'s run folder (browserFolder on a stand-in store)', () => {
     resumed.on((e) => { if (e.type === 'step') losses.push(e.loss); });
     await resumed.run();
     expect(losses).toEqual(refLosses);                      // every step's loss, exactly
-    const params = await values(resumed.model as CausalLM);
+    const params = await paramValues(resumed.model as CausalLM);
     for (const [n, v] of refParams) expect(params.get(n), n).toEqual(v);
 
     // The run ended: nothing is left to resume; the saved model stays.

@@ -51,3 +51,10 @@ export function randomRows(n: number, len: number, vocab: number, seed: number):
   const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 8) % (vocab - 1) + 1;
   return Array.from({ length: n }, () => Array.from({ length: len }, next));
 }
+
+/** Every parameter's values on the host, by name: for bit-for-bit comparisons of two models. */
+export async function paramValues(model: CausalLM): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const [n, v] of model.params) out.set(n, (await v.data()) as Float32Array);
+  return out;
+}

@@ -5,17 +5,11 @@ import { saveTrainerCheckpoint, resumeTrainer } from '../../src/io/trainer_check
 import { MemoryFiles } from '../../src/io/files.js';
 import { CausalLM } from '../../models/causal_lm.js';
 import { useBackend, assertAllClose } from '../helpers/backends.js';
-import { tinyGPT2, tinyGPT2Config, makeBatch, randomRows } from './helpers.js';
+import { tinyGPT2, tinyGPT2Config, makeBatch, randomRows, paramValues } from './helpers.js';
 
 beforeAll(async () => {
   await useBackend('cpu');
 });
-
-async function paramValues(model: CausalLM): Promise<Map<string, Float32Array>> {
-  const out = new Map<string, Float32Array>();
-  for (const [n, v] of model.params) out.set(n, (await v.data()) as Float32Array);
-  return out;
-}
 
 /** Float64 log-softmax cross-entropy and argmax accuracy from host logits: an independent eval reference. */
 function referenceEval(logits: Float32Array, labels: Int32Array, B: number, T: number, V: number): { loss: number; acc: number; n: number } {
