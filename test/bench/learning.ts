@@ -28,6 +28,7 @@ import * as path from 'node:path';
 import { parseFlags } from '../../src/cli/args.js';
 import { run as train } from '../../src/cli/train.js';
 import { run as evalCli } from '../../src/cli/eval.js';
+import { quiet, table } from './cli_capture.js';
 
 const SPEC = {
   steps: { type: 'number', default: 100, help: 'optimizer steps per variant' },
@@ -47,18 +48,6 @@ const SPEC = {
 
 interface Variant { name: string; method: 'full' | 'lora'; extra: string[]; packing: boolean; family?: string }
 interface Score { overall: number; n: number; byFamily: Record<string, number>; seconds: number }
-
-/** Runs a CLI command with console.log captured (returned) and everything else passed through. */
-async function quiet(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
-  try {
-    return { code: await fn(), out: lines.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** Sample standard deviation (k - 1); 0 for one value. */
@@ -137,7 +126,6 @@ async function main(): Promise<void> {
       pm(r.acc), v.family ? `${v.family}: ${pm(r.fam)}` : '-', mean(r.loss).toFixed(3)]);
   }
   const header = ['variant', 'trained params', 'tokens per run', 'train wall time (mean)', `held-out accuracy, % (mean ± sd, ${seeds.length} seeds)`, 'family read', 'final train loss (mean)'];
-  const table = (h: string[], body: string[][]) => [h, h.map(() => '---'), ...body].map((r) => `| ${r.join(' | ')} |`).join('\n');
 
   // Each comparison against the reference, on the overall accuracy (or the family it is about).
   const ref = results.get(reference)!;
