@@ -28,7 +28,7 @@ import * as path from 'node:path';
 import { parseFlags } from '../../src/cli/args.js';
 import { run as train } from '../../src/cli/train.js';
 import { run as evalCli } from '../../src/cli/eval.js';
-import { quiet, table } from './cli_capture.js';
+import { lastStep, pct, quiet, table } from './cli_runs.js';
 
 const SPEC = {
   steps: { type: 'number', default: 100, help: 'optimizer steps per variant' },
@@ -52,7 +52,6 @@ interface Score { overall: number; n: number; byFamily: Record<string, number>; 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** Sample standard deviation (k - 1); 0 for one value. */
 const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const pm = (xs: number[]) => `${(mean(xs) * 100).toFixed(1)} ± ${(sd(xs) * 100).toFixed(1)}`;
 
 async function main(): Promise<void> {
@@ -109,7 +108,7 @@ async function main(): Promise<void> {
       const out = path.join(work, `v${i + 1}-s${seed}`);
       const t = await quiet(() => train([...common, ...(v.packing ? ['--packing'] : []), ...v.extra, '--seed', String(seed), '--out', out]));
       if (t.code !== 0) throw new Error(`${v.name} (seed ${seed}): webtune train exited ${t.code}\n${t.out}`);
-      const last = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.type === 'step').pop();
+      const last = lastStep(out);
       r.trainable = /trainable params: ([\d,]+)/.exec(t.out)?.[1] ?? 'all';
       r.tokens = last.tokens;
       const e = v.method === 'lora' ? await evaluate(f.base!, out) : await evaluate(out);

@@ -23,8 +23,8 @@ import * as path from 'node:path';
 import { parseFlags } from '../../src/cli/args.js';
 import { run as train } from '../../src/cli/train.js';
 import { run as evalCli } from '../../src/cli/eval.js';
-import { generateRow } from '../../src/data/instruct/build.js';
-import { quiet, table } from './cli_capture.js';
+import { generateRow, parseJsonl, toJsonl } from '../../src/data/instruct/build.js';
+import { lastStep, pct, quiet, table } from './cli_runs.js';
 
 const SPEC = {
   families: { type: 'string', default: 'arithmetic,extraction,multiturn,qa,sorting,string', help: 'comma-separated families, each fine-tuned alone' },
@@ -42,9 +42,7 @@ const SPEC = {
 
 interface Row { messages: Array<{ role: string; content: string }>; family: string; source?: string; template?: string; seed?: number; eval?: unknown }
 
-const readJsonl = (file: string): Row[] => fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Row);
-const writeJsonl = (file: string, rows: readonly object[]) => fs.writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const readJsonl = (file: string): Row[] => parseJsonl<Row>(fs.readFileSync(file, 'utf8'), file);
 
 /** A generated training row with its eval spec, regenerated from its provenance (checked against the row). */
 function withSpec(row: Row, where: string): Row {
@@ -77,16 +75,16 @@ async function main(): Promise<void> {
     const dir = path.join(work, family);
     fs.mkdirSync(dir, { recursive: true });
     const files = { train: path.join(dir, 'train.jsonl'), scored: path.join(dir, 'scored.jsonl'), held: path.join(dir, 'held.jsonl') };
-    writeJsonl(files.train, own);
-    writeJsonl(files.scored, scored);
-    writeJsonl(files.held, held);
+    fs.writeFileSync(files.train, toJsonl(own));
+    fs.writeFileSync(files.scored, toJsonl(scored));
+    fs.writeFileSync(files.held, toJsonl(held));
 
     const out = path.join(dir, 'model');
     const t = await quiet(() => train(['--model', f.base!, '--data', files.train, '--mask', 'assistant', '--packing', '--max-length', '80', '--batch-size', '16',
       '--lr', String(f.lr), '--schedule', 'cosine', '--warmup', '20', '--steps', String(f.steps), '--seed', String(f.seed), '--backend', f.backend!,
       '--log-every', String(Math.max(1, Math.round(f.steps! / 4))), '--out', out]));
     if (t.code !== 0) throw new Error(`${family}: webtune train exited ${t.code}\n${t.out}`);
-    const last = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.type === 'step').pop();
+    const last = lastStep(out);
     const accuracy = async (file: string): Promise<number> => {
       const e = await quiet(() => evalCli(['--model', out, '--data', file, '--json', '--backend', f['eval-backend']!, '--max-new-tokens', '32']));
       if (e.code !== 0) throw new Error(`${family}: webtune eval of ${file} exited ${e.code}\n${e.out}`);
